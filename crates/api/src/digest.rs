@@ -1,0 +1,1 @@
+//! Content digests. (owned by the image work; filled in below)

@@ -1,0 +1,18 @@
+//! Wire and schema types shared by every berth crate: validated names (digests, image
+//! references, container ids), the OCI runtime-spec subset berth writes and reads, Docker's
+//! default security profile as data, and the stable [`ErrorKind`] every module error maps to.
+//!
+//! Place in the crate graph: the bottom. No IO here: no files, sockets or processes. Non-goals:
+//! HTTP rendering (each server renders its own body from an [`ErrorKind`]).
+
+pub mod digest;
+pub mod error;
+pub mod id;
+pub mod oci;
+pub mod reference;
+pub mod time;
+
+pub use digest::Digest;
+pub use error::ErrorKind;
+pub use id::ContainerId;
+pub use reference::ImageRef;

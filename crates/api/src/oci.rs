@@ -1,0 +1,1 @@
+//! OCI runtime-spec subset. (filled in by the runtime work)

@@ -1,0 +1,1 @@
+//! Image references. (filled in by the image work)
