@@ -16,3 +16,4 @@ pub use digest::Digest;
 pub use error::ErrorKind;
 pub use id::ContainerId;
 pub use reference::ImageRef;
+pub mod mount;

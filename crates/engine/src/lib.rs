@@ -1,0 +1,3 @@
+//! The berth daemon: container state and lifecycle behind the Docker Engine API. Work in progress.
+
+pub mod daemon;
