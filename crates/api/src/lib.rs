@@ -6,10 +6,12 @@
 //! HTTP rendering (each server renders its own body from an [`ErrorKind`]).
 
 pub mod digest;
+pub mod docker;
 pub mod error;
 pub mod id;
 pub mod oci;
 pub mod reference;
+pub mod shim;
 pub mod time;
 
 pub use digest::Digest;
@@ -17,3 +19,4 @@ pub use error::ErrorKind;
 pub use id::ContainerId;
 pub use reference::ImageRef;
 pub mod mount;
+pub mod image;

@@ -1,1 +1,221 @@
-fn main() {}
+//! `berth`: one binary for the whole platform. Client commands speak the Docker Engine API to the
+//! daemon over its unix socket; `daemon`, `shim` and `runtime` are wired to the engine, shim and
+//! runtime crates. This file only parses, dispatches and turns errors into exit codes.
+
+mod args;
+mod client;
+mod commands;
+mod create_body;
+mod error;
+mod format;
+mod host;
+mod logging;
+mod opts;
+mod stream;
+mod template;
+mod tty;
+
+use std::io::Write;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind as ClapKind};
+use clap::{CommandFactory, Parser};
+
+use crate::args::{Cli, Command};
+use crate::client::ClientError;
+use crate::commands::Ctx;
+use crate::error::StatusError;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => std::process::exit(report_clap_error(e)),
+    };
+    let code = match cli.command {
+        // Before any runtime or logging thread: the shim stays single-threaded.
+        Command::Shim(a) => {
+            logging::init("info", "text");
+            commands::plumbing::shim(a)
+        }
+        Command::Runtime(a) => {
+            logging::init(&cli.log_level, "text");
+            finish(commands::plumbing::runtime(a), "runtime")
+        }
+        Command::Daemon(a) => {
+            logging::init(&a.log_level, &a.log_format);
+            finish(commands::plumbing::daemon(a), "daemon")
+        }
+        command => {
+            logging::init(&cli.log_level, "text");
+            run_client(cli.host.as_deref(), command)
+        }
+    };
+    std::process::exit(code)
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Run(_) => "run",
+        Command::Create(_) => "create",
+        Command::Start(_) => "start",
+        Command::Ps(_) => "ps",
+        Command::Logs(_) => "logs",
+        Command::Stop(_) => "stop",
+        Command::Kill(_) => "kill",
+        Command::Rm(_) => "rm",
+        Command::Wait(_) => "wait",
+        Command::Inspect(_) => "inspect",
+        Command::Import(_) => "import",
+        Command::Images(_) => "images",
+        Command::Rmi(_) => "rmi",
+        Command::Version(_) => "version",
+        Command::Info(_) => "info",
+        Command::Daemon(_) => "daemon",
+        Command::Shim(_) => "shim",
+        Command::Runtime(_) => "runtime",
+    }
+}
+
+fn run_client(host_flag: Option<&str>, command: Command) -> i32 {
+    let name = command_name(&command);
+    let is_run = matches!(name, "run" | "create");
+    let host = match host::from_env(host_flag) {
+        Ok(h) => h,
+        Err(e) if is_run => return finish(Err(error::run_error(name, e, 125).into()), name),
+        Err(e) => return finish(Err(e.into()), name),
+    };
+    let ctx = Ctx { host };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return finish(Err(e.into()), name),
+    };
+    let result = rt.block_on(async move {
+        match command {
+            Command::Run(a) => commands::run::run(&ctx, a, "run").await,
+            Command::Create(a) => commands::run::run(&ctx, a, "create").await,
+            Command::Start(a) => commands::run::start_cmd(&ctx, a).await,
+            Command::Ps(a) => commands::ps::ps(&ctx, a).await,
+            Command::Logs(a) => commands::logs::logs(&ctx, a).await,
+            Command::Stop(a) => commands::lifecycle::stop(&ctx, a).await,
+            Command::Kill(a) => commands::lifecycle::kill(&ctx, a).await,
+            Command::Rm(a) => commands::lifecycle::rm(&ctx, a).await,
+            Command::Wait(a) => commands::lifecycle::wait(&ctx, a).await,
+            Command::Inspect(a) => commands::inspect::inspect(&ctx, a).await,
+            Command::Import(a) => commands::images::import(&ctx, a).await,
+            Command::Images(a) => commands::images::images(&ctx, a).await,
+            Command::Rmi(a) => commands::images::rmi(&ctx, a).await,
+            Command::Version(a) => commands::system::version(&ctx, a).await,
+            Command::Info(a) => commands::system::info(&ctx, a).await,
+            Command::Daemon(_) | Command::Shim(_) | Command::Runtime(_) => {
+                unreachable!("dispatched before the client runtime")
+            }
+        }
+    });
+    // Exit without dropping the runtime: a blocking stdin read must not hold the process.
+    finish(result, name)
+}
+
+/// Prints an error the way docker would and returns the exit code.
+fn finish(result: anyhow::Result<i32>, command: &str) -> i32 {
+    let err = match result {
+        Ok(code) => return code,
+        Err(e) => e,
+    };
+    if error::is_broken_pipe(&err) {
+        return 0;
+    }
+    let _ = std::io::stdout().flush();
+    if let Some(s) = err.downcast_ref::<StatusError>() {
+        if !s.message.is_empty() {
+            eprintln!("{}", s.message);
+        }
+        return s.code;
+    }
+    if let Some(c) = err.downcast_ref::<ClientError>() {
+        eprintln!("{c}");
+        return 1;
+    }
+    let chain: Vec<String> = err.chain().map(ToString::to_string).collect();
+    eprintln!("Error: {}", chain.join(": "));
+    let _ = command;
+    1
+}
+
+/// Renders a flag error like docker (`invalid argument "12zb" for "-m, --memory" flag: ...`,
+/// the usage line and the help hint) and returns 125; help and version print and return 0.
+fn report_clap_error(e: clap::Error) -> i32 {
+    match e.kind() {
+        ClapKind::DisplayHelp
+        | ClapKind::DisplayVersion
+        | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return 0;
+        }
+        _ => {}
+    }
+    let argv: Vec<String> = std::env::args().collect();
+    let root = Cli::command();
+    let sub = argv
+        .iter()
+        .skip(1)
+        .find_map(|a| root.find_subcommand(a).map(|c| c.get_name().to_string()));
+    let string_ctx = |k: ContextKind| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let message = match e.kind() {
+        ClapKind::ValueValidation | ClapKind::InvalidValue => {
+            let arg = string_ctx(ContextKind::InvalidArg).unwrap_or_default();
+            let value = string_ctx(ContextKind::InvalidValue).unwrap_or_default();
+            let long = arg
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches('-')
+                .to_string();
+            let flag = sub
+                .as_deref()
+                .and_then(|s| root.find_subcommand(s))
+                .and_then(|c| c.get_arguments().find(|a| a.get_long() == Some(long.as_str())))
+                .map(|a| match a.get_short() {
+                    Some(s) => format!("-{s}, --{long}"),
+                    None => format!("--{long}"),
+                })
+                .unwrap_or_else(|| format!("--{long}"));
+            let cause = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "invalid value".to_string());
+            format!("invalid argument {value:?} for {flag:?} flag: {cause}")
+        }
+        ClapKind::UnknownArgument => {
+            let arg = string_ctx(ContextKind::InvalidArg).unwrap_or_default();
+            if arg.starts_with("--") || !arg.starts_with('-') {
+                format!("unknown flag: {arg}")
+            } else {
+                format!(
+                    "unknown shorthand flag: '{}' in {arg}",
+                    arg.trim_start_matches('-').chars().next().unwrap_or('?')
+                )
+            }
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            first.trim_start_matches("error: ").to_string()
+        }
+    };
+    let mut out = message;
+    if let Some(sub) = &sub {
+        if let Some(usage) = args::usage_line(sub) {
+            out.push_str(&format!("\n\nUsage:  {usage}"));
+        }
+        out.push_str(&format!("\n\nRun 'berth {sub} --help' for more information"));
+    } else {
+        out.push_str("\n\nRun 'berth --help' for more information");
+    }
+    eprintln!("{out}");
+    125
+}

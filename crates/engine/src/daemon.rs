@@ -1,6 +1,12 @@
-//! Daemon entry point.
+//! `berth daemon`: open the engine's state, re-adopt running containers, serve the Docker
+//! Engine API on a unix socket until SIGINT or SIGTERM. Containers keep running when the daemon
+//! stops: their shims own them.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+
+use crate::container::{Engine, Paths};
+use crate::error::EngineError;
 
 /// How `berth daemon` was started.
 #[derive(Debug, Clone)]
@@ -29,10 +35,51 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// Another daemon answers on the socket.
+    #[error("a daemon is already listening on {0}: stop it first or pass another --host")]
+    AlreadyRunning(PathBuf),
+    /// The engine's state could not be opened.
+    #[error("cannot open the engine state")]
+    Engine(#[source] EngineError),
+    /// Serving failed.
+    #[error("serving the API failed")]
+    Serve(#[source] std::io::Error),
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
-    let _ = config;
+    let paths = Paths { root: config.root.clone(), exec_root: config.exec_root.clone() };
+    if let Some(parent) = config.socket.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| DaemonError::Listen { path: config.socket.clone(), source })?;
+    }
+    if tokio::net::UnixStream::connect(&config.socket).await.is_ok() {
+        return Err(DaemonError::AlreadyRunning(config.socket.clone()));
+    }
+    let _ = std::fs::remove_file(&config.socket);
+    let listener = tokio::net::UnixListener::bind(&config.socket)
+        .map_err(|source| DaemonError::Listen { path: config.socket.clone(), source })?;
+    let _ = std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o660));
+    let engine = Engine::open(paths, config.runtime.clone(), config.self_exe.clone()).await.map_err(DaemonError::Engine)?;
+    tracing::info!(socket = %config.socket.display(), root = %config.root.display(), runtime = %config.runtime, "berth daemon listening");
+    let app = crate::api::app(engine);
+    let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(DaemonError::Serve)?;
+    let _ = std::fs::remove_file(&config.socket);
+    tracing::info!("berth daemon stopped; containers keep running under their shims");
     Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

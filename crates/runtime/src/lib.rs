@@ -1,1 +1,116 @@
-//! runtime (in progress)
+//! berth's container runtime: turns an OCI bundle into an isolated process, behind the
+//! [`Runtime`] trait.
+//!
+//! Place in the crate graph: `shim -> runtime -> api`. Two implementations:
+//! - [`BerthRuntime`], berth's own lean runtime (namespaces, v1/v2 cgroups, mounts,
+//!   `pivot_root`, capabilities, its own seccomp BPF compiler), see [`berth`];
+//! - [`ExternalRuntime`], which drives any runc-compatible binary (`--runtime runc`).
+//!
+//! One conformance suite (`tests/conformance.rs`) runs against both.
+//!
+//! Lifecycle: `create` (the init exists, waits just before `execve`) -> `start` -> the caller
+//! reaps the init with `waitpid` (it is the caller's child, or adopted through
+//! [`become_subreaper`]) -> `delete`. The runtime never reaps the init.
+//!
+//! Threads: [`BerthRuntime`] clones its init with a raw `clone` syscall and the child runs only
+//! raw syscalls on data prepared before the clone (no allocation, no locks, no glibc wrappers
+//! that broadcast to threads), so callers may have other threads. Non-goals: exec into a running
+//! container, checkpoint/restore, user-namespace remapping, rootless mode (all later work).
+
+pub mod berth;
+pub mod cgroup;
+mod error;
+pub mod external;
+pub mod seccomp;
+mod sys;
+pub mod user;
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+pub use berth::BerthRuntime;
+pub use error::RuntimeError;
+pub use external::ExternalRuntime;
+
+/// Where a container's stdio goes.
+#[derive(Debug)]
+pub enum ContainerIo {
+    /// The init's stdin, stdout and stderr (the runtime takes ownership and closes its copies).
+    Pipes { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
+    /// A new pseudo-terminal; its master comes back in [`Created::pty_master`].
+    Terminal,
+}
+
+/// The outcome of a successful `create`.
+#[derive(Debug)]
+pub struct Created {
+    /// The init's pid in the caller's pid namespace.
+    pub pid: i32,
+    /// The pty master for [`ContainerIo::Terminal`].
+    pub pty_master: Option<OwnedFd>,
+}
+
+/// A container's status, as runc reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// What `state` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerState {
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+}
+
+/// An OCI runtime. All methods are synchronous; see the crate doc for the lifecycle.
+pub trait Runtime {
+    /// Creates the container from `bundle/config.json`: namespaces, cgroup, mounts,
+    /// pivot_root, ...; the init process exists and waits just before execve until `start`.
+    /// Errors carry the real reason (exec not found -> exit code 127, not executable -> 126).
+    fn create(&self, id: &str, bundle: &Path, io: ContainerIo) -> Result<Created, RuntimeError>;
+    /// Lets the init execve. Returns after the execve succeeded (or with its error).
+    fn start(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Sends `signal` to the init.
+    fn kill(&self, id: &str, signal: i32) -> Result<(), RuntimeError>;
+    /// Freezes every process of the container.
+    fn pause(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Thaws a paused container.
+    fn resume(&self, id: &str) -> Result<(), RuntimeError>;
+    /// The container's id, init pid, status and bundle.
+    fn state(&self, id: &str) -> Result<ContainerState, RuntimeError>;
+    /// Removes cgroups and state; `force` SIGKILLs a live init first. Called after the init was
+    /// reaped (or, with `force`, before; the caller still reaps).
+    fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
+}
+
+/// Makes the calling process a child subreaper (`PR_SET_CHILD_SUBREAPER`), so an init created
+/// by an external runtime (whose own process exits) is re-parented to the caller. The shim calls
+/// it first.
+pub fn become_subreaper() -> std::io::Result<()> {
+    sys::set_child_subreaper()
+}
+
+/// Creates the container with the caller's stdio, starts it, waits for its init, deletes it,
+/// and returns the exit code (128 + signal for a killed init). For `berth runtime run` and the
+/// benchmark.
+pub fn run_bundle(rt: &dyn Runtime, id: &str, bundle: &Path) -> Result<i32, RuntimeError> {
+    let dup = |fd: i32| sys::dup_cloexec(fd).map_err(|e| RuntimeError::Io { op: "dup stdio".into(), source: e });
+    let io = ContainerIo::Pipes { stdin: dup(0)?, stdout: dup(1)?, stderr: dup(2)? };
+    let created = rt.create(id, bundle, io)?;
+    if let Err(e) = rt.start(id) {
+        let _ = rt.delete(id, true);
+        let _ = sys::wait_exit_code(created.pid);
+        return Err(e);
+    }
+    let code = sys::wait_exit_code(created.pid).map_err(|e| RuntimeError::Io { op: "wait for the init".into(), source: e });
+    let deleted = rt.delete(id, false);
+    let code = code?;
+    deleted?;
+    Ok(code)
+}

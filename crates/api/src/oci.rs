@@ -1,1 +1,0 @@
-//! OCI runtime-spec subset. (filled in by the runtime work)

@@ -1,0 +1,486 @@
+//! Command-line syntax (clap derive), kept apart from the code that runs each command. Flag
+//! names, short forms and defaults follow docker's.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::opts;
+
+/// berth: a container platform that speaks the Docker Engine API.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Daemon socket to connect to (unix:///path); default $BERTH_HOST, $DOCKER_HOST, then
+    /// unix:///run/berth/berth.sock
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    pub host: Option<String>,
+    /// Log level of the client (error, warn, info, debug, trace)
+    #[arg(long = "log-level", value_name = "LEVEL", default_value = "warn")]
+    pub log_level: String,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every berth subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    Rm(RmArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Return low-level information on berth objects
+    Inspect(InspectArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Show the berth version information
+    Version(VersionArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
+    /// Run the berth daemon (Docker Engine API on a unix socket)
+    Daemon(DaemonArgs),
+    /// Per-container supervisor (started by the daemon)
+    #[command(hide = true)]
+    Shim(ShimArgs),
+    /// berth's OCI runtime (used by the shim)
+    #[command(hide = true)]
+    Runtime(RuntimeArgs),
+}
+
+fn memory(s: &str) -> Result<i64, String> {
+    opts::ram_in_bytes(s)
+}
+
+fn cpus(s: &str) -> Result<i64, String> {
+    opts::nano_cpus(s)
+}
+
+/// Flags of `run` and `create`.
+#[derive(Debug, Args, Clone, Default)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Print usage
+    #[arg(long = "help", action = ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Automatically remove the container and its associated anonymous volumes when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Run container in background and print container ID
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep STDIN open even if not attached
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Set environment variables
+    #[arg(short = 'e', long = "env", value_name = "list")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file", value_name = "list")]
+    pub env_file: Vec<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir", value_name = "string")]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>])
+    #[arg(short = 'u', long = "user", value_name = "string")]
+    pub user: Option<String>,
+    /// Assign a name to the container
+    #[arg(long, value_name = "string")]
+    pub name: Option<String>,
+    /// Container host name
+    #[arg(short = 'h', long, value_name = "string")]
+    pub hostname: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image
+    #[arg(long, value_name = "string", allow_hyphen_values = true)]
+    pub entrypoint: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long, value_name = "bytes", value_parser = memory)]
+    pub memory: Option<i64>,
+    /// Number of CPUs
+    #[arg(long, value_name = "decimal", value_parser = cpus)]
+    pub cpus: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int")]
+    pub cpu_shares: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Add Linux capabilities
+    #[arg(long = "cap-add", value_name = "list")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long = "cap-drop", value_name = "list")]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    /// Security Options
+    #[arg(long = "security-opt", value_name = "list")]
+    pub security_opt: Vec<String>,
+    /// Connect a container to a network
+    #[arg(long = "network", alias = "net", value_name = "network")]
+    pub network: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Set meta data on a container
+    #[arg(short = 'l', long = "label", value_name = "list")]
+    pub label: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal", value_name = "string")]
+    pub stop_signal: Option<String>,
+    /// Timeout (in seconds) to stop a container
+    #[arg(long = "stop-timeout", value_name = "int")]
+    pub stop_timeout: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "string")]
+    pub restart: Option<String>,
+    /// The image, then the command and its arguments
+    #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true, num_args = 1.., trailing_var_arg = true)]
+    pub image_and_command: Vec<String>,
+}
+
+/// Flags of `start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Containers to start
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display container IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Show n last created containers (includes all states)
+    #[arg(short = 'n', long = "last", value_name = "int", default_value_t = -1, allow_hyphen_values = true)]
+    pub last: i64,
+    /// Show the latest created container (includes all states)
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+}
+
+/// Flags of `logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Follow log output
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines to show from the end of the logs
+    #[arg(short = 'n', long, value_name = "string", default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+    #[arg(long, value_name = "string")]
+    pub since: Option<String>,
+    /// Show logs before a timestamp or relative duration
+    #[arg(long, value_name = "string")]
+    pub until: Option<String>,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// Flags of `stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout", value_name = "int", allow_hyphen_values = true)]
+    pub time: Option<i64>,
+    /// Signal to send to the container
+    #[arg(short = 's', long, value_name = "string")]
+    pub signal: Option<String>,
+    /// Containers to stop
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `kill`.
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// Signal to send to the container
+    #[arg(short = 's', long, value_name = "string")]
+    pub signal: Option<String>,
+    /// Containers to kill
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Containers to remove
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Containers to wait for
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Flags of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+    /// Return JSON for specified type (container, image)
+    #[arg(long = "type", value_name = "string")]
+    pub kind: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short = 's', long)]
+    pub size: bool,
+    /// Objects to inspect
+    #[arg(value_name = "NAME|ID", required = true)]
+    pub names: Vec<String>,
+}
+
+/// Flags of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change", value_name = "list")]
+    pub change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long, value_name = "string")]
+    pub message: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+    /// Tarball path, URL, or `-` for stdin
+    #[arg(value_name = "file|URL|-")]
+    pub source: String,
+    /// Repository and tag for the image
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+/// Flags of `images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Show all images (default hides intermediate images)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only show image IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+    /// Only images matching this reference
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+/// Flags of `rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Force removal of the image
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Do not delete untagged parents
+    #[arg(long = "no-prune")]
+    pub no_prune: bool,
+    /// Images to remove
+    #[arg(value_name = "IMAGE", required = true)]
+    pub images: Vec<String>,
+}
+
+/// Flags of `version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+}
+
+/// Flags of `info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+}
+
+/// Flags of `daemon`.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Socket to listen on
+    #[arg(short = 'H', long = "host", value_name = "unix://PATH", default_value = crate::host::DEFAULT_HOST)]
+    pub host: String,
+    /// Root directory of persistent state
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/berth")]
+    pub root: PathBuf,
+    /// Root directory of execution state
+    #[arg(long = "exec-root", value_name = "DIR", default_value = "/run/berth")]
+    pub exec_root: PathBuf,
+    /// Default OCI runtime (`berth` or an external binary such as `runc`)
+    #[arg(long, value_name = "NAME", default_value = "berth")]
+    pub runtime: String,
+    /// Log level (error, warn, info, debug, trace)
+    #[arg(short = 'l', long = "log-level", value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Log format
+    #[arg(long = "log-format", value_name = "text|json", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+/// Flags of the hidden `shim`.
+#[derive(Debug, Args)]
+pub struct ShimArgs {
+    /// Full container id
+    #[arg(long)]
+    pub id: String,
+    /// The container's state directory under the exec root
+    #[arg(long = "state-dir")]
+    pub state_dir: PathBuf,
+    /// The container's data directory under the data root
+    #[arg(long = "data-dir")]
+    pub data_dir: PathBuf,
+    /// `berth` or an external OCI runtime binary
+    #[arg(long)]
+    pub runtime: String,
+}
+
+/// The hidden `runtime` plumbing.
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    /// Runtime operation
+    #[command(subcommand)]
+    pub command: RuntimeCommand,
+}
+
+/// Operations of the hidden `runtime`.
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCommand {
+    /// Create and run a container from an OCI bundle, in the foreground
+    Run {
+        /// The OCI bundle directory
+        #[arg(long, value_name = "DIR")]
+        bundle: PathBuf,
+        /// Runtime state root
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Container id
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+/// docker's usage line of a command, shown after flag errors.
+pub fn usage_line(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "run" => "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "create" => "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+        "start" => "berth start [OPTIONS] CONTAINER [CONTAINER...]",
+        "ps" => "berth ps [OPTIONS]",
+        "logs" => "berth logs [OPTIONS] CONTAINER",
+        "stop" => "berth stop [OPTIONS] CONTAINER [CONTAINER...]",
+        "kill" => "berth kill [OPTIONS] CONTAINER [CONTAINER...]",
+        "rm" => "berth rm [OPTIONS] CONTAINER [CONTAINER...]",
+        "wait" => "berth wait CONTAINER [CONTAINER...]",
+        "inspect" => "berth inspect [OPTIONS] NAME|ID [NAME|ID...]",
+        "import" => "berth import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+        "images" => "berth images [OPTIONS] [REPOSITORY[:TAG]]",
+        "rmi" => "berth rmi [OPTIONS] IMAGE [IMAGE...]",
+        "version" => "berth version [OPTIONS]",
+        "info" => "berth info [OPTIONS]",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn everything_after_the_image_belongs_to_the_container() {
+        let cli = Cli::try_parse_from([
+            "berth", "run", "--rm", "-h", "box", "busybox", "ls", "-l", "--rm", "-h",
+        ])
+        .unwrap();
+        let Command::Run(r) = cli.command else { panic!() };
+        assert!(r.rm);
+        assert_eq!(r.hostname.as_deref(), Some("box"));
+        assert_eq!(r.image_and_command, ["busybox", "ls", "-l", "--rm", "-h"]);
+    }
+
+    #[test]
+    fn memory_flag_is_parsed_at_the_edge() {
+        let cli = Cli::try_parse_from(["berth", "run", "-m", "12m", "busybox"]).unwrap();
+        let Command::Run(r) = cli.command else { panic!() };
+        assert_eq!(r.memory, Some(12 * 1024 * 1024));
+        assert!(Cli::try_parse_from(["berth", "run", "-m", "12zb", "busybox"]).is_err());
+    }
+}

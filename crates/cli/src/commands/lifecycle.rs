@@ -1,0 +1,89 @@
+//! `stop`, `kill`, `rm`, `wait`: one request per container, docker's per-name reporting.
+
+use hyper::Method;
+
+use super::{for_each, Ctx};
+use crate::args::{KillArgs, RmArgs, StopArgs, WaitArgs};
+use crate::client::{empty_body, read_json, Query};
+use crate::commands::run::WaitResponse;
+
+/// `berth stop` (304 "already stopped" is success).
+pub async fn stop(ctx: &Ctx, args: StopArgs) -> anyhow::Result<i32> {
+    let client = ctx.client().await?;
+    let mut q = Query::new();
+    if let Some(t) = args.time {
+        q.add("t", t.to_string());
+    }
+    if let Some(s) = &args.signal {
+        q.add("signal", s);
+    }
+    for_each(&args.containers, |name| {
+        let client = client.clone();
+        let q = q.clone();
+        async move {
+            client
+                .post(&format!("/containers/{name}/stop"), &q)
+                .await?;
+            Ok(Some(name))
+        }
+    })
+    .await
+}
+
+/// `berth kill`.
+pub async fn kill(ctx: &Ctx, args: KillArgs) -> anyhow::Result<i32> {
+    let client = ctx.client().await?;
+    let mut q = Query::new();
+    if let Some(s) = &args.signal {
+        q.add("signal", s);
+    }
+    for_each(&args.containers, |name| {
+        let client = client.clone();
+        let q = q.clone();
+        async move {
+            client
+                .post(&format!("/containers/{name}/kill"), &q)
+                .await?;
+            Ok(Some(name))
+        }
+    })
+    .await
+}
+
+/// `berth rm`.
+pub async fn rm(ctx: &Ctx, args: RmArgs) -> anyhow::Result<i32> {
+    let client = ctx.client().await?;
+    let mut q = Query::new();
+    q.flag("force", args.force).flag("v", args.volumes);
+    for_each(&args.containers, |name| {
+        let client = client.clone();
+        let q = q.clone();
+        async move {
+            client.delete(&format!("/containers/{name}"), &q).await?;
+            Ok(Some(name))
+        }
+    })
+    .await
+}
+
+/// `berth wait`: prints each container's exit status.
+pub async fn wait(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<i32> {
+    let client = ctx.client().await?;
+    for_each(&args.containers, |name| {
+        let client = client.clone();
+        async move {
+            let resp = client
+                .request(
+                    Method::POST,
+                    &format!("/containers/{name}/wait"),
+                    &Query::new(),
+                    empty_body(),
+                    &[],
+                )
+                .await?;
+            let w: WaitResponse = read_json(resp).await?;
+            Ok(Some(w.status_code.to_string()))
+        }
+    })
+    .await
+}

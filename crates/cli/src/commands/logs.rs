@@ -1,0 +1,151 @@
+//! `berth logs`: inspect the container for its `Tty` flag, then stream
+//! `GET /containers/{id}/logs`, demultiplexed unless the container has a TTY.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hyper::Method;
+use serde_json::Value;
+
+use super::Ctx;
+use crate::args::LogsArgs;
+use crate::client::{empty_body, next_chunk, Query};
+use crate::error::StatusError;
+use crate::stream::OutputSink;
+
+/// `berth logs`.
+pub async fn logs(ctx: &Ctx, args: LogsArgs) -> anyhow::Result<i32> {
+    let now = SystemTime::now();
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| timestamp(s, now))
+        .transpose()
+        .map_err(|e| StatusError::new(1, format!("Error: {e}")))?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| timestamp(s, now))
+        .transpose()
+        .map_err(|e| StatusError::new(1, format!("Error: {e}")))?;
+    let client = ctx.client().await?;
+    let info: Value = client
+        .get_json(&format!("/containers/{}/json", args.container), &Query::new())
+        .await?;
+    let id = info["Id"].as_str().unwrap_or(&args.container).to_string();
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+
+    let mut q = Query::new();
+    q.flag("follow", args.follow)
+        .flag("stderr", true)
+        .flag("stdout", true)
+        .flag("timestamps", args.timestamps)
+        .add("tail", args.tail.clone());
+    if let Some(s) = since {
+        q.add("since", s);
+    }
+    if let Some(u) = until {
+        q.add("until", u);
+    }
+    let resp = client
+        .request(
+            Method::GET,
+            &format!("/containers/{id}/logs"),
+            &q,
+            empty_body(),
+            &[],
+        )
+        .await?;
+    let mut body = resp.into_body();
+    let mut sink = OutputSink::stdio(tty);
+    while let Some(chunk) = next_chunk(&mut body).await? {
+        sink.write_chunk(&chunk).await?;
+    }
+    Ok(0)
+}
+
+/// docker's `GetTimestamp`: a Go duration (`3s`, `1h30m`) becomes whole Unix seconds before
+/// `now`; an RFC 3339 time becomes `secs.nanos`; a Unix time passes through.
+pub fn timestamp(value: &str, now: SystemTime) -> Result<String, String> {
+    if value != "0" {
+        if let Some(d) = go_duration(value) {
+            let t = now.checked_sub(d).unwrap_or(UNIX_EPOCH);
+            return Ok(api::time::unix_seconds(t).to_string());
+        }
+    }
+    let candidate = if value.len() == 10 && value.as_bytes().get(4) == Some(&b'-') {
+        format!("{value}T00:00:00Z")
+    } else if value.len() == 19 && value.as_bytes().get(10) == Some(&b'T') {
+        format!("{value}Z")
+    } else {
+        value.to_string()
+    };
+    if let Some(t) = api::time::parse_rfc3339(&candidate) {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+        return Ok(format!("{}.{:09}", d.as_secs(), d.subsec_nanos()));
+    }
+    let (secs, frac) = value.split_once('.').unwrap_or((value, ""));
+    if !secs.is_empty()
+        && secs.chars().all(|c| c.is_ascii_digit())
+        && frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return Ok(value.to_string());
+    }
+    Err(format!(
+        "invalid value for \"since\"/\"until\": {value:?}: expected a duration (42m), an RFC 3339 time or a Unix timestamp"
+    ))
+}
+
+/// Go's `time.ParseDuration` for non-negative durations.
+pub fn go_duration(s: &str) -> Option<Duration> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += n * scale;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_and_absolute_times() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_795_411_835);
+        assert_eq!(timestamp("3s", now).unwrap(), "1795411832");
+        assert_eq!(timestamp("1h30m", now).unwrap(), "1795406435");
+        assert_eq!(
+            timestamp("2026-11-23T05:30:00.5Z", now).unwrap(),
+            "1795411800.500000000"
+        );
+        assert_eq!(timestamp("1795411800", now).unwrap(), "1795411800");
+        assert_eq!(timestamp("0", now).unwrap(), "0");
+        assert!(timestamp("yesterday", now).is_err());
+        assert_eq!(go_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(go_duration("10"), None);
+    }
+}

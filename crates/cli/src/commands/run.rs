@@ -1,0 +1,329 @@
+//! `run`, `create` and `start`: create the container, then (unless detached) attach, register
+//! the wait, start, stream the output and exit with the container's status, in docker's order.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hyper::Method;
+use serde::Deserialize;
+use tokio::io::{AsyncWriteExt, ReadHalf};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::{println, Ctx};
+use crate::args::{RunArgs, StartArgs};
+use crate::client::{empty_body, read_json, Client, ClientError, Hijacked, Query};
+use crate::create_body;
+use crate::error::{run_error, start_failure_code, StatusError};
+use crate::stream::OutputSink;
+use crate::tty;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateResponse {
+    id: String,
+    #[serde(default)]
+    warnings: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct WaitError {
+    #[serde(default)]
+    message: String,
+}
+
+/// The body of `POST /containers/{id}/wait`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitResponse {
+    /// Exit status of the container.
+    pub status_code: i64,
+    #[serde(default)]
+    error: Option<WaitError>,
+}
+
+/// `berth run` (`command` = "run") and `berth create` (`command` = "create").
+pub async fn run(ctx: &Ctx, args: RunArgs, command: &'static str) -> anyhow::Result<i32> {
+    let env = crate::opts::read_env(&args.env_file, &args.env)
+        .map_err(|e| run_error(command, e, 125))?;
+    let attach = command == "run" && !args.detach;
+    let console = if args.tty && attach {
+        tty::size()
+    } else {
+        None
+    };
+    let mut body = create_body::build(&args, env, console).map_err(|e| run_error(command, e, 125))?;
+    if command == "create" {
+        // docker create attaches nothing by default but keeps stdin flags.
+        body.attach_stdout = !args.detach;
+        body.attach_stderr = !args.detach;
+    }
+    let image = body.image.clone();
+    let client = ctx
+        .client()
+        .await
+        .map_err(|e| run_error(command, e, 125))?;
+
+    let mut query = Query::new();
+    if let Some(name) = &args.name {
+        query.add("name", name);
+    }
+    let created: CreateResponse = match client
+        .post_json("/containers/create", &query, &body)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) if e.is_not_found() => {
+            eprintln!("Unable to find image '{image}' locally");
+            return Err(run_error(command, e, 125).into());
+        }
+        Err(e) => return Err(run_error(command, e, 125).into()),
+    };
+    for w in created.warnings.iter().flatten() {
+        eprintln!("WARNING: {w}");
+    }
+    let id = created.id;
+
+    if command == "create" {
+        println(&id)?;
+        return Ok(0);
+    }
+    if args.detach {
+        start(&client, &id, command).await?;
+        println(&id)?;
+        return Ok(0);
+    }
+    let condition = if args.rm { "removed" } else { "next-exit" };
+    attach_start_wait(&client, &id, args.tty, args.interactive, condition, command).await
+}
+
+async fn start(client: &Client, id: &str, command: &str) -> Result<(), StatusError> {
+    client
+        .post(&format!("/containers/{id}/start"), &Query::new())
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let code = match &e {
+                ClientError::Daemon { message, .. } => start_failure_code(message),
+                _ => 125,
+            };
+            run_error(command, e, code)
+        })
+}
+
+/// Sends the wait request and returns once its response headers arrived (so the wait is
+/// registered before `start`), or after a grace period if the daemon holds them back.
+async fn register_wait(
+    client: &Client,
+    id: &str,
+    condition: &str,
+) -> JoinHandle<Result<WaitResponse, ClientError>> {
+    let (tx, rx) = oneshot::channel::<()>();
+    let client = client.clone();
+    let path = format!("/containers/{id}/wait");
+    let mut query = Query::new();
+    query.add("condition", condition);
+    let handle = tokio::spawn(async move {
+        let resp = client
+            .request(Method::POST, &path, &query, empty_body(), &[])
+            .await;
+        let _ = tx.send(());
+        read_json::<WaitResponse>(resp?).await
+    });
+    if tokio::time::timeout(Duration::from_secs(5), rx).await.is_err() {
+        tracing::debug!("wait response headers not received yet; starting anyway");
+    }
+    handle
+}
+
+/// Attach (hijacked), wait, start, stream, and return the container's exit status.
+pub async fn attach_start_wait(
+    client: &Client,
+    id: &str,
+    tty_mode: bool,
+    interactive: bool,
+    condition: &str,
+    command: &str,
+) -> anyhow::Result<i32> {
+    let mut query = Query::new();
+    query
+        .flag("stderr", true)
+        .flag("stdin", interactive)
+        .flag("stdout", true)
+        .flag("stream", true);
+    let conn = client
+        .hijack(&format!("/containers/{id}/attach"), &query)
+        .await
+        .map_err(|e| run_error(command, e, 125))?;
+    let waiter = register_wait(client, id, condition).await;
+
+    let raw = if tty_mode && interactive && tty::stdin_is_terminal() {
+        RawModeGuard(tty::RawMode::enable())
+    } else {
+        RawModeGuard(None)
+    };
+    let (reader, mut writer) = tokio::io::split(conn);
+    let stdin_task = if interactive {
+        Some(tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let copied = tokio::io::copy(&mut stdin, &mut writer).await;
+            let _ = writer.shutdown().await;
+            copied
+        }))
+    } else {
+        writer
+            .shutdown()
+            .await
+            .context("cannot half-close the attach connection")?;
+        drop(writer);
+        None
+    };
+
+    if let Err(e) = start(client, id, command).await {
+        drop(raw);
+        if let Some(t) = stdin_task {
+            t.abort();
+        }
+        waiter.abort();
+        return Err(e.into());
+    }
+    let signals = if tty_mode {
+        resize(client, id).await;
+        Some(tokio::spawn(resize_on_winch(client.clone(), id.to_string())))
+    } else {
+        Some(tokio::spawn(proxy_signals(client.clone(), id.to_string())))
+    };
+
+    let streamed = stream_output(reader, tty_mode).await;
+    if let Some(s) = signals {
+        s.abort();
+    }
+    if let Some(t) = stdin_task {
+        t.abort();
+    }
+    drop(raw);
+    streamed?;
+
+    match waiter.await {
+        Ok(Ok(w)) => {
+            if let Some(err) = w.error.filter(|e| !e.message.is_empty()) {
+                eprintln!("Error waiting for container: {}", err.message);
+                return Ok(125);
+            }
+            Ok(w.status_code as i32)
+        }
+        Ok(Err(e)) => {
+            eprintln!("Error waiting for container: {e}");
+            Ok(125)
+        }
+        Err(e) => Err(anyhow::anyhow!("wait task failed: {e}")),
+    }
+}
+
+struct RawModeGuard(#[allow(dead_code)] Option<tty::RawMode>);
+
+async fn stream_output(reader: ReadHalf<Hijacked>, tty_mode: bool) -> anyhow::Result<()> {
+    let mut sink = OutputSink::stdio(tty_mode);
+    sink.copy_from(reader)
+        .await
+        .context("cannot copy the container's output")
+}
+
+async fn resize(client: &Client, id: &str) {
+    let Some([rows, cols]) = tty::size() else {
+        return;
+    };
+    let mut q = Query::new();
+    q.add("h", rows.to_string()).add("w", cols.to_string());
+    if let Err(e) = client.post(&format!("/containers/{id}/resize"), &q).await {
+        tracing::debug!(error = %e, "resize failed");
+    }
+}
+
+async fn resize_on_winch(client: Client, id: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut winch) = signal(SignalKind::window_change()) else {
+        return;
+    };
+    while winch.recv().await.is_some() {
+        resize(&client, &id).await;
+    }
+}
+
+/// Forwards SIGINT/SIGTERM to the container while attached without a TTY (docker's sig-proxy).
+async fn proxy_signals(client: Client, id: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    loop {
+        let name = tokio::select! {
+            _ = int.recv() => "INT",
+            _ = term.recv() => "TERM",
+        };
+        let mut q = Query::new();
+        q.add("signal", name);
+        if let Err(e) = client.post(&format!("/containers/{id}/kill"), &q).await {
+            tracing::debug!(error = %e, "signal proxy failed");
+        }
+    }
+}
+
+/// `berth start`.
+pub async fn start_cmd(ctx: &Ctx, args: StartArgs) -> anyhow::Result<i32> {
+    let client = ctx.client().await?;
+    if args.attach || args.interactive {
+        if args.containers.len() > 1 {
+            return Err(StatusError::new(
+                1,
+                "Error: you cannot start and attach multiple containers at once",
+            )
+            .into());
+        }
+        let name = &args.containers[0];
+        let info: serde_json::Value = client
+            .get_json(&format!("/containers/{name}/json"), &Query::new())
+            .await?;
+        let id = info["Id"].as_str().unwrap_or(name).to_string();
+        let tty_mode = info["Config"]["Tty"].as_bool().unwrap_or(false);
+        let open_stdin = info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+        return attach_start_wait(
+            &client,
+            &id,
+            tty_mode,
+            args.interactive && open_stdin,
+            "next-exit",
+            "start",
+        )
+        .await;
+    }
+    let mut failed = Vec::new();
+    for name in &args.containers {
+        match client
+            .post(&format!("/containers/{name}/start"), &Query::new())
+            .await
+        {
+            Ok(_) => println(name)?,
+            Err(e @ (ClientError::Connect { .. } | ClientError::PermissionDenied { .. })) => {
+                return Err(e.into())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                failed.push(name.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(0)
+    } else {
+        Err(StatusError::new(
+            1,
+            format!("Error: failed to start containers: {}", failed.join(", ")),
+        )
+        .into())
+    }
+}

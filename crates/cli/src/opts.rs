@@ -1,0 +1,434 @@
+//! Parsers for flag values, matching docker/cli and go-units wording so error messages read the
+//! same: memory sizes, CPU counts, env files, labels, filters, restart policies, security options.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// go-units `RAMInBytes`: `12m`, `1g`, `512k`, `100b`, `1.5GiB`, plain bytes (binary units).
+pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
+    let invalid = || format!("invalid size: '{s}'");
+    let sep = s
+        .rfind(|c: char| c.is_ascii_digit() || c == '.' || c == ' ')
+        .ok_or_else(invalid)?;
+    let (num, sfx) = if s.as_bytes()[sep] == b' ' {
+        (&s[..sep], &s[sep + 1..])
+    } else {
+        (&s[..sep + 1], &s[sep + 1..])
+    };
+    let mut size: f64 = num
+        .parse()
+        .map_err(|_| format!("strconv.ParseFloat: parsing {num:?}: invalid syntax"))?;
+    if size < 0.0 {
+        return Err(invalid());
+    }
+    if sfx.is_empty() {
+        return Ok(size as i64);
+    }
+    let bad = |sfx: &str| format!("invalid suffix: '{sfx}'");
+    if sfx.len() > 3 {
+        return Err(bad(&sfx.to_lowercase()));
+    }
+    let sfx = sfx.to_lowercase();
+    let first = sfx.as_bytes()[0];
+    if first == b'b' {
+        if sfx.len() > 1 {
+            return Err(bad(&sfx));
+        }
+        return Ok(size as i64);
+    }
+    let mul: f64 = match first {
+        b'k' => 1024.0,
+        b'm' => 1024.0 * 1024.0,
+        b'g' => 1024.0 * 1024.0 * 1024.0,
+        b't' => 1024f64.powi(4),
+        b'p' => 1024f64.powi(5),
+        _ => return Err(bad(&sfx)),
+    };
+    size *= mul;
+    match sfx.len() {
+        2 if &sfx[1..] != "b" => return Err(bad(&sfx)),
+        3 if &sfx[1..] != "ib" => return Err(bad(&sfx)),
+        _ => {}
+    }
+    Ok(size as i64)
+}
+
+/// docker's `--cpus`: a decimal number of CPUs, converted exactly to nano-CPUs.
+pub fn nano_cpus(s: &str) -> Result<i64, String> {
+    let rational = || format!("failed to parse {s} as a rational number");
+    let t = s.trim();
+    let (neg, t) = match t.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.chars().all(|c| c.is_ascii_digit())
+        || !frac.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err(rational());
+    }
+    let frac_trimmed = frac.trim_end_matches('0');
+    if frac_trimmed.len() > 9 {
+        return Err("value is too precise".to_string());
+    }
+    let int: i64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| rational())?
+    };
+    let mut nanos: i64 = 0;
+    if !frac_trimmed.is_empty() {
+        nanos = format!("{frac_trimmed:0<9}").parse().map_err(|_| rational())?;
+    }
+    let total = int
+        .checked_mul(1_000_000_000)
+        .and_then(|v| v.checked_add(nanos))
+        .ok_or_else(rational)?;
+    Ok(if neg { -total } else { total })
+}
+
+/// docker's `ValidateEnv` for `-e`: `K=V` as is, bare `K` filled from `lookup` when set.
+pub fn env_value(s: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let (key, _) = s.split_once('=').unwrap_or((s, ""));
+    if key.is_empty() {
+        return Err(format!("invalid environment variable: {s}"));
+    }
+    if s.contains('=') {
+        return Ok(s.to_string());
+    }
+    Ok(match lookup(s) {
+        Some(v) => format!("{s}={v}"),
+        None => s.to_string(),
+    })
+}
+
+/// docker's env-file format: `KEY=VALUE` lines, `#` comments, blank lines, bare `KEY` taken from
+/// `lookup` (and dropped when unset); keys may not contain whitespace.
+pub fn parse_env_file(
+    name: &str,
+    content: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for (n, raw) in content.lines().enumerate() {
+        let line = raw.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = match line.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (line, None),
+        };
+        if key.is_empty() {
+            return Err(format!(
+                "invalid environment variable: {line} (line {} of {name})",
+                n + 1
+            ));
+        }
+        if key.contains(char::is_whitespace) {
+            return Err(format!("variable '{key}' contains whitespaces"));
+        }
+        match value {
+            Some(v) => out.push(format!("{key}={v}")),
+            None => {
+                let key = key.trim();
+                if let Some(v) = lookup(key) {
+                    out.push(format!("{key}={v}"));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the env files, then the `-e` values, in docker's order (files first).
+pub fn read_env(files: &[String], vars: &[String]) -> Result<Vec<String>, String> {
+    let lookup = |k: &str| std::env::var(k).ok();
+    let mut env = Vec::new();
+    for f in files {
+        let content = std::fs::read_to_string(f).map_err(|e| format!("open {f}: {e}"))?;
+        env.extend(parse_env_file(f, &content, lookup)?);
+    }
+    for v in vars {
+        env.push(env_value(v, lookup)?);
+    }
+    Ok(env)
+}
+
+/// `--label k=v` / `--label k` into docker's label map.
+pub fn labels(values: &[String]) -> BTreeMap<String, String> {
+    values
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
+/// `--filter k=v` values as docker's JSON map of maps (`{"status":{"running":true}}`), or
+/// `None` when there are no filters.
+pub fn filters_json(values: &[String]) -> Result<Option<String>, String> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut map: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    for f in values {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| format!("bad format of filter (expected name=value): {f}"))?;
+        map.entry(k.trim().to_lowercase())
+            .or_default()
+            .insert(v.trim().to_string(), true);
+    }
+    Ok(Some(
+        serde_json::to_string(&map).expect("maps of strings always encode"),
+    ))
+}
+
+/// docker's restart policy: `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+pub fn restart_policy(s: &str) -> Result<(String, i64), String> {
+    let (name, count) = match s.split_once(':') {
+        Some((n, c)) => (n, Some(c)),
+        None => (s, None),
+    };
+    match (name, count) {
+        ("" | "no" | "always" | "unless-stopped", None) => Ok((name.to_string(), 0)),
+        ("on-failure", None) => Ok((name.to_string(), 0)),
+        ("on-failure", Some(c)) => c
+            .parse::<i64>()
+            .map(|n| (name.to_string(), n))
+            .map_err(|_| format!("maximum retry count must be an integer: {c:?}")),
+        ("always" | "unless-stopped" | "no", Some(_)) => Err(format!(
+            "maximum retry count cannot be used with restart policy '{name}'"
+        )),
+        _ => Err(format!("invalid restart policy '{name}'")),
+    }
+}
+
+/// docker's `--security-opt` handling: `seccomp=PATH` is read client-side and sent compacted as
+/// `seccomp=<json>`; `seccomp=unconfined` and other options pass through.
+pub fn security_opts(values: &[String]) -> Result<Option<Vec<String>>, String> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    for opt in values {
+        let split = opt.split_once('=').or_else(|| opt.split_once(':'));
+        match split {
+            Some(("seccomp", v)) if v != "unconfined" => {
+                let content = std::fs::read(Path::new(v))
+                    .map_err(|e| format!("opening seccomp profile ({v}) failed: {e}"))?;
+                let compact = compact_json(&content).map_err(|e| {
+                    format!("compacting json for seccomp profile ({v}) failed: {e}")
+                })?;
+                out.push(format!("seccomp={compact}"));
+            }
+            Some(("seccomp", v)) => out.push(format!("seccomp={v}")),
+            _ => out.push(opt.clone()),
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Go's `json.Compact`: drops insignificant whitespace, keeps key order and string bytes.
+pub fn compact_json(input: &[u8]) -> Result<String, String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(input).map_err(|e| e.to_string())?;
+    let text = std::str::from_utf8(input).map_err(|e| e.to_string())?;
+    let mut out = String::with_capacity(text.len());
+    let mut in_str = false;
+    let mut escaped = false;
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+/// Go's `json.Indent` with docker inspect's layout: keeps key order, leaves `{}`/`[]` compact.
+pub fn indent_json(input: &[u8], prefix: &str, indent: &str) -> Result<String, String> {
+    let compact = compact_json(input)?;
+    let mut out = String::with_capacity(compact.len() * 2);
+    let mut depth = 0usize;
+    let mut in_str = false;
+    let mut escaped = false;
+    let chars: Vec<char> = compact.chars().collect();
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(prefix);
+        for _ in 0..depth {
+            out.push_str(indent);
+        }
+    };
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '"' => {
+                in_str = true;
+                out.push(c);
+            }
+            '{' | '[' => {
+                let close = if c == '{' { '}' } else { ']' };
+                if chars.get(i + 1) == Some(&close) {
+                    out.push(c);
+                    out.push(close);
+                    i += 2;
+                    continue;
+                }
+                out.push(c);
+                depth += 1;
+                newline(&mut out, depth);
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(&mut out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(c);
+                newline(&mut out, depth);
+            }
+            ':' => out.push_str(": "),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_parse_like_go_units() {
+        assert_eq!(ram_in_bytes("12m"), Ok(12 * 1024 * 1024));
+        assert_eq!(ram_in_bytes("1g"), Ok(1024 * 1024 * 1024));
+        assert_eq!(ram_in_bytes("512k"), Ok(512 * 1024));
+        assert_eq!(ram_in_bytes("100b"), Ok(100));
+        assert_eq!(ram_in_bytes("4096"), Ok(4096));
+        assert_eq!(ram_in_bytes("1.5GiB"), Ok(1610612736));
+        assert_eq!(ram_in_bytes("64MB"), Ok(64 * 1024 * 1024));
+        assert_eq!(ram_in_bytes("12zb"), Err("invalid suffix: 'zb'".to_string()));
+        assert_eq!(ram_in_bytes("12mbx"), Err("invalid suffix: 'mbx'".to_string()));
+        assert_eq!(ram_in_bytes("abc"), Err("invalid size: 'abc'".to_string()));
+    }
+
+    #[test]
+    fn cpus_become_nano_cpus() {
+        assert_eq!(nano_cpus("1.5"), Ok(1_500_000_000));
+        assert_eq!(nano_cpus("0.25"), Ok(250_000_000));
+        assert_eq!(nano_cpus("2"), Ok(2_000_000_000));
+        assert_eq!(
+            nano_cpus("abc"),
+            Err("failed to parse abc as a rational number".to_string())
+        );
+        assert_eq!(
+            nano_cpus("0.0000000001"),
+            Err("value is too precise".to_string())
+        );
+    }
+
+    #[test]
+    fn env_values_and_files() {
+        let lookup = |k: &str| (k == "HOME").then(|| "/root".to_string());
+        assert_eq!(env_value("A=1", lookup), Ok("A=1".to_string()));
+        assert_eq!(env_value("HOME", lookup), Ok("HOME=/root".to_string()));
+        assert_eq!(env_value("UNSET", lookup), Ok("UNSET".to_string()));
+        assert!(env_value("=x", lookup).is_err());
+        let file = "# comment\n\nA=1\n  B=two words\nHOME\nUNSET\nC=\n";
+        assert_eq!(
+            parse_env_file("f", file, lookup).unwrap(),
+            vec!["A=1", "B=two words", "HOME=/root", "C="]
+        );
+        assert_eq!(
+            parse_env_file("f", "BAD KEY=1\n", lookup).unwrap_err(),
+            "variable 'BAD KEY' contains whitespaces"
+        );
+    }
+
+    #[test]
+    fn filters_are_map_of_maps() {
+        let f = filters_json(&["name=cap".into(), "status=running".into(), "status=exited".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            f,
+            r#"{"name":{"cap":true},"status":{"exited":true,"running":true}}"#
+        );
+        assert_eq!(filters_json(&[]).unwrap(), None);
+        assert!(filters_json(&["bogus".into()]).is_err());
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(restart_policy("always"), Ok(("always".into(), 0)));
+        assert_eq!(restart_policy("on-failure:3"), Ok(("on-failure".into(), 3)));
+        assert!(restart_policy("sometimes").is_err());
+        assert!(restart_policy("always:3").is_err());
+    }
+
+    #[test]
+    fn json_compact_and_indent_keep_order() {
+        let raw = br#"{ "z": 1, "a": { }, "s": "x, y: {z}", "l": [1, 2] }"#;
+        assert_eq!(
+            compact_json(raw).unwrap(),
+            r#"{"z":1,"a":{},"s":"x, y: {z}","l":[1,2]}"#
+        );
+        assert_eq!(
+            indent_json(br#"{"a":{},"b":[1,2]}"#, "", "  ").unwrap(),
+            "{\n  \"a\": {},\n  \"b\": [\n    1,\n    2\n  ]\n}"
+        );
+        assert!(compact_json(b"{nope").is_err());
+    }
+
+    #[test]
+    fn seccomp_profile_is_read_and_compacted() {
+        let dir = std::env::temp_dir().join(format!("berth-cli-seccomp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("p.json");
+        std::fs::write(&p, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let opts = security_opts(&[format!("seccomp={}", p.display()), "no-new-privileges".into()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            opts,
+            vec![
+                r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#.to_string(),
+                "no-new-privileges".to_string()
+            ]
+        );
+        assert_eq!(
+            security_opts(&["seccomp=unconfined".into()]).unwrap().unwrap(),
+            vec!["seccomp=unconfined"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,159 @@
+//! `/images/...` handlers. Image names in paths are not URL-escaped and may hold `/` and `:`,
+//! so one greedy route takes the rest of the path and the known suffix picks the operation.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::{body_reader, json_response, stream_response, ApiResult, AppState, Params};
+use crate::container::Engine;
+use crate::error::EngineError;
+use image::{ImageInfo, ImportChanges, Removed};
+
+pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let p = Params::from_uri(&uri);
+    let filters = p.filters()?;
+    let images = engine.images.clone();
+    let infos = tokio::task::spawn_blocking(move || images.list()).await.map_err(crate::container::join_error)?;
+    let out: Vec<Value> = infos
+        .iter()
+        .filter(|i| {
+            filters.get("reference").is_none_or(|refs| {
+                refs.is_empty() || refs.iter().any(|r| i.repo_tags.iter().any(|t| reference_matches(t, r)))
+            })
+        })
+        .filter(|i| {
+            filters.get("dangling").is_none_or(|d| d.iter().all(|v| (v == "true") == i.repo_tags.is_empty()))
+        })
+        .map(|i| summary(&engine, i))
+        .collect();
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+/// `busybox` matches `busybox:latest`; `busybox:1` matches exactly.
+fn reference_matches(tag: &str, pattern: &str) -> bool {
+    tag == pattern || tag.rsplit_once(':').is_some_and(|(repo, _)| repo == pattern)
+}
+
+fn created_unix(created: &str) -> i64 {
+    api::time::parse_rfc3339(created).map(api::time::unix_seconds).unwrap_or(0)
+}
+
+fn summary(engine: &Engine, i: &ImageInfo) -> Value {
+    let tags: Vec<String> = if i.repo_tags.is_empty() { vec!["<none>:<none>".into()] } else { i.repo_tags.clone() };
+    json!({
+        "Containers": engine.containers_using(&i.id.to_string()).len(),
+        "Created": created_unix(&i.created),
+        "Id": i.id.to_string(),
+        "Labels": null,
+        "ParentId": "",
+        "RepoDigests": [],
+        "RepoTags": tags,
+        "SharedSize": -1,
+        "Size": i.size,
+        "VirtualSize": i.size,
+    })
+}
+
+/// `GET /images/{name}/json` (and later `/history`).
+pub async fn get_named(State(engine): State<AppState>, Path(rest): Path<String>) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/json") {
+        let images = engine.images.clone();
+        let name = name.to_string();
+        let (info, config) = tokio::task::spawn_blocking(move || {
+            let info = images.resolve(&name)?;
+            let config = images.config(&info.id)?;
+            Ok::<_, image::ImageError>((info, config))
+        })
+        .await
+        .map_err(crate::container::join_error)??;
+        let cfg = serde_json::to_value(&config).unwrap_or_default();
+        let body = json!({
+            "Id": info.id.to_string(),
+            "RepoTags": info.repo_tags,
+            "RepoDigests": [],
+            "Parent": "",
+            "Comment": cfg["history"].as_array().and_then(|h| h.last()).and_then(|h| h["comment"].as_str()).unwrap_or(""),
+            "Created": info.created,
+            "Container": "",
+            "ContainerConfig": null,
+            "DockerVersion": "",
+            "Author": cfg["author"].as_str().unwrap_or(""),
+            "Config": cfg["config"],
+            "Architecture": cfg["architecture"],
+            "Os": cfg["os"],
+            "Size": info.size,
+            "VirtualSize": info.size,
+            "GraphDriver": {"Name": "overlay2", "Data": null},
+            "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
+            "Metadata": {"LastTagTime": api::time::ZERO_TIME},
+        });
+        return Ok(json_response(StatusCode::OK, &body));
+    }
+    Err(EngineError::Invalid(format!("page not found: /images/{rest}")).into())
+}
+
+pub async fn delete(State(engine): State<AppState>, Path(rest): Path<String>, uri: Uri) -> ApiResult<Response> {
+    let p = Params::from_uri(&uri);
+    let force = p.bool("force", false);
+    let images = engine.images.clone();
+    let eng = engine.clone();
+    let removed = tokio::task::spawn_blocking(move || {
+        let in_use = |id: &api::Digest| eng.containers_using(&id.to_string()).into_iter().next();
+        images.remove(&rest, force, &in_use)
+    })
+    .await
+    .map_err(crate::container::join_error)??;
+    let out: Vec<Value> = removed
+        .into_iter()
+        .map(|r| match r {
+            Removed::Untagged(t) => json!({"Untagged": t}),
+            Removed::Deleted(d) => json!({"Deleted": d.to_string()}),
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &out))
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the body as a root filesystem tarball.
+pub async fn create(State(engine): State<AppState>, uri: Uri, body: Body) -> ApiResult<Response> {
+    let p = Params::from_uri(&uri);
+    match p.get("fromSrc") {
+        Some("-") => {}
+        Some(src) => {
+            return Err(EngineError::Invalid(format!(
+                "importing from {src:?} is not supported: send the tarball in the request body (fromSrc=-)"
+            ))
+            .into())
+        }
+        None => {
+            let image = p.get("fromImage").unwrap_or("");
+            return Err(EngineError::Invalid(format!(
+                "pulling {image} is not supported by this berth daemon yet: import a root filesystem with `berth import`"
+            ))
+            .into());
+        }
+    }
+    let mut repo = p.get("repo").unwrap_or("").to_string();
+    if let Some(tag) = p.get("tag").filter(|t| !t.is_empty()) {
+        repo = format!("{repo}:{tag}");
+    }
+    let reference = if repo.is_empty() {
+        None
+    } else {
+        Some(repo.parse::<api::ImageRef>().map_err(|e| EngineError::Invalid(e.to_string()))?)
+    };
+    let changes = ImportChanges::parse(&p.all("changes"))?;
+    let message = p.get("message").map(String::from);
+    let reader = body_reader(body);
+    let images = engine.images.clone();
+    let info = tokio::task::spawn_blocking(move || images.import(reader, reference.as_ref(), &changes, message.as_deref()))
+        .await
+        .map_err(crate::container::join_error)??;
+    let (tx, resp) = stream_response(StatusCode::OK, Some("application/json"));
+    let mut line = serde_json::to_vec(&json!({"status": info.id.to_string()})).unwrap_or_default();
+    line.extend_from_slice(b"\r\n");
+    let _ = tx.send(line).await;
+    Ok(resp)
+}

@@ -1,0 +1,112 @@
+//! Attach: a hijacked client connection joined to the shim's attach stream. Output frames pass
+//! through unchanged without a terminal and lose their headers with one; the client's bytes go
+//! to the container's stdin; the client's half-close is stdin EOF, not a hang-up.
+
+use std::sync::Arc;
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{Container, Engine};
+use crate::error::EngineError;
+use crate::shim_client;
+
+/// What an attach asked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOptions {
+    /// Forward the client's input to the container's stdin.
+    pub stdin: bool,
+    /// Send stdout.
+    pub stdout: bool,
+    /// Send stderr.
+    pub stderr: bool,
+}
+
+/// An attach that arrived before the container started.
+pub(crate) struct PendingAttach {
+    io: TokioIo<Upgraded>,
+    opts: AttachOptions,
+}
+
+impl Engine {
+    /// Joins a hijacked connection to the container's streams: at once when it runs, at start
+    /// when it is only created; closed at once when it has exited.
+    pub async fn attach(self: &Arc<Engine>, c: Arc<Container>, io: Upgraded, opts: AttachOptions) {
+        let io = TokioIo::new(io);
+        let _op = c.op.lock().await;
+        let status = c.status();
+        if status.is_running() {
+            drop(_op);
+            self.connect_attach(&c, PendingAttach { io, opts }).await;
+        } else if status == super::record::Status::Created || status == super::record::Status::Exited {
+            c.pending_attach.lock().expect("attach lock").push(PendingAttach { io, opts });
+        }
+        // Otherwise (removing, dead) the connection drops and the client sees EOF.
+    }
+
+    /// Drops attach streams still waiting for a start.
+    pub(crate) fn pending_attach_close(&self, c: &Container) {
+        c.pending_attach.lock().expect("attach lock").clear();
+    }
+
+    pub(crate) async fn connect_attach(&self, c: &Arc<Container>, p: PendingAttach) {
+        let sock = self.paths.shim_socket(c.id.as_str());
+        let tty = c.record().config.tty;
+        let shim = match shim_client::attach(&sock, p.opts.stdin, p.opts.stdout, p.opts.stderr).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(container = %c.id, error = %e, "attach to shim failed");
+                return;
+            }
+        };
+        let id = c.id.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = pump(p.io, shim, tty, p.opts.stdin).await {
+                tracing::debug!(container = %id, error = %e, "attach stream ended");
+            }
+        });
+    }
+}
+
+/// Copies frames shim -> client until the shim closes, and client -> shim (stdin) until the
+/// client half-closes; returns when the output side is done.
+async fn pump(client: TokioIo<Upgraded>, shim: tokio::net::UnixStream, tty: bool, stdin: bool) -> Result<(), EngineError> {
+    let (mut client_r, mut client_w) = tokio::io::split(client);
+    let (mut shim_r, mut shim_w) = shim.into_split();
+    let input = tokio::spawn(async move {
+        if stdin {
+            let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
+        } else {
+            // Read and discard until the client closes, so its half-close is noticed.
+            let mut sink = [0u8; 1024];
+            while matches!(client_r.read(&mut sink).await, Ok(n) if n > 0) {}
+        }
+        let _ = shim_w.shutdown().await;
+    });
+    let io_err = |e: std::io::Error| EngineError::io("attach stream")(e);
+    let mut header = [0u8; 8];
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match shim_r.read_exact(&mut header).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => return Err(io_err(e)),
+        }
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        if !tty {
+            client_w.write_all(&header).await.map_err(io_err)?;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(buf.len());
+            shim_r.read_exact(&mut buf[..n]).await.map_err(io_err)?;
+            client_w.write_all(&buf[..n]).await.map_err(io_err)?;
+            left -= n;
+        }
+        client_w.flush().await.map_err(io_err)?;
+    }
+    let _ = client_w.shutdown().await;
+    input.abort();
+    Ok(())
+}

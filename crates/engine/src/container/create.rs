@@ -1,0 +1,272 @@
+//! `POST /containers/create`: validate, merge the image's defaults, prepare the root snapshot and
+//! write the record. Nothing runs until start.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use api::docker::{ContainerConfig, CreateRequest, HostConfig};
+use api::ContainerId;
+
+use super::record::{Record, State};
+use super::{ensure_dir, Container, Engine};
+use crate::error::EngineError;
+use crate::names;
+
+/// Docker's lower bound for `--memory`.
+const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+impl Engine {
+    /// Creates a container; returns its id and warnings.
+    pub async fn create(self: &Arc<Engine>, name: Option<&str>, req: CreateRequest) -> Result<(ContainerId, Vec<String>), EngineError> {
+        validate_host_config(&req.host_config)?;
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                validate_name(n)?;
+                n.to_string()
+            }
+            None => loop {
+                let n = names::random_name();
+                if self.name_owner(&n).is_none() {
+                    break n;
+                }
+            },
+        };
+        if let Some(id) = self.name_owner(&name) {
+            return Err(EngineError::NameInUse { name, id });
+        }
+        let images = self.images.clone();
+        let image_name = req.config.image.clone();
+        if image_name.is_empty() {
+            return Err(EngineError::Invalid("no image specified: an image name is required".into()));
+        }
+        let (info, image_config) = tokio::task::spawn_blocking(move || {
+            let info = images.resolve(&image_name)?;
+            let cfg = images.config(&info.id)?;
+            Ok::<_, image::ImageError>((info, cfg))
+        })
+        .await
+        .map_err(join_error)??;
+        let image_cfg = serde_json::to_value(&image_config).unwrap_or_default();
+        let config = merge_image_config(req.config, &image_cfg["config"]);
+        let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
+        argv.extend(config.cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(EngineError::Invalid("No command specified".into()));
+        }
+
+        let id = ContainerId::from_random(random_bytes()?);
+        let mut config = config;
+        if config.hostname.is_empty() {
+            config.hostname = id.short().to_string();
+        }
+        let data_dir = self.paths.data_dir(id.as_str());
+        ensure_dir(&data_dir)?;
+        let images = self.images.clone();
+        let key = id.to_string();
+        let image_id = info.id.clone();
+        let prepared = tokio::task::spawn_blocking(move || images.prepare_rootfs(&image_id, &key)).await.map_err(join_error)?;
+        if let Err(e) = prepared {
+            let _ = std::fs::remove_dir_all(&data_dir);
+            return Err(e.into());
+        }
+        let record = Record {
+            id: id.to_string(),
+            name: name.clone(),
+            created: api::time::rfc3339_nano(SystemTime::now()),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            config,
+            host_config: req.host_config,
+            image: info.id.to_string(),
+            state: State::default(),
+            restart_count: 0,
+            runtime: self.runtime.clone(),
+        };
+        if let Err(e) = record.save(&data_dir) {
+            let images = self.images.clone();
+            let key = id.to_string();
+            let _ = tokio::task::spawn_blocking(move || images.remove_rootfs(&key)).await;
+            let _ = std::fs::remove_dir_all(&data_dir);
+            return Err(e);
+        }
+        // A concurrent create may have taken the name meanwhile: the first to insert wins.
+        if let Some(owner) = self.name_owner(&name) {
+            let _ = self.remove_files(id.as_str()).await;
+            return Err(EngineError::NameInUse { name, id: owner });
+        }
+        self.insert(Container::new(record));
+        tracing::info!(container = %id, name = %name, "created");
+        Ok((id, Vec::new()))
+    }
+}
+
+/// Checks the host configuration before anything is written.
+fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
+    if hc.memory != 0 && hc.memory < MIN_MEMORY {
+        return Err(EngineError::Invalid("Minimum memory limit allowed is 6MB".into()));
+    }
+    if hc.memory < 0 {
+        return Err(EngineError::Invalid(format!("invalid value {} for HostConfig.Memory: must not be negative", hc.memory)));
+    }
+    if hc.memory_swap > 0 && hc.memory > 0 && hc.memory_swap < hc.memory {
+        return Err(EngineError::Invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
+        ));
+    }
+    if hc.nano_cpus < 0 {
+        return Err(EngineError::Invalid("invalid value for HostConfig.NanoCpus: must not be negative".into()));
+    }
+    if hc.nano_cpus > 0 && (hc.cpu_quota > 0 || hc.cpu_period > 0) {
+        return Err(EngineError::Invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set".into(),
+        ));
+    }
+    if hc.nano_cpus > 0 {
+        let online = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as i64;
+        if hc.nano_cpus > online * 1_000_000_000 {
+            return Err(EngineError::Invalid(format!(
+                "range of CPUs is from 0.01 to {online}.00, as there are only {online} CPUs available"
+            )));
+        }
+    }
+    if hc.cpu_shares < 0 {
+        return Err(EngineError::Invalid("invalid value for HostConfig.CpuShares: must not be negative".into()));
+    }
+    match hc.network_mode.as_str() {
+        "" | "default" | "bridge" | "none" | "host" => {}
+        other => {
+            return Err(EngineError::Invalid(format!(
+                "network {other} not found: berth supports --network none, host and the default network for now"
+            )))
+        }
+    }
+    match hc.restart_policy.name.as_str() {
+        "" | "no" => {}
+        other => {
+            return Err(EngineError::Invalid(format!(
+                "restart policy {other:?} is not supported yet: use --restart no"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+pub fn validate_name(name: &str) -> Result<(), EngineError> {
+    let b = name.as_bytes();
+    let ok = b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(EngineError::Invalid(format!(
+            "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )))
+    }
+}
+
+/// Applies the image's defaults (`config` of the image config, Docker field names) to the
+/// requested configuration, as Docker does: Env merged by key, Cmd from the image only when
+/// neither Cmd nor Entrypoint is given, Entrypoint, WorkingDir, User, Labels, StopSignal and
+/// ExposedPorts filled when unset.
+pub fn merge_image_config(mut c: ContainerConfig, image: &serde_json::Value) -> ContainerConfig {
+    let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
+        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+    };
+    let mut env: Vec<String> = strings(&image["Env"]).unwrap_or_default();
+    for kv in c.env.take().unwrap_or_default() {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    c.env = Some(env);
+    let user_entrypoint = c.entrypoint.as_ref().is_some_and(|e| !e.is_empty());
+    let entrypoint_cleared = c.entrypoint.as_ref().is_some_and(|e| e.len() == 1 && e[0].is_empty());
+    if entrypoint_cleared {
+        c.entrypoint = None;
+    } else if !user_entrypoint {
+        c.entrypoint = strings(&image["Entrypoint"]).filter(|e| !e.is_empty());
+    }
+    if c.cmd.as_ref().is_none_or(|c| c.is_empty()) && !user_entrypoint {
+        c.cmd = strings(&image["Cmd"]);
+    }
+    if c.working_dir.is_empty() {
+        c.working_dir = image["WorkingDir"].as_str().unwrap_or("").to_string();
+    }
+    if c.user.is_empty() {
+        c.user = image["User"].as_str().unwrap_or("").to_string();
+    }
+    if c.stop_signal.is_none() {
+        c.stop_signal = image["StopSignal"].as_str().map(String::from);
+    }
+    if let Some(labels) = image["Labels"].as_object() {
+        let mut merged: BTreeMap<String, String> =
+            labels.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect();
+        merged.extend(c.labels.take().unwrap_or_default());
+        c.labels = Some(merged);
+    }
+    if let Some(ports) = image["ExposedPorts"].as_object() {
+        let mut merged = c.exposed_ports.take().unwrap_or_default();
+        for (k, v) in ports {
+            merged.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        c.exposed_ports = Some(merged);
+    }
+    c
+}
+
+/// 32 random bytes from the kernel.
+fn random_bytes() -> Result<[u8; 32], EngineError> {
+    use std::io::Read;
+    let mut b = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .map_err(EngineError::io("read /dev/urandom"))?;
+    Ok(b)
+}
+
+/// A panicked or cancelled blocking task.
+pub(crate) fn join_error(e: tokio::task::JoinError) -> EngineError {
+    EngineError::Io { what: "background task".into(), source: std::io::Error::other(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_follow_docker_rule() {
+        assert!(validate_name("web-1.a_b").is_ok());
+        for bad in ["", "a", "-web", "we b", "we/b"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn memory_below_six_megabytes_is_refused() {
+        let hc = HostConfig { memory: 1024, ..Default::default() };
+        assert_eq!(validate_host_config(&hc).unwrap_err().to_string(), "Minimum memory limit allowed is 6MB");
+    }
+
+    #[test]
+    fn image_defaults_fill_unset_fields() {
+        let image = json!({"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "WorkingDir": "/w", "Labels": {"x": "1"}});
+        let c = merge_image_config(ContainerConfig { env: Some(vec!["A=2".into()]), ..Default::default() }, &image);
+        assert_eq!(c.env.unwrap(), vec!["PATH=/bin".to_string(), "A=2".into()]);
+        assert_eq!(c.cmd.unwrap(), vec!["sh".to_string()]);
+        assert_eq!(c.working_dir, "/w");
+        assert_eq!(c.labels.unwrap()["x"], "1");
+        let c = merge_image_config(
+            ContainerConfig { entrypoint: Some(vec!["echo".into()]), ..Default::default() },
+            &image,
+        );
+        assert_eq!(c.cmd, None, "an entrypoint given on the command line drops the image's Cmd");
+    }
+}

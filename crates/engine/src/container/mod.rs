@@ -1,0 +1,261 @@
+//! Containers: the [`Engine`] service (usable without HTTP: tests, compose and the node agent
+//! call it directly), the in-memory table of containers, and name/id resolution. One file per
+//! lifecycle verb: create, start, stop (and kill), remove, wait, logs, attach; `view` renders the
+//! Docker JSON of inspect and list.
+
+mod attach;
+mod create;
+mod logs;
+pub mod record;
+mod remove;
+mod spec;
+mod start;
+mod stop;
+mod view;
+mod wait;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use api::ContainerId;
+use image::ImageStore;
+use tokio::sync::watch;
+
+pub(crate) use create::join_error;
+pub use attach::AttachOptions;
+pub use logs::LogsOptions;
+pub use view::ListOptions;
+pub use wait::WaitCondition;
+
+use crate::error::EngineError;
+use record::{Record, Status};
+
+/// Where the engine keeps things.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    /// Data root (`/var/lib/berth`).
+    pub root: PathBuf,
+    /// Exec root (`/run/berth`).
+    pub exec_root: PathBuf,
+}
+
+impl Paths {
+    /// Persistent files of a container: record, log, exit status, hosts files.
+    pub fn data_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// Runtime files of a container: bundle, rootfs mount point, shim socket.
+    pub fn state_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join("containers").join(id)
+    }
+
+    /// State root of the OCI runtimes.
+    pub fn runtime_root(&self) -> PathBuf {
+        self.exec_root.join("runtime")
+    }
+
+    /// The shim's socket of a container.
+    pub fn shim_socket(&self, id: &str) -> PathBuf {
+        self.state_dir(id).join("shim.sock")
+    }
+
+    /// The json-file log of a container.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.data_dir(id).join(format!("{id}-json.log"))
+    }
+}
+
+/// What waiters watch: changes whenever the container starts, exits or is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// Current status.
+    pub status: Status,
+    /// Exit code of the last exit.
+    pub exit_code: i32,
+    /// Number of exits so far (for `next-exit`).
+    pub exits: u64,
+    /// The container is gone.
+    pub removed: bool,
+}
+
+/// One container known to the engine.
+pub struct Container {
+    /// Full id.
+    pub id: ContainerId,
+    record: Mutex<Record>,
+    lifecycle: watch::Sender<Lifecycle>,
+    /// Serialises start, stop, kill and remove of this container.
+    op: tokio::sync::Mutex<()>,
+    /// Attach streams that arrived before start.
+    pending_attach: Mutex<Vec<attach::PendingAttach>>,
+}
+
+impl Container {
+    fn new(record: Record) -> Arc<Container> {
+        let lc = Lifecycle { status: record.state.status, exit_code: record.state.exit_code, exits: 0, removed: false };
+        Arc::new(Container {
+            id: record.id.parse().expect("records are created with valid ids"),
+            record: Mutex::new(record),
+            lifecycle: watch::channel(lc).0,
+            op: tokio::sync::Mutex::new(()),
+            pending_attach: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A copy of the record.
+    pub fn record(&self) -> Record {
+        self.record.lock().expect("record lock").clone()
+    }
+
+    /// Current status.
+    pub fn status(&self) -> Status {
+        self.record.lock().expect("record lock").state.status
+    }
+
+    /// Changes the record, saves it atomically and tells waiters.
+    fn update(&self, paths: &Paths, f: impl FnOnce(&mut Record)) -> Result<(), EngineError> {
+        let snapshot = {
+            let mut rec = self.record.lock().expect("record lock");
+            f(&mut rec);
+            rec.clone()
+        };
+        let result = snapshot.save(&paths.data_dir(&snapshot.id));
+        self.lifecycle.send_modify(|lc| {
+            if lc.status.is_running() && !snapshot.state.status.is_running() {
+                lc.exits += 1;
+            }
+            lc.status = snapshot.state.status;
+            lc.exit_code = snapshot.state.exit_code;
+        });
+        result
+    }
+}
+
+/// The container engine.
+pub struct Engine {
+    /// Directories.
+    pub paths: Paths,
+    /// Local images.
+    pub images: Arc<ImageStore>,
+    /// `berth` or an external OCI runtime binary.
+    pub runtime: String,
+    /// The berth binary, exec'd as `berth shim`.
+    pub self_exe: PathBuf,
+    /// When the daemon started.
+    pub started: SystemTime,
+    containers: Mutex<BTreeMap<String, Arc<Container>>>,
+}
+
+impl Engine {
+    /// Opens the engine's state under `paths`, loads every container record and re-adopts the
+    /// running containers from their shims.
+    pub async fn open(paths: Paths, runtime: String, self_exe: PathBuf) -> Result<Arc<Engine>, EngineError> {
+        for dir in [paths.root.join("containers"), paths.exec_root.join("containers"), paths.runtime_root()] {
+            std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
+        }
+        let root = paths.root.clone();
+        let images = tokio::task::spawn_blocking(move || ImageStore::open(&root))
+            .await
+            .map_err(|e| EngineError::Io { what: "open image store".into(), source: std::io::Error::other(e) })??;
+        let engine = Arc::new(Engine {
+            paths,
+            images: Arc::new(images),
+            runtime,
+            self_exe,
+            started: SystemTime::now(),
+            containers: Mutex::new(BTreeMap::new()),
+        });
+        engine.load().await;
+        Ok(engine)
+    }
+
+    async fn load(self: &Arc<Engine>) {
+        let dir = self.paths.root.join("containers");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.parse::<ContainerId>().is_err() {
+                continue;
+            }
+            match Record::load(&entry.path()) {
+                Ok(rec) => {
+                    let c = Container::new(rec);
+                    self.containers.lock().expect("containers lock").insert(name, c.clone());
+                    self.adopt(c).await;
+                }
+                Err(e) => {
+                    // A create that crashed before its record was written: roll it back.
+                    tracing::warn!(container = %name, error = %e, "removing a half-created container");
+                    let images = self.images.clone();
+                    let key = name.clone();
+                    let _ = tokio::task::spawn_blocking(move || images.remove_rootfs(&key)).await;
+                    let _ = std::fs::remove_dir_all(entry.path());
+                    let _ = std::fs::remove_dir_all(self.paths.state_dir(&name));
+                }
+            }
+        }
+    }
+
+    /// All containers, oldest first.
+    pub fn all(&self) -> Vec<Arc<Container>> {
+        let mut v: Vec<Arc<Container>> = self.containers.lock().expect("containers lock").values().cloned().collect();
+        v.sort_by_key(|c| c.record().created);
+        v
+    }
+
+    /// Resolves a full id, a name (with or without its slash) or a unique id prefix.
+    pub fn get(&self, name_or_id: &str) -> Result<Arc<Container>, EngineError> {
+        let map = self.containers.lock().expect("containers lock");
+        if let Some(c) = map.get(name_or_id) {
+            return Ok(c.clone());
+        }
+        let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if let Some(c) = map.values().find(|c| c.record.lock().expect("record lock").name == name) {
+            return Ok(c.clone());
+        }
+        if !name_or_id.is_empty() && name_or_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut found = map.range(name_or_id.to_string()..).take_while(|(k, _)| k.starts_with(name_or_id));
+            if let Some((_, c)) = found.next() {
+                if found.next().is_some() {
+                    return Err(EngineError::Ambiguous(name_or_id.to_string()));
+                }
+                return Ok(c.clone());
+            }
+        }
+        Err(EngineError::NoSuchContainer(name_or_id.to_string()))
+    }
+
+    fn insert(&self, c: Arc<Container>) {
+        self.containers.lock().expect("containers lock").insert(c.id.to_string(), c);
+    }
+
+    fn forget(&self, id: &str) {
+        self.containers.lock().expect("containers lock").remove(id);
+    }
+
+    fn name_owner(&self, name: &str) -> Option<String> {
+        let map = self.containers.lock().expect("containers lock");
+        map.values().find(|c| c.record.lock().expect("record lock").name == name).map(|c| c.id.to_string())
+    }
+
+    /// Ids of containers that use `image` (`sha256:...`).
+    pub fn containers_using(&self, image: &str) -> Vec<String> {
+        self.all().into_iter().filter(|c| c.record().image == image).map(|c| c.id.to_string()).collect()
+    }
+
+    /// Number of containers per status (running, paused, stopped).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let all = self.all();
+        let running = all.iter().filter(|c| c.status() == Status::Running).count();
+        let paused = all.iter().filter(|c| c.status() == Status::Paused).count();
+        (all.len(), running, paused, all.len() - running - paused)
+    }
+}
+
+/// Creates `path` and its parents.
+fn ensure_dir(path: &Path) -> Result<(), EngineError> {
+    std::fs::create_dir_all(path).map_err(EngineError::io(format!("create {}", path.display())))
+}

@@ -1,0 +1,170 @@
+//! The OCI bundle of a container: Docker's defaults from [`api::oci::defaults`] plus what the
+//! record asks for, and the per-container `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`.
+
+use std::path::Path;
+
+use api::oci::defaults::{docker_spec, NetworkChoice, SeccompChoice, SpecOptions};
+use api::oci::{Mount, Rlimit, Spec};
+
+use super::record::Record;
+use super::Paths;
+use crate::error::EngineError;
+
+/// Capability names in kernel bit order (bit n of CapBnd is `CAPS[n]`).
+const CAPS: &[&str] = &[
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Builds the bundle's `config.json` for `rec` and writes the per-container etc files.
+/// Returns the spec and warnings for the user.
+pub fn build(rec: &Record, paths: &Paths) -> Result<(Spec, Vec<String>), EngineError> {
+    let hc = &rec.host_config;
+    let data_dir = paths.data_dir(&rec.id);
+    let network = match hc.network_mode.as_str() {
+        "host" => NetworkChoice::Host,
+        "none" => NetworkChoice::None,
+        _ => NetworkChoice::New,
+    };
+    write_etc_files(rec, &data_dir, network == NetworkChoice::Host)?;
+    let mut seccomp = SeccompChoice::Default;
+    let mut no_new_privileges = false;
+    for opt in hc.security_opt.iter().flatten() {
+        let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), ""));
+        match k {
+            "seccomp" if v == "unconfined" => seccomp = SeccompChoice::Unconfined,
+            "seccomp" => seccomp = SeccompChoice::Profile(v.to_string()),
+            "no-new-privileges" if v.is_empty() || v == "true" => no_new_privileges = true,
+            "no-new-privileges" if v == "false" => no_new_privileges = false,
+            "apparmor" | "label" => {}
+            _ => return Err(EngineError::Invalid(format!("invalid --security-opt: {opt:?}"))),
+        }
+    }
+    let mut extra_mounts = Vec::new();
+    for (file, dest) in [("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf")] {
+        let src = data_dir.join(file);
+        extra_mounts.push(Mount::new(dest, "bind", &src.to_string_lossy(), &["rbind", "rprivate"]));
+    }
+    let mut rlimits = vec![Rlimit { typ: "RLIMIT_NOFILE".into(), hard: 1_048_576, soft: 1_048_576 }];
+    for u in hc.ulimits.iter().flatten() {
+        let typ = format!("RLIMIT_{}", u.name.to_ascii_uppercase());
+        rlimits.retain(|r| r.typ != typ);
+        rlimits.push(Rlimit { typ, hard: u.hard.max(0) as u64, soft: u.soft.max(0) as u64 });
+    }
+    let (cpu_quota, cpu_period) = if hc.nano_cpus > 0 {
+        (Some(hc.nano_cpus / 10_000), Some(100_000))
+    } else {
+        (positive(hc.cpu_quota), positive(hc.cpu_period).map(|p| p as u64))
+    };
+    let mut args = vec![rec.path.clone()];
+    args.extend(rec.args.iter().cloned());
+    let opts = SpecOptions {
+        root_path: "rootfs".into(),
+        readonly_rootfs: hc.readonly_rootfs,
+        args,
+        env: rec.config.env.clone().unwrap_or_default(),
+        cwd: if rec.config.working_dir.is_empty() { "/".into() } else { rec.config.working_dir.clone() },
+        hostname: if network == NetworkChoice::Host { String::new() } else { rec.config.hostname.clone() },
+        terminal: rec.config.tty,
+        console_size: hc.console_size.filter(|s| s[0] > 0).map(|[h, w]| (h, w)),
+        cap_add: hc.cap_add.clone().unwrap_or_default(),
+        cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+        privileged: hc.privileged,
+        host_bounding_set: host_bounding_set(),
+        seccomp,
+        no_new_privileges,
+        memory: positive(hc.memory),
+        memory_swap: if hc.memory_swap != 0 { Some(hc.memory_swap) } else { None },
+        memory_reservation: positive(hc.memory_reservation),
+        cpu_shares: positive(hc.cpu_shares).map(|s| s as u64),
+        cpu_quota,
+        cpu_period,
+        pids_limit: hc.pids_limit.filter(|p| *p != 0),
+        network,
+        cgroups_path: format!("/berth/{}", rec.id),
+        extra_mounts,
+        init: hc.init.unwrap_or(false),
+        rlimits,
+        ..Default::default()
+    };
+    let built = docker_spec(&opts).map_err(|e| EngineError::Invalid(chain(&e)))?;
+    Ok((built.spec, built.warnings))
+}
+
+fn positive(v: i64) -> Option<i64> {
+    (v > 0).then_some(v)
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The capability bounding set of this process, as names.
+fn host_bounding_set() -> Option<Vec<String>> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?.trim();
+    let mask = u64::from_str_radix(hex, 16).ok()?;
+    Some(CAPS.iter().enumerate().filter(|(i, _)| mask & (1u64 << i) != 0).map(|(_, n)| n.to_string()).collect())
+}
+
+/// Writes `hostname`, `hosts` and `resolv.conf` into the container's data directory.
+fn write_etc_files(rec: &Record, dir: &Path, host_network: bool) -> Result<(), EngineError> {
+    let write = |name: &str, data: &str| {
+        content::atomic::write_file(&dir.join(name), data.as_bytes()).map_err(EngineError::io(format!("write {name}")))
+    };
+    if host_network {
+        write("hostname", &std::fs::read_to_string("/etc/hostname").unwrap_or_default())?;
+        write("hosts", &std::fs::read_to_string("/etc/hosts").unwrap_or_default())?;
+    } else {
+        write("hostname", &format!("{}\n", rec.config.hostname))?;
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for h in rec.host_config.extra_hosts.iter().flatten() {
+            if let Some((name, ip)) = h.split_once(':') {
+                hosts.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        write("hosts", &hosts)?;
+    }
+    write("resolv.conf", &resolv_conf(host_network))
+}
+
+/// The host's resolv.conf; on a private network, loopback name servers (unreachable from the
+/// container) are replaced by public defaults as Docker does.
+fn resolv_conf(host_network: bool) -> String {
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if host_network {
+        return host;
+    }
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(ns) = t.strip_prefix("nameserver") {
+            let ns = ns.trim();
+            if ns.starts_with("127.") || ns == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    if servers == 0 {
+        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+    }
+    out
+}

@@ -1,0 +1,246 @@
+//! Start: write the bundle, exec the shim, connect early attach streams, let the init run, and
+//! watch it until it exits. Also re-adoption of running containers when the daemon starts.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use api::shim::{Ready, Request, ShimConfig};
+use tokio::io::AsyncBufReadExt;
+
+use super::record::Status;
+use super::{ensure_dir, spec, Container, Engine};
+use crate::error::EngineError;
+use crate::shim_client;
+
+/// How long a shim may take to create a container.
+const SHIM_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Engine {
+    /// Starts a created or exited container.
+    pub async fn start(self: &Arc<Engine>, name_or_id: &str) -> Result<(), EngineError> {
+        let c = self.get(name_or_id)?;
+        let _op = c.op.lock().await;
+        let rec = c.record();
+        if rec.state.status.is_running() {
+            return Err(EngineError::NotModified);
+        }
+        if matches!(rec.state.status, Status::Removing | Status::Dead) {
+            return Err(EngineError::Conflict(format!("container {} is marked for removal and cannot be started", rec.id)));
+        }
+        let id = rec.id.clone();
+        let state_dir = self.paths.state_dir(&id);
+        let data_dir = self.paths.data_dir(&id);
+        ensure_dir(&state_dir)?;
+        let _ = std::fs::remove_file(data_dir.join("exit.json"));
+
+        let images = self.images.clone();
+        let key = id.clone();
+        let mounts = tokio::task::spawn_blocking(move || images.rootfs_mounts(&key))
+            .await
+            .map_err(super::create::join_error)??;
+        let (oci_spec, warnings) = spec::build(&rec, &self.paths)?;
+        for w in warnings {
+            tracing::warn!(container = %id, "{w}");
+        }
+        let spec_bytes = serde_json::to_vec_pretty(&oci_spec).map_err(|e| EngineError::Io {
+            what: "encode config.json".into(),
+            source: std::io::Error::other(e),
+        })?;
+        content::atomic::write_file(&state_dir.join("config.json"), &spec_bytes)
+            .map_err(EngineError::io("write config.json"))?;
+        let console = rec.host_config.console_size.filter(|s| s[0] > 0 && s[1] > 0);
+        let shim_cfg = ShimConfig {
+            rootfs_mounts: mounts,
+            user: rec.config.user.clone(),
+            tty: rec.config.tty,
+            open_stdin: rec.config.open_stdin,
+            stdin_once: rec.config.stdin_once,
+            console_size: console.map(|[h, w]| [h as u16, w as u16]),
+            log_path: self.paths.log_path(&id),
+            runtime_root: self.paths.runtime_root(),
+        };
+        let cfg_bytes = serde_json::to_vec(&shim_cfg).map_err(|e| EngineError::Io {
+            what: "encode shim.json".into(),
+            source: std::io::Error::other(e),
+        })?;
+        content::atomic::write_file(&state_dir.join("shim.json"), &cfg_bytes).map_err(EngineError::io("write shim.json"))?;
+
+        let ready = self.spawn_shim(&id, &rec.runtime).await?;
+        if let Some(error) = ready.error {
+            let code = ready.exit_code.unwrap_or(128);
+            let _ = c.update(&self.paths, |r| {
+                r.state.error = error.clone();
+                r.state.exit_code = code;
+            });
+            return Err(EngineError::Start { message: error, exit_code: ready.exit_code });
+        }
+        let sock = self.paths.shim_socket(&id);
+        // Streams attached before start get their output from the very first byte.
+        let pending: Vec<_> = std::mem::take(&mut *c.pending_attach.lock().expect("attach lock"));
+        for p in pending {
+            self.connect_attach(&c, p).await;
+        }
+        let resp = shim_client::request(&sock, &Request::Start)
+            .await
+            .map_err(|e| EngineError::Shim { id: id.clone(), message: e.to_string() })?;
+        if !resp.ok {
+            let message = resp.error.unwrap_or_default();
+            let _ = c.update(&self.paths, |r| {
+                r.state.error = message.clone();
+                r.state.exit_code = resp.exit_code.unwrap_or(128);
+            });
+            // The init is gone or useless: the shim cleans up when it exits.
+            let _ = shim_client::request(&sock, &Request::Kill { signal: 9 }).await;
+            return Err(EngineError::Start { message, exit_code: resp.exit_code });
+        }
+        c.update(&self.paths, |r| {
+            r.state.status = Status::Running;
+            r.state.pid = ready.pid.unwrap_or(0);
+            r.state.error.clear();
+            r.state.started_at = Some(api::time::rfc3339_nano(SystemTime::now()));
+            r.state.finished_at = None;
+        })?;
+        tracing::info!(container = %id, "started");
+        self.monitor(c.clone());
+        Ok(())
+    }
+
+    /// Execs `berth shim` for container `id` and reads its ready line.
+    async fn spawn_shim(&self, id: &str, runtime: &str) -> Result<Ready, EngineError> {
+        let state_dir = self.paths.state_dir(id);
+        let log = std::fs::File::create(state_dir.join("shim.log")).map_err(EngineError::io("create shim.log"))?;
+        let mut child = tokio::process::Command::new(&self.self_exe)
+            .arg("shim")
+            .arg("--id")
+            .arg(id)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .arg("--data-dir")
+            .arg(self.paths.data_dir(id))
+            .arg("--runtime")
+            .arg(runtime)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(EngineError::io(format!("exec {} shim", self.self_exe.display())))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        // The shim outlives this request; reap it whenever it exits.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        let read = tokio::time::timeout(SHIM_READY_TIMEOUT, reader.read_line(&mut line)).await;
+        let shim_log = || std::fs::read_to_string(state_dir.join("shim.log")).unwrap_or_default();
+        match read {
+            Ok(Ok(n)) if n > 0 => serde_json::from_str(&line).map_err(|e| EngineError::Shim {
+                id: id.to_string(),
+                message: format!("bad ready line {line:?}: {e}"),
+            }),
+            Ok(_) => Err(EngineError::Shim { id: id.to_string(), message: format!("exited before it was ready: {}", shim_log()) }),
+            Err(_) => Err(EngineError::Shim { id: id.to_string(), message: "did not become ready within 60s".into() }),
+        }
+    }
+
+    /// Waits (in the background) for the container's exit through its shim, then records it.
+    pub(crate) fn monitor(self: &Arc<Engine>, c: Arc<Container>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let id = c.id.to_string();
+            let sock = engine.paths.shim_socket(&id);
+            let resp = shim_client::request(&sock, &Request::Wait).await;
+            let (code, finished) = match resp {
+                Ok(r) if r.ok => (r.exit_code.unwrap_or(255), r.finished_at),
+                other => {
+                    // The shim died: whatever it recorded, else an unknown exit.
+                    tracing::warn!(container = %id, result = ?other.err(), "lost the shim");
+                    engine.exit_from_record(&id).await
+                }
+            };
+            engine.record_exit(&c, code, finished).await;
+        });
+    }
+
+    /// Reads `exit.json` left by a shim; cleans up after a shim that died without one.
+    async fn exit_from_record(&self, id: &str) -> (i32, Option<String>) {
+        let path = self.paths.data_dir(id).join("exit.json");
+        if let Ok(bytes) = std::fs::read(&path) {
+            if let Ok(rec) = serde_json::from_slice::<api::shim::ExitRecord>(&bytes) {
+                return (rec.exit_code, Some(rec.finished_at));
+            }
+        }
+        self.cleanup_dead_shim(id).await;
+        (255, None)
+    }
+
+    /// Removes what a dead shim may have left (runtime container, root mount) by running
+    /// `berth shim --cleanup` — the runtime is only ever driven from a single-threaded process.
+    pub(crate) async fn cleanup_dead_shim(&self, id: &str) {
+        let c = self.get(id).ok().map(|c| c.record().runtime).unwrap_or_else(|| self.runtime.clone());
+        let status = tokio::process::Command::new(&self.self_exe)
+            .arg("shim")
+            .arg("--cleanup")
+            .arg("--id")
+            .arg(id)
+            .arg("--state-dir")
+            .arg(self.paths.state_dir(id))
+            .arg("--data-dir")
+            .arg(self.paths.data_dir(id))
+            .arg("--runtime")
+            .arg(c)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .await;
+        if !matches!(status, Ok(s) if s.success()) {
+            tracing::warn!(container = %id, "cleanup of a dead shim failed");
+        }
+    }
+
+    /// Records an exit. Takes no operation lock: stop and remove hold it while they wait for
+    /// exactly this.
+    async fn record_exit(self: &Arc<Engine>, c: &Arc<Container>, code: i32, finished: Option<String>) {
+        let finished = finished.unwrap_or_else(|| api::time::rfc3339_nano(SystemTime::now()));
+        if let Err(e) = c.update(&self.paths, |r| {
+            r.state.status = Status::Exited;
+            r.state.pid = 0;
+            r.state.exit_code = code;
+            r.state.finished_at = Some(finished.clone());
+        }) {
+            tracing::error!(container = %c.id, error = %e, "cannot record exit");
+        }
+        tracing::info!(container = %c.id, exit_code = code, "exited");
+        let auto_remove = c.record().host_config.auto_remove;
+        if auto_remove {
+            if let Err(e) = self.remove(c.id.as_str(), true).await {
+                tracing::warn!(container = %c.id, error = %e, "auto-remove failed");
+            }
+        }
+    }
+
+    /// Re-adopts a container found on disk at start-up: a live shim keeps it running, a dead
+    /// one leaves its exit record (or nothing, which counts as exit 255).
+    pub(crate) async fn adopt(self: &Arc<Engine>, c: Arc<Container>) {
+        let rec = c.record();
+        if !rec.state.status.is_running() {
+            if rec.state.status == Status::Removing {
+                let _ = self.remove(&rec.id, true).await;
+            }
+            return;
+        }
+        let sock = self.paths.shim_socket(&rec.id);
+        match shim_client::request(&sock, &Request::State).await {
+            Ok(r) if r.ok && r.status.as_deref() != Some("stopped") => {
+                tracing::info!(container = %rec.id, "re-adopted running container");
+                self.monitor(c);
+            }
+            _ => {
+                let (code, finished) = self.exit_from_record(&rec.id).await;
+                self.record_exit(&c, code, finished).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Stop and kill.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::shim::Request;
+
+use super::wait::WaitCondition;
+use super::{Container, Engine};
+use crate::error::EngineError;
+use crate::{shim_client, signal};
+
+/// Docker's default stop timeout in seconds.
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+impl Engine {
+    /// Sends the stop signal, then SIGKILL after `timeout` seconds (the container's
+    /// `StopTimeout`, else 10); waits for the exit. A stopped container is [`EngineError::NotModified`].
+    pub async fn stop(self: &Arc<Engine>, name_or_id: &str, timeout: Option<i64>) -> Result<(), EngineError> {
+        let c = self.get(name_or_id)?;
+        let _op = c.op.lock().await;
+        if !c.status().is_running() {
+            return Err(EngineError::NotModified);
+        }
+        self.stop_locked(&c, timeout).await
+    }
+
+    /// Stop with the operation lock already held.
+    pub(crate) async fn stop_locked(self: &Arc<Engine>, c: &Arc<Container>, timeout: Option<i64>) -> Result<(), EngineError> {
+        let rec = c.record();
+        let sig = rec.config.stop_signal.as_deref().and_then(signal::parse).unwrap_or(15);
+        let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let exited = c.lifecycle.subscribe();
+        if timeout != 0 {
+            self.signal(c, sig).await?;
+        }
+        let wait = self.wait_on(exited, WaitCondition::NotRunning);
+        let done = if timeout < 0 {
+            wait.await;
+            true
+        } else {
+            tokio::time::timeout(Duration::from_secs(timeout as u64), wait).await.is_ok()
+        };
+        if !done {
+            tracing::info!(container = %c.id, "stop timeout: killing");
+            let exited = c.lifecycle.subscribe();
+            self.signal(c, 9).await?;
+            self.wait_on(exited, WaitCondition::NotRunning).await;
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` (a name or number as Docker accepts) to a running container.
+    pub async fn kill(self: &Arc<Engine>, name_or_id: &str, signal: Option<&str>) -> Result<(), EngineError> {
+        let c = self.get(name_or_id)?;
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => signal::parse(s).ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
+            None => 9,
+        };
+        if !c.status().is_running() {
+            return Err(EngineError::NotRunning(c.id.to_string()));
+        }
+        self.signal(&c, sig).await
+    }
+
+    async fn signal(&self, c: &Container, sig: i32) -> Result<(), EngineError> {
+        let sock = self.paths.shim_socket(c.id.as_str());
+        let resp = shim_client::request(&sock, &Request::Kill { signal: sig })
+            .await
+            .map_err(|e| EngineError::Shim { id: c.id.to_string(), message: e.to_string() })?;
+        if resp.ok {
+            Ok(())
+        } else if !c.status().is_running() {
+            Err(EngineError::NotRunning(c.id.to_string()))
+        } else {
+            Err(EngineError::Shim { id: c.id.to_string(), message: resp.error.unwrap_or_default() })
+        }
+    }
+}
+
+impl Engine {
+    /// Sets the terminal size of a running container. Ignored (success) when the container
+    /// has no terminal or has just exited, as clients race resize against exit.
+    pub async fn resize(self: &Arc<Engine>, name_or_id: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+        let c = self.get(name_or_id)?;
+        if !c.status().is_running() || rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        let sock = self.paths.shim_socket(c.id.as_str());
+        let _ = shim_client::request(&sock, &Request::Resize { rows, cols }).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! The engine's error type: what a Docker API handler can fail with, each with a stable
+//! [`ErrorKind`] that the API layer turns into a status code in one place.
+
+use api::ErrorKind;
+
+/// An engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No container by that name, id or prefix.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// A prefix matched several containers.
+    #[error("multiple IDs found with provided prefix: {0}")]
+    Ambiguous(String),
+    /// The name is taken.
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse {
+        /// The name.
+        name: String,
+        /// The container holding it.
+        id: String,
+    },
+    /// Removal of a running container without force.
+    #[error("You cannot remove a running container {0}. Stop the container before attempting removal or force remove")]
+    RemoveRunning(String),
+    /// The container must be running for this.
+    #[error("Container {0} is not running")]
+    NotRunning(String),
+    /// A no-op start or stop (HTTP 304).
+    #[error("container already in the requested state")]
+    NotModified,
+    /// A bad request value; the message names the field or flag.
+    #[error("{0}")]
+    Invalid(String),
+    /// A conflicting state not covered above.
+    #[error("{0}")]
+    Conflict(String),
+    /// An image store error (No such image, conflicts, corrupt input).
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
+    /// The container could not be started; the message is Docker's.
+    #[error("failed to create task for container: {message}: unknown")]
+    Start {
+        /// The runtime's reason.
+        message: String,
+        /// 127 (not found), 126 (not executable) or none.
+        exit_code: Option<i32>,
+    },
+    /// Talking to a container's shim failed.
+    #[error("shim of container {id}: {message}")]
+    Shim {
+        /// The container.
+        id: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A filesystem operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// The stable class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::NoSuchContainer(_) => ErrorKind::NotFound,
+            EngineError::Ambiguous(_) | EngineError::Invalid(_) => ErrorKind::InvalidArgument,
+            EngineError::NameInUse { .. }
+            | EngineError::RemoveRunning(_)
+            | EngineError::NotRunning(_)
+            | EngineError::Conflict(_) => ErrorKind::Conflict,
+            EngineError::NotModified => ErrorKind::NotModified,
+            EngineError::Image(e) => e.kind(),
+            EngineError::Start { exit_code, .. } => {
+                if exit_code.is_some() {
+                    ErrorKind::InvalidArgument
+                } else {
+                    ErrorKind::Internal
+                }
+            }
+            EngineError::Shim { .. } | EngineError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// An IO error with what was being done.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
+        let what = what.into();
+        move |source| EngineError::Io { what, source }
+    }
+}

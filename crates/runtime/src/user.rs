@@ -1,0 +1,169 @@
+//! Resolving a Docker `--user` value (`name|uid[:group|gid]`) against a root filesystem's
+//! `/etc/passwd` and `/etc/group`, as Docker/runc do (moby/sys/user `GetExecUser`): numeric ids
+//! work without the files; supplementary groups come from `/etc/group` only when no group is
+//! given. Files are read through [`crate::rootfs_path::secure_join`], so symlinks never lead
+//! out of the rootfs.
+
+use std::path::Path;
+
+use crate::rootfs_path::secure_join;
+
+/// A user spec could not be resolved.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UserError {
+    #[error("unable to find user {0}: no matching entries in passwd file")]
+    NoUser(String),
+    #[error("unable to find group {0}: no matching entries in group file")]
+    NoGroup(String),
+    #[error("invalid user spec {0:?}")]
+    Invalid(String),
+}
+
+impl UserError {
+    /// Always the caller's mistake.
+    pub fn kind(&self) -> api::ErrorKind {
+        api::ErrorKind::InvalidArgument
+    }
+}
+
+struct PasswdEntry {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+struct GroupEntry {
+    name: String,
+    gid: u32,
+    members: Vec<String>,
+}
+
+fn read(rootfs: &Path, path: &str) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // O_NOFOLLOW: a link left unresolved by secure_join (a loop) is never followed to the host.
+    let mut text = String::new();
+    let opened = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(secure_join(rootfs, path));
+    if let Ok(mut f) = opened {
+        let _ = f.read_to_string(&mut text);
+    }
+    text
+}
+
+fn passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(PasswdEntry { name: f.first()?.to_string(), uid: f.get(2)?.parse().ok()?, gid: f.get(3)?.parse().ok()? })
+        })
+        .collect()
+}
+
+fn groups(text: &str) -> Vec<GroupEntry> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            Some(GroupEntry {
+                name: f.first()?.to_string(),
+                gid: f.get(2)?.parse().ok()?,
+                members: f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// Resolves `spec` (`name|uid[:group|gid]`; empty = root) to (uid, gid, supplementary gids).
+pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserError> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    if user.is_empty() && group.is_none() {
+        return Ok((0, 0, Vec::new()));
+    }
+    let users = passwd(&read(rootfs, "/etc/passwd"));
+    let numeric_user = user.parse::<u32>().ok();
+    let found = users.iter().find(|e| e.name == user || numeric_user == Some(e.uid));
+    let (uid, mut gid, name) = match (found, numeric_user) {
+        (Some(e), _) => (e.uid, e.gid, Some(e.name.clone())),
+        (None, Some(n)) => (n, 0, None),
+        (None, None) if user.is_empty() => (0, 0, None),
+        (None, None) => return Err(UserError::NoUser(user.to_string())),
+    };
+    let group_list = groups(&read(rootfs, "/etc/group"));
+    let mut extra = Vec::new();
+    match group {
+        Some(g) if !g.is_empty() => {
+            let numeric = g.parse::<u32>().ok();
+            gid = match group_list.iter().find(|e| e.name == g || numeric == Some(e.gid)) {
+                Some(e) => e.gid,
+                None => numeric.ok_or_else(|| UserError::NoGroup(g.to_string()))?,
+            };
+        }
+        Some(_) => return Err(UserError::Invalid(spec.to_string())),
+        None => {
+            if let Some(name) = &name {
+                for g in group_list.iter().filter(|g| g.members.iter().any(|m| m == name)) {
+                    if !extra.contains(&g.gid) {
+                        extra.push(g.gid);
+                    }
+                }
+            }
+        }
+    }
+    Ok((uid, gid, extra))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs() -> testkit::TempDir {
+        let d = testkit::TempDir::new("user");
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join("etc/group"), "root:x:0:\nstaff:x:50:app,other\napp:x:1000:\nwheel:x:10:app\n").unwrap();
+        d
+    }
+
+    #[test]
+    fn names_numbers_and_groups() {
+        let d = rootfs();
+        assert_eq!(resolve(d.path(), "").unwrap(), (0, 0, vec![]));
+        assert_eq!(resolve(d.path(), "nobody").unwrap(), (65534, 65534, vec![]));
+        assert_eq!(resolve(d.path(), "app").unwrap(), (1000, 1000, vec![50, 10]));
+        assert_eq!(resolve(d.path(), "1000").unwrap(), (1000, 1000, vec![50, 10]));
+        assert_eq!(resolve(d.path(), "app:staff").unwrap(), (1000, 50, vec![]));
+        assert_eq!(resolve(d.path(), "4242:4343").unwrap(), (4242, 4343, vec![]));
+        assert_eq!(resolve(d.path(), "4242").unwrap(), (4242, 0, vec![]));
+    }
+
+    #[test]
+    fn docker_error_messages() {
+        let d = rootfs();
+        assert_eq!(
+            resolve(d.path(), "nosuchuser").unwrap_err().to_string(),
+            "unable to find user nosuchuser: no matching entries in passwd file"
+        );
+        assert_eq!(
+            resolve(d.path(), "app:nogroup").unwrap_err().to_string(),
+            "unable to find group nogroup: no matching entries in group file"
+        );
+    }
+
+    #[test]
+    fn numeric_ids_work_without_files_and_links_stay_inside() {
+        let d = testkit::TempDir::new("user-empty");
+        assert_eq!(resolve(d.path(), "7:8").unwrap(), (7, 8, vec![]));
+        std::fs::create_dir_all(d.path().join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", d.path().join("etc/passwd")).unwrap();
+        // The host's passwd has root; through the rootfs the link resolves to <rootfs>/etc/passwd.
+        assert!(resolve(d.path(), "root").is_err());
+    }
+}
