@@ -1,0 +1,144 @@
+//! Container lifecycle through the berth CLI: detached runs, ps, logs, stop, kill, rm, name
+//! conflicts, and a daemon killed with SIGKILL while containers run.
+
+mod support;
+
+use support::{eventually, stderr, stdout, Daemon};
+
+#[test]
+fn detached_container_lists_logs_stops_and_removes() {
+    let d = Daemon::start();
+    let out = d.berth(&["run", "-d", "--name", "web", "busybox", "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ps = stdout(&d.berth(&["ps"]));
+    assert!(ps.contains("web") && ps.contains(&id[..12]) && ps.contains("Up "), "{ps}");
+    eventually("log line", || stdout(&d.berth(&["logs", "web"])) == "started\n");
+    // Short id prefix and name both resolve.
+    let inspect = d.berth(&["inspect", &id[..6]]);
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(v[0]["State"]["Status"], "running");
+    assert_eq!(v[0]["Name"], "/web");
+    // Removing a running container without -f is refused.
+    let rm = d.berth(&["rm", "web"]);
+    assert_ne!(rm.status.code(), Some(0));
+    assert!(stderr(&rm).contains("You cannot remove a running container"), "{}", stderr(&rm));
+    // The name is taken.
+    let dup = d.berth(&["run", "-d", "--name", "web", "busybox", "true"]);
+    assert_eq!(dup.status.code(), Some(125));
+    assert!(stderr(&dup).contains("is already in use"), "{}", stderr(&dup));
+    let stop = d.berth(&["stop", "-t", "5", "web"]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert_eq!(stdout(&d.berth(&["logs", "web"])), "started\nbye\n");
+    let ps = stdout(&d.berth(&["ps", "-a"]));
+    assert!(ps.contains("Exited (0)"), "{ps}");
+    assert!(d.berth(&["rm", "web"]).status.success());
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+    assert!(d.mounts().is_empty(), "leaked mounts: {:?}", d.mounts());
+}
+
+#[test]
+fn kill_sends_signals_and_wait_reports_status() {
+    let d = Daemon::start();
+    let id = stdout(&d.berth(&["run", "-d", "busybox", "sleep", "60"])).trim().to_string();
+    let bad = d.berth(&["kill", "-s", "BOGUS", &id]);
+    assert!(stderr(&bad).contains("Invalid signal: BOGUS"), "{}", stderr(&bad));
+    assert!(d.berth(&["kill", &id]).status.success());
+    let wait = d.berth(&["wait", &id]);
+    assert_eq!(stdout(&wait).trim(), "137");
+    let again = d.berth(&["kill", &id]);
+    assert!(stderr(&again).contains("is not running"), "{}", stderr(&again));
+    assert!(d.berth(&["rm", "-f", &id]).status.success());
+}
+
+#[test]
+fn logs_follow_and_tail() {
+    let d = Daemon::start();
+    let id = stdout(&d.berth(&["run", "-d", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; done; sleep 0.5; echo last"])).trim().to_string();
+    let out = d.berth(&["logs", "-f", &id]);
+    assert_eq!(stdout(&out), "line 1\nline 2\nline 3\nline 4\nline 5\nlast\n");
+    let out = d.berth(&["logs", "--tail", "2", &id]);
+    assert_eq!(stdout(&out), "line 5\nlast\n");
+    assert!(d.berth(&["rm", "-f", &id]).status.success());
+}
+
+#[test]
+fn daemon_killed_with_sigkill_readopts_all_running_containers() {
+    let mut d = Daemon::start();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let out = d.berth(&["run", "-d", "--name", &format!("c{i}"), "busybox", "sleep", "300"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        ids.push(stdout(&out).trim().to_string());
+    }
+    d.kill9();
+    d.spawn();
+    let running = stdout(&d.berth(&["ps", "-q", "--no-trunc"]));
+    for id in &ids {
+        assert!(running.contains(id.as_str()), "{id} lost after restart: {running}\n{}", d.log());
+    }
+    // Still controllable: stop one, wait on another, force-remove all.
+    assert!(d.berth(&["stop", "-t", "1", "c0"]).status.success());
+    assert!(stdout(&d.berth(&["ps", "-a", "--filter", "name=c0"])).contains("Exited (137)"));
+    assert!(d.berth(&["kill", "c1"]).status.success());
+    assert_eq!(stdout(&d.berth(&["wait", "c1"])).trim(), "137");
+    for id in &ids {
+        let out = d.berth(&["rm", "-f", id]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "");
+    assert!(d.mounts().is_empty(), "leaked mounts: {:?}", d.mounts());
+}
+
+#[test]
+fn import_of_a_corrupt_tarball_leaves_nothing() {
+    let d = Daemon::start();
+    let bad = d.dir.path().join("bad.tar.gz");
+    let good = std::fs::read(d.dir.path().join("busybox.tar")).unwrap();
+    let mut gz = Vec::new();
+    {
+        use std::io::Write;
+        let mut enc = flate2_like_gzip(&mut gz);
+        enc.write_all(&good).unwrap();
+    }
+    gz.truncate(gz.len() / 2);
+    std::fs::write(&bad, &gz).unwrap();
+    let before = stdout(&d.berth(&["images", "-q"]));
+    let out = d.berth(&["import", bad.to_str().unwrap(), "broken:1"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!stderr(&out).is_empty());
+    assert_eq!(stdout(&d.berth(&["images", "-q"])), before);
+    let blobs = std::fs::read_dir(d.root().join("content/ingest")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(blobs, 0, "temp blobs left behind");
+}
+
+/// gzip without a dependency: the system's gzip.
+fn flate2_like_gzip(out: &mut Vec<u8>) -> GzipPipe<'_> {
+    GzipPipe { out, data: Vec::new() }
+}
+
+struct GzipPipe<'a> {
+    out: &'a mut Vec<u8>,
+    data: Vec<u8>,
+}
+
+impl std::io::Write for GzipPipe<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.data.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for GzipPipe<'_> {
+    fn drop(&mut self) {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let mut c = Command::new("gzip").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        c.stdin.take().unwrap().write_all(&self.data).unwrap();
+        *self.out = c.wait_with_output().unwrap().stdout;
+    }
+}

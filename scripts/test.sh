@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs berth's whole test suite on a fresh Debian 12 machine, as root: installs the system
+# packages the tests use, then builds (debug) and runs every test, privileged ones included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg in busybox-static runc gzip iproute2; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v docker >/dev/null || {
+  # The docker CLI (client only) drives the e2e tests; Debian ships it in docker.io.
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+}
+if [ "$(id -u)" != 0 ]; then
+  echo "the test suite runs real containers: run it as root" >&2
+  exit 1
+fi
+cargo test --workspace --all-targets 2>&1
