@@ -231,7 +231,13 @@ pub struct LogsArgs {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", alias = "timeout", value_name = "int", allow_hyphen_values = true)]
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
     pub time: Option<i64>,
     /// Signal to send to the container
     #[arg(short = 's', long, value_name = "string")]
@@ -383,7 +389,12 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "NAME", default_value = "berth")]
     pub runtime: String,
     /// Log level (error, warn, info, debug, trace)
-    #[arg(short = 'l', long = "log-level", value_name = "LEVEL", default_value = "info")]
+    #[arg(
+        short = 'l',
+        long = "log-level",
+        value_name = "LEVEL",
+        default_value = "info"
+    )]
     pub log_level: String,
     /// Log format
     #[arg(long = "log-format", value_name = "text|json", default_value = "text", value_parser = ["text", "json"])]
@@ -470,7 +481,9 @@ mod tests {
             "berth", "run", "--rm", "-h", "box", "busybox", "ls", "-l", "--rm", "-h",
         ])
         .unwrap();
-        let Command::Run(r) = cli.command else { panic!() };
+        let Command::Run(r) = cli.command else {
+            panic!()
+        };
         assert!(r.rm);
         assert_eq!(r.hostname.as_deref(), Some("box"));
         assert_eq!(r.image_and_command, ["busybox", "ls", "-l", "--rm", "-h"]);
@@ -479,7 +492,9 @@ mod tests {
     #[test]
     fn memory_flag_is_parsed_at_the_edge() {
         let cli = Cli::try_parse_from(["berth", "run", "-m", "12m", "busybox"]).unwrap();
-        let Command::Run(r) = cli.command else { panic!() };
+        let Command::Run(r) = cli.command else {
+            panic!()
+        };
         assert_eq!(r.memory, Some(12 * 1024 * 1024));
         assert!(Cli::try_parse_from(["berth", "run", "-m", "12zb", "busybox"]).is_err());
     }

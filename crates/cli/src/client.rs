@@ -212,7 +212,9 @@ impl Body for ChannelBody {
 
 /// An empty request body (`Content-Length: 0` on POST).
 pub fn empty_body() -> ReqBody {
-    Empty::<Bytes>::new().map_err(|never| match never {}).boxed()
+    Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A JSON request body, encoded compactly with a trailing newline like Go's encoder.
@@ -229,7 +231,6 @@ pub fn json_body<T: Serialize>(value: &T) -> ReqBody {
 pub struct Client {
     host: Host,
     version: String,
-    server_version: Option<String>,
 }
 
 impl Client {
@@ -238,7 +239,6 @@ impl Client {
         let mut client = Client {
             host,
             version: MAX_API_VERSION.to_string(),
-            server_version: None,
         };
         let mut resp = client
             .send_raw(Method::HEAD, "/_ping".to_string(), empty_body(), &[])
@@ -253,7 +253,6 @@ impl Client {
             .get("api-version")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        client.server_version = advertised.clone();
         let pinned = std::env::var("BERTH_API_VERSION")
             .or_else(|_| std::env::var("DOCKER_API_VERSION"))
             .ok()
@@ -268,16 +267,6 @@ impl Client {
     /// The API version used in request paths.
     pub fn api_version(&self) -> &str {
         &self.version
-    }
-
-    /// The version the daemon advertised on `/_ping`, if any.
-    pub fn server_api_version(&self) -> Option<&str> {
-        self.server_version.as_deref()
-    }
-
-    /// The daemon address.
-    pub fn host(&self) -> &Host {
-        &self.host
     }
 
     fn path(&self, path: &str, query: &Query) -> String {
@@ -404,7 +393,11 @@ impl Client {
     }
 
     /// `DELETE` and decode a JSON answer, or `Null` when the body is empty.
-    pub async fn delete(&self, path: &str, query: &Query) -> Result<serde_json::Value, ClientError> {
+    pub async fn delete(
+        &self,
+        path: &str,
+        query: &Query,
+    ) -> Result<serde_json::Value, ClientError> {
         let resp = self
             .request(Method::DELETE, path, query, empty_body(), &[])
             .await?;
@@ -434,17 +427,16 @@ impl Client {
             .await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             if resp.status().as_u16() >= 400 {
-                return Err(check(resp).await.err().unwrap_or(ClientError::Upgrade {
-                    status: 400,
-                }));
+                return Err(check(resp)
+                    .await
+                    .err()
+                    .unwrap_or(ClientError::Upgrade { status: 400 }));
             }
             return Err(ClientError::Upgrade {
                 status: resp.status().as_u16(),
             });
         }
-        let upgraded = hyper::upgrade::on(resp)
-            .await
-            .map_err(ClientError::Http)?;
+        let upgraded = hyper::upgrade::on(resp).await.map_err(ClientError::Http)?;
         Ok(TokioIo::new(upgraded))
     }
 }
@@ -452,10 +444,9 @@ impl Client {
 /// The version to use given the daemon's advertised one: `min(MAX, advertised)`, or the fallback.
 pub fn negotiate(advertised: Option<&str>) -> String {
     match advertised.and_then(parse_version) {
-        Some(v) if v < parse_version(MAX_API_VERSION).expect("constant is valid") => advertised
-            .expect("parsed from it")
-            .trim()
-            .to_string(),
+        Some(v) if v < parse_version(MAX_API_VERSION).expect("constant is valid") => {
+            advertised.expect("parsed from it").trim().to_string()
+        }
         Some(_) => MAX_API_VERSION.to_string(),
         None => FALLBACK_API_VERSION.to_string(),
     }
@@ -550,7 +541,9 @@ mod tests {
     #[test]
     fn query_is_sorted_and_escaped_like_go() {
         let mut q = Query::new();
-        q.add("tail", "all").flag("stdout", true).flag("follow", false);
+        q.add("tail", "all")
+            .flag("stdout", true)
+            .flag("follow", false);
         q.add("filters", r#"{"name":{"a b":true}}"#);
         assert_eq!(
             q.encode(),
@@ -561,10 +554,16 @@ mod tests {
     #[test]
     fn error_message_prefers_json_message() {
         assert_eq!(
-            error_message(StatusCode::NOT_FOUND, b"{\"message\":\"No such container: x\"}\n"),
+            error_message(
+                StatusCode::NOT_FOUND,
+                b"{\"message\":\"No such container: x\"}\n"
+            ),
             "No such container: x"
         );
-        assert_eq!(error_message(StatusCode::CONFLICT, b"plain text\n"), "plain text");
+        assert_eq!(
+            error_message(StatusCode::CONFLICT, b"plain text\n"),
+            "plain text"
+        );
         assert_eq!(error_message(StatusCode::NOT_FOUND, b""), "Not Found");
     }
 }

@@ -170,7 +170,11 @@ pub struct EndpointSettings {
 
 /// Builds the create body. `env` is the already-resolved environment (env files then `-e`),
 /// `console` the terminal size `[rows, cols]` when `-t` is used on a terminal.
-pub fn build(args: &RunArgs, env: Vec<String>, console: Option<[u16; 2]>) -> Result<CreateBody, String> {
+pub fn build(
+    args: &RunArgs,
+    env: Vec<String>,
+    console: Option<[u16; 2]>,
+) -> Result<CreateBody, String> {
     let (image, cmd) = args
         .image_and_command
         .split_first()
@@ -183,7 +187,10 @@ pub fn build(args: &RunArgs, env: Vec<String>, console: Option<[u16; 2]>) -> Res
     if args.rm && !matches!(restart.0.as_str(), "" | "no") {
         return Err("Conflicting options: --restart and --rm".to_string());
     }
-    let network = args.network.clone().unwrap_or_else(|| "default".to_string());
+    let network = args
+        .network
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
     let mut endpoints = BTreeMap::new();
     if network == "default" {
         endpoints.insert("default".to_string(), EndpointSettings::default());
@@ -310,11 +317,47 @@ mod tests {
     #[test]
     fn flags_fill_their_fields() {
         let a = args(&[
-            "-d", "-i", "-t", "--name", "web", "-h", "box", "-u", "1000:1000", "-w", "/tmp",
-            "-m", "64m", "--cpus", "1.5", "--cpu-shares", "512", "--pids-limit", "20",
-            "--read-only", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "--privileged",
-            "--network", "none", "--init", "-l", "a=b", "-l", "flag", "--stop-signal", "SIGINT",
-            "--stop-timeout", "3", "--restart", "on-failure:2", "--entrypoint", "", "busybox",
+            "-d",
+            "-i",
+            "-t",
+            "--name",
+            "web",
+            "-h",
+            "box",
+            "-u",
+            "1000:1000",
+            "-w",
+            "/tmp",
+            "-m",
+            "64m",
+            "--cpus",
+            "1.5",
+            "--cpu-shares",
+            "512",
+            "--pids-limit",
+            "20",
+            "--read-only",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "ALL",
+            "--privileged",
+            "--network",
+            "none",
+            "--init",
+            "-l",
+            "a=b",
+            "-l",
+            "flag",
+            "--stop-signal",
+            "SIGINT",
+            "--stop-timeout",
+            "3",
+            "--restart",
+            "on-failure:2",
+            "--entrypoint",
+            "",
+            "busybox",
         ]);
         let b = build(&a, vec!["K=V".into()], Some([40, 100])).unwrap();
         assert!(!b.attach_stdin && !b.attach_stdout && !b.attach_stderr);
@@ -352,6 +395,11 @@ mod tests {
     fn interactive_attached_run_sets_stdin_once() {
         let b = build(&args(&["-i", "busybox", "cat"]), Vec::new(), None).unwrap();
         assert!(b.attach_stdin && b.open_stdin && b.stdin_once);
-        assert!(build(&args(&["--rm", "--restart", "always", "busybox"]), Vec::new(), None).is_err());
+        assert!(build(
+            &args(&["--rm", "--restart", "always", "busybox"]),
+            Vec::new(),
+            None
+        )
+        .is_err());
     }
 }

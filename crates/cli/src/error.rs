@@ -66,8 +66,14 @@ mod tests {
             start_failure_code("failed to create shim task: OCI runtime create failed: exec: \"ping\": executable file not found in $PATH: unknown"),
             127
         );
-        assert_eq!(start_failure_code("exec: /nonexistent: no such file or directory"), 127);
-        assert_eq!(start_failure_code("exec: /etc/passwd: permission denied"), 126);
+        assert_eq!(
+            start_failure_code("exec: /nonexistent: no such file or directory"),
+            127
+        );
+        assert_eq!(
+            start_failure_code("exec: /etc/passwd: permission denied"),
+            126
+        );
         assert_eq!(start_failure_code("unable to find user nosuchuser"), 125);
     }
 
@@ -75,6 +81,9 @@ mod tests {
     fn run_errors_carry_the_hint() {
         let e = run_error("run", "Error response from daemon: x", 125);
         assert_eq!(e.code, 125);
-        assert_eq!(e.message, "berth: Error response from daemon: x\nSee 'berth run --help'.");
+        assert_eq!(
+            e.message,
+            "berth: Error response from daemon: x\nSee 'berth run --help'."
+        );
     }
 }

@@ -202,7 +202,10 @@ mod tests {
     #[test]
     fn durations_match_go_units() {
         let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(s(1)), "1 second");
         assert_eq!(human_duration(s(5)), "5 seconds");
         assert_eq!(human_duration(s(60)), "About a minute");

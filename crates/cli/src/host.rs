@@ -85,7 +85,12 @@ mod tests {
 
     #[test]
     fn flag_wins_over_environment() {
-        let h = resolve(Some("unix:///a.sock"), Some("unix:///b.sock"), Some("unix:///c.sock")).unwrap();
+        let h = resolve(
+            Some("unix:///a.sock"),
+            Some("unix:///b.sock"),
+            Some("unix:///c.sock"),
+        )
+        .unwrap();
         assert_eq!(h.socket, PathBuf::from("/a.sock"));
     }
 

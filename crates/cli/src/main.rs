@@ -114,7 +114,8 @@ fn run_client(host_flag: Option<&str>, command: Command) -> i32 {
             }
         }
     });
-    // Exit without dropping the runtime: a blocking stdin read must not hold the process.
+    // Don't wait for blocking tasks: a stdin read may never return.
+    rt.shutdown_background();
     finish(result, name)
 }
 
@@ -179,7 +180,10 @@ fn report_clap_error(e: clap::Error) -> i32 {
             let flag = sub
                 .as_deref()
                 .and_then(|s| root.find_subcommand(s))
-                .and_then(|c| c.get_arguments().find(|a| a.get_long() == Some(long.as_str())))
+                .and_then(|c| {
+                    c.get_arguments()
+                        .find(|a| a.get_long() == Some(long.as_str()))
+                })
                 .map(|a| match a.get_short() {
                     Some(s) => format!("-{s}, --{long}"),
                     None => format!("--{long}"),
@@ -212,7 +216,9 @@ fn report_clap_error(e: clap::Error) -> i32 {
         if let Some(usage) = args::usage_line(sub) {
             out.push_str(&format!("\n\nUsage:  {usage}"));
         }
-        out.push_str(&format!("\n\nRun 'berth {sub} --help' for more information"));
+        out.push_str(&format!(
+            "\n\nRun 'berth {sub} --help' for more information"
+        ));
     } else {
         out.push_str("\n\nRun 'berth --help' for more information");
     }

@@ -79,7 +79,9 @@ pub fn nano_cpus(s: &str) -> Result<i64, String> {
     };
     let mut nanos: i64 = 0;
     if !frac_trimmed.is_empty() {
-        nanos = format!("{frac_trimmed:0<9}").parse().map_err(|_| rational())?;
+        nanos = format!("{frac_trimmed:0<9}")
+            .parse()
+            .map_err(|_| rational())?;
     }
     let total = int
         .checked_mul(1_000_000_000)
@@ -336,8 +338,14 @@ mod tests {
         assert_eq!(ram_in_bytes("4096"), Ok(4096));
         assert_eq!(ram_in_bytes("1.5GiB"), Ok(1610612736));
         assert_eq!(ram_in_bytes("64MB"), Ok(64 * 1024 * 1024));
-        assert_eq!(ram_in_bytes("12zb"), Err("invalid suffix: 'zb'".to_string()));
-        assert_eq!(ram_in_bytes("12mbx"), Err("invalid suffix: 'mbx'".to_string()));
+        assert_eq!(
+            ram_in_bytes("12zb"),
+            Err("invalid suffix: 'zb'".to_string())
+        );
+        assert_eq!(
+            ram_in_bytes("12mbx"),
+            Err("invalid suffix: 'mbx'".to_string())
+        );
         assert_eq!(ram_in_bytes("abc"), Err("invalid size: 'abc'".to_string()));
     }
 
@@ -376,9 +384,13 @@ mod tests {
 
     #[test]
     fn filters_are_map_of_maps() {
-        let f = filters_json(&["name=cap".into(), "status=running".into(), "status=exited".into()])
-            .unwrap()
-            .unwrap();
+        let f = filters_json(&[
+            "name=cap".into(),
+            "status=running".into(),
+            "status=exited".into(),
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(
             f,
             r#"{"name":{"cap":true},"status":{"exited":true,"running":true}}"#
@@ -415,9 +427,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("p.json");
         std::fs::write(&p, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
-        let opts = security_opts(&[format!("seccomp={}", p.display()), "no-new-privileges".into()])
-            .unwrap()
-            .unwrap();
+        let opts = security_opts(&[
+            format!("seccomp={}", p.display()),
+            "no-new-privileges".into(),
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(
             opts,
             vec![
@@ -426,7 +441,9 @@ mod tests {
             ]
         );
         assert_eq!(
-            security_opts(&["seccomp=unconfined".into()]).unwrap().unwrap(),
+            security_opts(&["seccomp=unconfined".into()])
+                .unwrap()
+                .unwrap(),
             vec!["seccomp=unconfined"]
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -6,6 +6,7 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Stream id of stdout in a frame header.
+#[cfg(test)]
 pub const STDOUT: u8 = 1;
 /// Stream id of stderr in a frame header.
 pub const STDERR: u8 = 2;
@@ -43,12 +44,14 @@ impl Demuxer {
     }
 
     /// Bytes of an incomplete frame still buffered.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.buf.len()
     }
 }
 
 /// Encodes one frame (used by tests and fakes).
+#[cfg(test)]
 pub fn encode_frame(stream: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![stream, 0, 0, 0];
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -127,6 +130,7 @@ impl<O: AsyncWrite + Unpin, E: AsyncWrite + Unpin> OutputSink<O, E> {
     }
 
     /// Gives back the writers (for tests).
+    #[cfg(test)]
     pub fn into_inner(self) -> (O, E) {
         (self.out, self.err)
     }

@@ -235,9 +235,9 @@ fn eval_call(call: &Call, data: &Value, piped: Option<Value>) -> Result<Value, T
         None => one(&args),
         Some("json") => {
             let v = one(&args)?;
-            Ok(Value::String(serde_json::to_string(&v).map_err(|e| {
-                TemplateError(format!("json: {e}"))
-            })?))
+            Ok(Value::String(
+                serde_json::to_string(&v).map_err(|e| TemplateError(format!("json: {e}")))?,
+            ))
         }
         Some("upper") => Ok(Value::String(go_print(&one(&args)?).to_uppercase())),
         Some("lower") => Ok(Value::String(go_print(&one(&args)?).to_lowercase())),
@@ -257,7 +257,9 @@ fn eval_call(call: &Call, data: &Value, piped: Option<Value>) -> Result<Value, T
         }),
         Some("join") => {
             if args.len() < 2 {
-                return Err(TemplateError("join needs a list and a separator".to_string()));
+                return Err(TemplateError(
+                    "join needs a list and a separator".to_string(),
+                ));
             }
             let sep = go_print(&args[1]);
             let items = match &args[0] {
@@ -282,10 +284,7 @@ pub fn go_print(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(go_print).collect::<Vec<_>>().join(" ")
-        ),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
         Value::Object(o) => format!(
             "map[{}]",
             o.iter()
@@ -311,9 +310,15 @@ mod tests {
                        "Config":{"Cmd":["echo","hi"],"Env":null}});
         assert_eq!(render("{{.State.Status}}", &v), "running");
         assert_eq!(render("{{.Id}} {{.State.Pid}}", &v), "abc 42");
-        assert_eq!(render("{{json .Config}}", &v), r#"{"Cmd":["echo","hi"],"Env":null}"#);
+        assert_eq!(
+            render("{{json .Config}}", &v),
+            r#"{"Cmd":["echo","hi"],"Env":null}"#
+        );
         assert_eq!(render("{{.Config.Cmd}}", &v), "[echo hi]");
-        assert_eq!(render("{{.Config | json}}", &v), r#"{"Cmd":["echo","hi"],"Env":null}"#);
+        assert_eq!(
+            render("{{.Config | json}}", &v),
+            r#"{"Cmd":["echo","hi"],"Env":null}"#
+        );
         assert_eq!(render("{{.Nope}}", &v), "<no value>");
         assert_eq!(render("{{join .Config.Cmd \",\"}}", &v), "echo,hi");
         assert_eq!(render("{{upper .State.Status}}", &v), "RUNNING");

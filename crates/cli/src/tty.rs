@@ -11,11 +11,6 @@ pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
-/// True when stdout is a terminal.
-pub fn stdout_is_terminal() -> bool {
-    std::io::stdout().is_terminal()
-}
-
 /// Puts stdin in raw mode until dropped.
 pub struct RawMode {
     saved: Termios,

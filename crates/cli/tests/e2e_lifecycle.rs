@@ -8,13 +8,27 @@ use support::{eventually, stderr, stdout, Daemon};
 #[test]
 fn detached_container_lists_logs_stops_and_removes() {
     let d = Daemon::start();
-    let out = d.berth(&["run", "-d", "--name", "web", "busybox", "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done"]);
+    let out = d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let id = stdout(&out).trim().to_string();
     assert_eq!(id.len(), 64);
     let ps = stdout(&d.berth(&["ps"]));
-    assert!(ps.contains("web") && ps.contains(&id[..12]) && ps.contains("Up "), "{ps}");
-    eventually("log line", || stdout(&d.berth(&["logs", "web"])) == "started\n");
+    assert!(
+        ps.contains("web") && ps.contains(&id[..12]) && ps.contains("Up "),
+        "{ps}"
+    );
+    eventually("log line", || {
+        stdout(&d.berth(&["logs", "web"])) == "started\n"
+    });
     // Short id prefix and name both resolve.
     let inspect = d.berth(&["inspect", &id[..6]]);
     let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
@@ -23,11 +37,19 @@ fn detached_container_lists_logs_stops_and_removes() {
     // Removing a running container without -f is refused.
     let rm = d.berth(&["rm", "web"]);
     assert_ne!(rm.status.code(), Some(0));
-    assert!(stderr(&rm).contains("You cannot remove a running container"), "{}", stderr(&rm));
+    assert!(
+        stderr(&rm).contains("You cannot remove a running container"),
+        "{}",
+        stderr(&rm)
+    );
     // The name is taken.
     let dup = d.berth(&["run", "-d", "--name", "web", "busybox", "true"]);
     assert_eq!(dup.status.code(), Some(125));
-    assert!(stderr(&dup).contains("is already in use"), "{}", stderr(&dup));
+    assert!(
+        stderr(&dup).contains("is already in use"),
+        "{}",
+        stderr(&dup)
+    );
     let stop = d.berth(&["stop", "-t", "5", "web"]);
     assert!(stop.status.success(), "{}", stderr(&stop));
     assert_eq!(stdout(&d.berth(&["logs", "web"])), "started\nbye\n");
@@ -41,23 +63,45 @@ fn detached_container_lists_logs_stops_and_removes() {
 #[test]
 fn kill_sends_signals_and_wait_reports_status() {
     let d = Daemon::start();
-    let id = stdout(&d.berth(&["run", "-d", "busybox", "sleep", "60"])).trim().to_string();
+    let id = stdout(&d.berth(&["run", "-d", "busybox", "sleep", "60"]))
+        .trim()
+        .to_string();
     let bad = d.berth(&["kill", "-s", "BOGUS", &id]);
-    assert!(stderr(&bad).contains("Invalid signal: BOGUS"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("Invalid signal: BOGUS"),
+        "{}",
+        stderr(&bad)
+    );
     assert!(d.berth(&["kill", &id]).status.success());
     let wait = d.berth(&["wait", &id]);
     assert_eq!(stdout(&wait).trim(), "137");
     let again = d.berth(&["kill", &id]);
-    assert!(stderr(&again).contains("is not running"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("is not running"),
+        "{}",
+        stderr(&again)
+    );
     assert!(d.berth(&["rm", "-f", &id]).status.success());
 }
 
 #[test]
 fn logs_follow_and_tail() {
     let d = Daemon::start();
-    let id = stdout(&d.berth(&["run", "-d", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; done; sleep 0.5; echo last"])).trim().to_string();
+    let id = stdout(&d.berth(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5; do echo line $i; done; sleep 0.5; echo last",
+    ]))
+    .trim()
+    .to_string();
     let out = d.berth(&["logs", "-f", &id]);
-    assert_eq!(stdout(&out), "line 1\nline 2\nline 3\nline 4\nline 5\nlast\n");
+    assert_eq!(
+        stdout(&out),
+        "line 1\nline 2\nline 3\nline 4\nline 5\nlast\n"
+    );
     let out = d.berth(&["logs", "--tail", "2", &id]);
     assert_eq!(stdout(&out), "line 5\nlast\n");
     assert!(d.berth(&["rm", "-f", &id]).status.success());
@@ -68,7 +112,15 @@ fn daemon_killed_with_sigkill_readopts_all_running_containers() {
     let mut d = Daemon::start();
     let mut ids = Vec::new();
     for i in 0..10 {
-        let out = d.berth(&["run", "-d", "--name", &format!("c{i}"), "busybox", "sleep", "300"]);
+        let out = d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("c{i}"),
+            "busybox",
+            "sleep",
+            "300",
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         ids.push(stdout(&out).trim().to_string());
     }
@@ -76,7 +128,11 @@ fn daemon_killed_with_sigkill_readopts_all_running_containers() {
     d.spawn();
     let running = stdout(&d.berth(&["ps", "-q", "--no-trunc"]));
     for id in &ids {
-        assert!(running.contains(id.as_str()), "{id} lost after restart: {running}\n{}", d.log());
+        assert!(
+            running.contains(id.as_str()),
+            "{id} lost after restart: {running}\n{}",
+            d.log()
+        );
     }
     // Still controllable: stop one, wait on another, force-remove all.
     assert!(d.berth(&["stop", "-t", "1", "c0"]).status.success());
@@ -109,13 +165,18 @@ fn import_of_a_corrupt_tarball_leaves_nothing() {
     assert_ne!(out.status.code(), Some(0));
     assert!(!stderr(&out).is_empty());
     assert_eq!(stdout(&d.berth(&["images", "-q"])), before);
-    let blobs = std::fs::read_dir(d.root().join("content/ingest")).map(|r| r.count()).unwrap_or(0);
+    let blobs = std::fs::read_dir(d.root().join("content/ingest"))
+        .map(|r| r.count())
+        .unwrap_or(0);
     assert_eq!(blobs, 0, "temp blobs left behind");
 }
 
 /// gzip without a dependency: the system's gzip.
 fn flate2_like_gzip(out: &mut Vec<u8>) -> GzipPipe<'_> {
-    GzipPipe { out, data: Vec::new() }
+    GzipPipe {
+        out,
+        data: Vec::new(),
+    }
 }
 
 struct GzipPipe<'a> {
@@ -137,7 +198,12 @@ impl Drop for GzipPipe<'_> {
     fn drop(&mut self) {
         use std::io::Write;
         use std::process::{Command, Stdio};
-        let mut c = Command::new("gzip").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut c = Command::new("gzip")
+            .arg("-c")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
         c.stdin.take().unwrap().write_all(&self.data).unwrap();
         *self.out = c.wait_with_output().unwrap().stdout;
     }

@@ -18,7 +18,14 @@ fn run_rm_echo_prints_and_exits_zero() {
 #[test]
 fn exit_status_and_streams_are_propagated() {
     let d = Daemon::start();
-    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(stdout(&out), "out\n");
     assert_eq!(stderr(&out), "err\n");
@@ -29,10 +36,18 @@ fn command_not_found_is_127_and_not_executable_is_126() {
     let d = Daemon::start();
     let out = d.berth(&["run", "--rm", "busybox", "nosuchcommand"]);
     assert_eq!(out.status.code(), Some(127), "stderr: {}", stderr(&out));
-    assert!(stderr(&out).contains("executable file not found in $PATH"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("executable file not found in $PATH"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.berth(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126), "stderr: {}", stderr(&out));
-    assert_eq!(stdout(&d.berth(&["ps", "-aq"])), "", "--rm removes failed containers too");
+    assert_eq!(
+        stdout(&d.berth(&["ps", "-aq"])),
+        "",
+        "--rm removes failed containers too"
+    );
 }
 
 #[test]
@@ -46,7 +61,10 @@ fn unknown_image_is_no_such_image_and_125() {
 #[test]
 fn stdin_is_fed_with_dash_i() {
     let d = Daemon::start();
-    let out = d.berth_stdin(&["run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done"], b"piped\n");
+    let out = d.berth_stdin(
+        &["run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done"],
+        b"piped\n",
+    );
     assert_eq!(stdout(&out), "piped\ndone\n", "stderr: {}", stderr(&out));
 }
 
@@ -57,26 +75,110 @@ fn runtime_settings_reach_the_container() {
         let mut full = vec!["run", "--rm"];
         full.extend_from_slice(args);
         let out = d.berth(&full);
-        assert_eq!(stdout(&out).trim(), want, "berth {full:?}: stderr {}", stderr(&out));
+        assert_eq!(
+            stdout(&out).trim(),
+            want,
+            "berth {full:?}: stderr {}",
+            stderr(&out)
+        );
     };
     check(&["--hostname", "box1", "busybox", "hostname"], "box1");
     check(&["-u", "nobody", "busybox", "id", "-u"], "65534");
-    check(&["-u", "1234:5678", "busybox", "sh", "-c", "echo $(id -u):$(id -g)"], "1234:5678");
+    check(
+        &[
+            "-u",
+            "1234:5678",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $(id -u):$(id -g)",
+        ],
+        "1234:5678",
+    );
     check(&["-w", "/made/here", "busybox", "pwd"], "/made/here");
-    check(&["-e", "FOO=bar", "busybox", "sh", "-c", "echo $FOO"], "bar");
-    check(&["--entrypoint", "echo", "busybox", "from", "entrypoint"], "from entrypoint");
-    check(&["--read-only", "busybox", "sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro"], "ro");
+    check(
+        &["-e", "FOO=bar", "busybox", "sh", "-c", "echo $FOO"],
+        "bar",
+    );
+    check(
+        &["--entrypoint", "echo", "busybox", "from", "entrypoint"],
+        "from entrypoint",
+    );
+    check(
+        &[
+            "--read-only",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /x 2>/dev/null && echo rw || echo ro",
+        ],
+        "ro",
+    );
     check(&["busybox", "sh", "-c", "echo $$"], "1");
-    check(&["--network", "none", "busybox", "sh", "-c", "ls /sys/class/net | tr '\\n' ' '"], "lo");
+    check(
+        &[
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "ls /sys/class/net | tr '\\n' ' '",
+        ],
+        "lo",
+    );
     // Docker's 14 default capabilities: CapEff 00000000a80425fb.
-    check(&["busybox", "sh", "-c", "grep CapEff /proc/self/status | cut -f2"], "00000000a80425fb");
-    check(&["--cap-drop", "ALL", "busybox", "sh", "-c", "grep CapEff /proc/self/status | cut -f2"], "0000000000000000");
+    check(
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status | cut -f2",
+        ],
+        "00000000a80425fb",
+    );
+    check(
+        &[
+            "--cap-drop",
+            "ALL",
+            "busybox",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status | cut -f2",
+        ],
+        "0000000000000000",
+    );
     // The default seccomp profile refuses unshare without CAP_SYS_ADMIN; unconfined lets it
     // reach the capability check instead.
-    check(&["busybox", "sh", "-c", "unshare -U true 2>/dev/null && echo allowed || echo denied"], "denied");
+    check(
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "unshare -U true 2>/dev/null && echo allowed || echo denied",
+        ],
+        "denied",
+    );
     check(&["--memory", "64m", "busybox", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"], "67108864");
-    check(&["--pids-limit", "7", "busybox", "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"], "7");
-    check(&["busybox", "sh", "-c", "cat /proc/kcore >/dev/null 2>&1 && echo readable || echo masked"], "masked");
+    check(
+        &[
+            "--pids-limit",
+            "7",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+        ],
+        "7",
+    );
+    check(
+        &[
+            "busybox",
+            "sh",
+            "-c",
+            "cat /proc/kcore >/dev/null 2>&1 && echo readable || echo masked",
+        ],
+        "masked",
+    );
     check(&["--init", "busybox", "sh", "-c", "echo $$"], "2");
 }
 
@@ -84,7 +186,12 @@ fn runtime_settings_reach_the_container() {
 fn tty_mode_gives_a_terminal() {
     let d = Daemon::start();
     let out = d.berth(&["run", "--rm", "-t", "busybox", "tty"]);
-    assert_eq!(stdout(&out).trim(), "/dev/pts/0", "stderr: {}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "/dev/pts/0",
+        "stderr: {}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -41,7 +41,9 @@ impl Layout {
             if crate::sys::statfs_type(Path::new(CGROUP_ROOT)).ok() == Some(CGROUP2_SUPER_MAGIC) {
                 Layout::V2(PathBuf::from(CGROUP_ROOT))
             } else {
-                Layout::V1(parse_v1_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()))
+                Layout::V1(parse_v1_mountinfo(
+                    &fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+                ))
             }
         })
     }
@@ -51,7 +53,9 @@ impl Layout {
 pub fn parse_v1_mountinfo(text: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut r = right.split(' ');
         if r.next() != Some("cgroup") {
             continue;
@@ -66,14 +70,23 @@ pub fn parse_v1_mountinfo(text: &str) -> Vec<Hierarchy> {
         if controllers.is_empty() {
             continue;
         }
-        let Some(mount) = left.split(' ').nth(4) else { continue };
-        out.push(Hierarchy { mount: PathBuf::from(mount), controllers });
+        let Some(mount) = left.split(' ').nth(4) else {
+            continue;
+        };
+        out.push(Hierarchy {
+            mount: PathBuf::from(mount),
+            controllers,
+        });
     }
     out
 }
 
 fn cg_err(op: &str, path: &Path, source: io::Error) -> RuntimeError {
-    RuntimeError::Cgroup { op: op.to_string(), path: path.to_path_buf(), source }
+    RuntimeError::Cgroup {
+        op: op.to_string(),
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn write_file(dir: &Path, file: &str, value: &str) -> Result<(), RuntimeError> {
@@ -94,9 +107,15 @@ impl Cgroup {
     pub fn open(path: &str) -> Cgroup {
         let rel = path.trim_start_matches('/');
         match Layout::detect() {
-            Layout::V2(root) => Cgroup { dirs: vec![(root.join(rel), Vec::new())], v2: true },
+            Layout::V2(root) => Cgroup {
+                dirs: vec![(root.join(rel), Vec::new())],
+                v2: true,
+            },
             Layout::V1(hs) => Cgroup {
-                dirs: hs.iter().map(|h| (h.mount.join(rel), h.controllers.clone())).collect(),
+                dirs: hs
+                    .iter()
+                    .map(|h| (h.mount.join(rel), h.controllers.clone()))
+                    .collect(),
                 v2: false,
             },
         }
@@ -104,7 +123,10 @@ impl Cgroup {
 
     /// Creates the cgroup and applies `resources`. Returns warnings for what was dropped. On
     /// error every directory created so far is removed again.
-    pub fn create(path: &str, resources: Option<&Resources>) -> Result<(Cgroup, Vec<String>), RuntimeError> {
+    pub fn create(
+        path: &str,
+        resources: Option<&Resources>,
+    ) -> Result<(Cgroup, Vec<String>), RuntimeError> {
         let cg = Cgroup::open(path);
         let result = cg.make_dirs(path).and_then(|()| cg.apply(resources));
         match result {
@@ -122,13 +144,20 @@ impl Cgroup {
     }
 
     fn has(&self, ctrl: &str) -> Option<&Path> {
-        self.dirs.iter().find(|(_, c)| c.iter().any(|x| x == ctrl)).map(|(d, _)| d.as_path())
+        self.dirs
+            .iter()
+            .find(|(_, c)| c.iter().any(|x| x == ctrl))
+            .map(|(d, _)| d.as_path())
     }
 
     fn make_dirs(&self, path: &str) -> Result<(), RuntimeError> {
         let rel: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
         if rel.is_empty() {
-            return Err(cg_err("create", Path::new(path), io::Error::from(io::ErrorKind::InvalidInput)));
+            return Err(cg_err(
+                "create",
+                Path::new(path),
+                io::Error::from(io::ErrorKind::InvalidInput),
+            ));
         }
         for (dir, ctrls) in &self.dirs {
             let mut root = dir.clone();
@@ -152,7 +181,8 @@ impl Cgroup {
                     for f in ["cpuset.cpus", "cpuset.mems"] {
                         let mine = fs::read_to_string(cur.join(f)).unwrap_or_default();
                         if mine.trim().is_empty() {
-                            let theirs = fs::read_to_string(parent.join(f)).map_err(|e| cg_err("read", &parent.join(f), e))?;
+                            let theirs = fs::read_to_string(parent.join(f))
+                                .map_err(|e| cg_err("read", &parent.join(f), e))?;
                             write_file(&cur, f, theirs.trim())?;
                         }
                     }
@@ -164,9 +194,13 @@ impl Cgroup {
 
     fn apply(&self, resources: Option<&Resources>) -> Result<Vec<String>, RuntimeError> {
         let mut warnings = Vec::new();
-        let Some(r) = resources else { return Ok(warnings) };
+        let Some(r) = resources else {
+            return Ok(warnings);
+        };
         if !r.hugepage_limits.is_empty() {
-            warnings.push("hugepage limits are not supported on this host and were ignored".to_string());
+            warnings.push(
+                "hugepage limits are not supported on this host and were ignored".to_string(),
+            );
         }
         if self.v2 {
             let d = &self.dirs[0].0;
@@ -178,7 +212,11 @@ impl Cgroup {
                     write_file(d, "memory.low", &max_or(res))?;
                 }
                 if let (Some(s), Some(l)) = (m.swap, m.limit) {
-                    let v = if s < 0 { "max".to_string() } else { (s - l).max(0).to_string() };
+                    let v = if s < 0 {
+                        "max".to_string()
+                    } else {
+                        (s - l).max(0).to_string()
+                    };
                     if d.join("memory.swap.max").exists() {
                         write_file(d, "memory.swap.max", &v)?;
                     }
@@ -186,12 +224,24 @@ impl Cgroup {
             }
             if let Some(c) = &r.cpu {
                 if let Some(s) = c.shares {
-                    let weight = if s == 0 { 100 } else { 1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142 };
+                    let weight = if s == 0 {
+                        100
+                    } else {
+                        1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142
+                    };
                     write_file(d, "cpu.weight", &weight.to_string())?;
                 }
                 if c.quota.is_some() || c.period.is_some() {
-                    let q = c.quota.filter(|q| *q > 0).map(|q| q.to_string()).unwrap_or_else(|| "max".into());
-                    write_file(d, "cpu.max", &format!("{q} {}", c.period.unwrap_or(100_000)))?;
+                    let q = c
+                        .quota
+                        .filter(|q| *q > 0)
+                        .map(|q| q.to_string())
+                        .unwrap_or_else(|| "max".into());
+                    write_file(
+                        d,
+                        "cpu.max",
+                        &format!("{q} {}", c.period.unwrap_or(100_000)),
+                    )?;
                 }
                 if let Some(v) = &c.cpus {
                     write_file(d, "cpuset.cpus", v)?;
@@ -204,7 +254,9 @@ impl Cgroup {
                 write_file(d, "pids.max", &max_or(p.limit))?;
             }
             if !r.devices.is_empty() {
-                warnings.push("device cgroup rules are not enforced on cgroup v2 by berth yet".to_string());
+                warnings.push(
+                    "device cgroup rules are not enforced on cgroup v2 by berth yet".to_string(),
+                );
             }
             return Ok(warnings);
         }
@@ -216,7 +268,10 @@ impl Cgroup {
                 if d.join("memory.memsw.limit_in_bytes").exists() {
                     write_file(d, "memory.memsw.limit_in_bytes", &s.to_string())?;
                 } else {
-                    warnings.push("swap limit not supported by the kernel; memory limited without swap".into());
+                    warnings.push(
+                        "swap limit not supported by the kernel; memory limited without swap"
+                            .into(),
+                    );
                 }
             }
             if let Some(res) = m.reservation {
@@ -267,23 +322,44 @@ impl Cgroup {
     /// Freezes (true) or thaws (false) every process in the cgroup and waits until done.
     pub fn freeze(&self, frozen: bool) -> Result<(), RuntimeError> {
         let (dir, file, want, wait) = if self.v2 {
-            (self.dirs[0].0.as_path(), "cgroup.freeze", if frozen { "1" } else { "0" }, None)
+            (
+                self.dirs[0].0.as_path(),
+                "cgroup.freeze",
+                if frozen { "1" } else { "0" },
+                None,
+            )
         } else {
             let d = self.has("freezer").ok_or_else(|| {
-                cg_err("freeze", Path::new("freezer"), io::Error::from(io::ErrorKind::Unsupported))
+                cg_err(
+                    "freeze",
+                    Path::new("freezer"),
+                    io::Error::from(io::ErrorKind::Unsupported),
+                )
             })?;
-            (d, "freezer.state", if frozen { "FROZEN" } else { "THAWED" }, Some(if frozen { "FROZEN" } else { "THAWED" }))
+            (
+                d,
+                "freezer.state",
+                if frozen { "FROZEN" } else { "THAWED" },
+                Some(if frozen { "FROZEN" } else { "THAWED" }),
+            )
         };
         write_file(dir, file, want)?;
         if let Some(w) = wait {
             for _ in 0..1000 {
-                if fs::read_to_string(dir.join(file)).map(|s| s.trim() == w).unwrap_or(false) {
+                if fs::read_to_string(dir.join(file))
+                    .map(|s| s.trim() == w)
+                    .unwrap_or(false)
+                {
                     return Ok(());
                 }
                 write_file(dir, file, want)?;
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
-            return Err(cg_err("freeze", dir, io::Error::from(io::ErrorKind::TimedOut)));
+            return Err(cg_err(
+                "freeze",
+                dir,
+                io::Error::from(io::ErrorKind::TimedOut),
+            ));
         }
         Ok(())
     }
@@ -291,7 +367,9 @@ impl Cgroup {
     /// Whether the cgroup is frozen.
     pub fn is_frozen(&self) -> bool {
         if self.v2 {
-            fs::read_to_string(self.dirs[0].0.join("cgroup.freeze")).map(|s| s.trim() == "1").unwrap_or(false)
+            fs::read_to_string(self.dirs[0].0.join("cgroup.freeze"))
+                .map(|s| s.trim() == "1")
+                .unwrap_or(false)
         } else {
             self.has("freezer")
                 .and_then(|d| fs::read_to_string(d.join("freezer.state")).ok())
@@ -350,7 +428,9 @@ fn enable_controllers(parent: &Path) -> Result<(), RuntimeError> {
     let available = fs::read_to_string(parent.join("cgroup.controllers")).unwrap_or_default();
     let enabled = fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
     for c in available.split_whitespace() {
-        if matches!(c, "cpu" | "cpuset" | "memory" | "pids" | "io") && !enabled.split_whitespace().any(|e| e == c) {
+        if matches!(c, "cpu" | "cpuset" | "memory" | "pids" | "io")
+            && !enabled.split_whitespace().any(|e| e == c)
+        {
             // Best effort: a controller can be busy in the parent (processes in an inner node).
             let _ = fs::write(parent.join("cgroup.subtree_control"), format!("+{c}"));
         }
@@ -360,19 +440,124 @@ fn enable_controllers(parent: &Path) -> Result<(), RuntimeError> {
 
 /// The v1 `devices.allow`/`devices.deny` line for one rule.
 pub fn device_rule(rule: &DeviceCgroup) -> (&'static str, String) {
-    let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+    let file = if rule.allow {
+        "devices.allow"
+    } else {
+        "devices.deny"
+    };
     let typ = rule.typ.as_deref().unwrap_or("a");
     let access = rule.access.as_deref().unwrap_or("rwm");
     if typ == "a" {
         return (file, "a".to_string());
     }
     let n = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "*".to_string());
-    (file, format!("{typ} {}:{} {access}", n(rule.major), n(rule.minor)))
+    (
+        file,
+        format!("{typ} {}:{} {access}", n(rule.major), n(rule.minor)),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use api::oci::{CpuResources, MemoryResources, PidsResources};
+
+    fn resources() -> Resources {
+        Resources {
+            memory: Some(MemoryResources {
+                limit: Some(64 << 20),
+                swap: Some(128 << 20),
+                reservation: None,
+            }),
+            cpu: Some(CpuResources {
+                shares: Some(512),
+                quota: Some(50_000),
+                period: Some(100_000),
+                ..Default::default()
+            }),
+            pids: Some(PidsResources { limit: 10 }),
+            devices: api::oci::defaults::default_device_rules(),
+            hugepage_limits: vec![serde_json::json!({"pageSize": "2MB", "limit": 1})],
+        }
+    }
+
+    fn read(p: &Path) -> String {
+        fs::read_to_string(p).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn v1_writes_limits_and_copies_cpuset_from_parent() {
+        let d = testkit::TempDir::new("cg-v1");
+        let root = d.path();
+        for h in ["memory", "cpu", "cpuset", "pids", "devices"] {
+            fs::create_dir_all(root.join(h)).unwrap();
+        }
+        fs::write(root.join("cpuset/cpuset.cpus"), "0-1\n").unwrap();
+        fs::write(root.join("cpuset/cpuset.mems"), "0\n").unwrap();
+        fs::write(root.join("memory/memory.memsw.limit_in_bytes"), "").unwrap();
+        fs::create_dir_all(root.join("memory/berth/c1")).unwrap();
+        fs::write(root.join("memory/berth/c1/memory.memsw.limit_in_bytes"), "").unwrap();
+        let cg = Cgroup {
+            dirs: ["memory", "cpu", "cpuset", "pids", "devices"]
+                .iter()
+                .map(|h| (root.join(h).join("berth/c1"), vec![h.to_string()]))
+                .collect(),
+            v2: false,
+        };
+        cg.make_dirs("/berth/c1").unwrap();
+        let warnings = cg.apply(Some(&resources())).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("hugepage"));
+        assert_eq!(read(&root.join("cpuset/berth/cpuset.cpus")), "0-1");
+        assert_eq!(read(&root.join("cpuset/berth/c1/cpuset.mems")), "0");
+        assert_eq!(
+            read(&root.join("memory/berth/c1/memory.limit_in_bytes")),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(
+            read(&root.join("memory/berth/c1/memory.memsw.limit_in_bytes")),
+            (128u64 << 20).to_string()
+        );
+        assert_eq!(read(&root.join("cpu/berth/c1/cpu.shares")), "512");
+        assert_eq!(read(&root.join("cpu/berth/c1/cpu.cfs_quota_us")), "50000");
+        assert_eq!(read(&root.join("pids/berth/c1/pids.max")), "10");
+        // Each rule is one write; a fixture file keeps only the last one.
+        assert_eq!(
+            read(&root.join("devices/berth/c1/devices.allow")),
+            "c 10:200 rwm"
+        );
+        assert_eq!(read(&root.join("devices/berth/c1/devices.deny")), "a");
+    }
+
+    #[test]
+    fn v2_writes_unified_files_and_enables_controllers() {
+        let d = testkit::TempDir::new("cg-v2");
+        let root = d.path();
+        fs::write(
+            root.join("cgroup.controllers"),
+            "cpuset cpu io memory hugetlb pids\n",
+        )
+        .unwrap();
+        let cg = Cgroup {
+            dirs: vec![(root.join("berth/c1"), Vec::new())],
+            v2: true,
+        };
+        cg.make_dirs("/berth/c1").unwrap();
+        // A fixture file keeps the last "+controller" written.
+        assert!(read(&root.join("cgroup.subtree_control")).starts_with('+'));
+        fs::write(root.join("berth/c1/memory.swap.max"), "").unwrap();
+        let warnings = cg.apply(Some(&resources())).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        let c1 = root.join("berth/c1");
+        assert_eq!(read(&c1.join("memory.max")), (64u64 << 20).to_string());
+        assert_eq!(read(&c1.join("memory.swap.max")), (64u64 << 20).to_string());
+        assert_eq!(read(&c1.join("cpu.max")), "50000 100000");
+        assert_eq!(
+            read(&c1.join("cpu.weight")),
+            (1 + (512 - 2) * 9999 / 262_142).to_string()
+        );
+        assert_eq!(read(&c1.join("pids.max")), "10");
+    }
 
     #[test]
     fn v1_hierarchies_from_hybrid_mountinfo() {
@@ -392,8 +577,14 @@ mod tests {
     fn device_rule_lines() {
         let rules = api::oci::defaults::default_device_rules();
         assert_eq!(device_rule(&rules[0]), ("devices.deny", "a".to_string()));
-        assert_eq!(device_rule(&rules[1]), ("devices.allow", "c *:* m".to_string()));
-        assert_eq!(device_rule(&rules[3]), ("devices.allow", "c 1:3 rwm".to_string()));
+        assert_eq!(
+            device_rule(&rules[1]),
+            ("devices.allow", "c *:* m".to_string())
+        );
+        assert_eq!(
+            device_rule(&rules[3]),
+            ("devices.allow", "c 1:3 rwm".to_string())
+        );
         assert!(rules.iter().any(|r| device_rule(r).1 == "c 136:* rwm"));
     }
 }

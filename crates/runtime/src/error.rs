@@ -12,7 +12,11 @@ pub enum RuntimeError {
     #[error("invalid container id {0:?}")]
     InvalidId(String),
     #[error("container {id:?} is {state}, cannot {op}")]
-    WrongState { id: String, state: String, op: String },
+    WrongState {
+        id: String,
+        state: String,
+        op: String,
+    },
     #[error("invalid bundle {path}: {reason}")]
     InvalidBundle { path: PathBuf, reason: String },
     #[error("invalid seccomp section")]
@@ -42,7 +46,11 @@ pub enum RuntimeError {
     },
     /// The external runtime binary failed.
     #[error("{binary} {op} failed: {stderr}")]
-    External { binary: String, op: String, stderr: String },
+    External {
+        binary: String,
+        op: String,
+        stderr: String,
+    },
 }
 
 impl RuntimeError {
@@ -52,7 +60,9 @@ impl RuntimeError {
         match self {
             RuntimeError::Exec { code, .. } => Some(*code),
             RuntimeError::External { stderr, .. } => {
-                if stderr.contains("executable file not found") || stderr.contains("no such file or directory") && stderr.contains("exec") {
+                if stderr.contains("executable file not found")
+                    || stderr.contains("no such file or directory") && stderr.contains("exec")
+                {
                     Some(127)
                 } else if stderr.contains("permission denied") && stderr.contains("exec") {
                     Some(126)
@@ -70,9 +80,9 @@ impl RuntimeError {
         match self {
             RuntimeError::NotFound(_) => ErrorKind::NotFound,
             RuntimeError::AlreadyExists(_) => ErrorKind::AlreadyExists,
-            RuntimeError::InvalidId(_) | RuntimeError::InvalidBundle { .. } | RuntimeError::Seccomp(_) => {
-                ErrorKind::InvalidArgument
-            }
+            RuntimeError::InvalidId(_)
+            | RuntimeError::InvalidBundle { .. }
+            | RuntimeError::Seccomp(_) => ErrorKind::InvalidArgument,
             RuntimeError::WrongState { .. } => ErrorKind::Conflict,
             RuntimeError::Exec { .. } => ErrorKind::InvalidArgument,
             _ => ErrorKind::Internal,

@@ -14,13 +14,24 @@
 //!
 //! Threads: [`BerthRuntime`] clones its init with a raw `clone` syscall and the child runs only
 //! raw syscalls on data prepared before the clone (no allocation, no locks, no glibc wrappers
-//! that broadcast to threads), so callers may have other threads. Non-goals: exec into a running
-//! container, checkpoint/restore, user-namespace remapping, rootless mode (all later work).
+//! that broadcast to threads), so callers may have other threads (the conformance tests run in
+//! parallel threads of one process). Fds another thread opens during a create are inherited by
+//! that init until its execve (all close-on-exec), so a reader waiting for EOF on such a pipe
+//! may wait until the other container starts.
+//!
+//! Caller requirements: fds 0-2 open (pipes the runtime creates must not land on them); the
+//! caller reaps the init; for [`ExternalRuntime`] the caller is a child subreaper. The container
+//! needs `/proc` mounted (every Docker spec does): the init reopens `exec.fifo` through
+//! `/proc/self/fd` after pivot_root.
+//!
+//! Non-goals: exec into a running container, stats, checkpoint/restore, user-namespace
+//! remapping, rootless mode, device rules on cgroup v2 (all later work).
 
 pub mod berth;
 pub mod cgroup;
 mod error;
 pub mod external;
+mod rootfs_path;
 pub mod seccomp;
 mod sys;
 pub mod user;
@@ -36,7 +47,11 @@ pub use external::ExternalRuntime;
 #[derive(Debug)]
 pub enum ContainerIo {
     /// The init's stdin, stdout and stderr (the runtime takes ownership and closes its copies).
-    Pipes { stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd },
+    Pipes {
+        stdin: OwnedFd,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
     /// A new pseudo-terminal; its master comes back in [`Created::pty_master`].
     Terminal,
 }
@@ -96,19 +111,56 @@ pub fn become_subreaper() -> std::io::Result<()> {
     sys::set_child_subreaper()
 }
 
+/// The kernel's (major, minor) version, for [`api::oci::defaults::SpecOptions::kernel_version`].
+pub fn host_kernel_version() -> Option<(u32, u32)> {
+    sys::kernel_version()
+}
+
+/// The capability bounding set of the calling process (names with `CAP_`), for
+/// [`api::oci::defaults::SpecOptions::host_bounding_set`].
+pub fn host_bounding_set() -> std::io::Result<Vec<String>> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(str::trim)
+        .ok_or_else(|| std::io::Error::other("no CapBnd in /proc/self/status"))?;
+    let mask = u64::from_str_radix(hex, 16).map_err(std::io::Error::other)?;
+    Ok(api::oci::defaults::CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect())
+}
+
 /// Creates the container with the caller's stdio, starts it, waits for its init, deletes it,
 /// and returns the exit code (128 + signal for a killed init). For `berth runtime run` and the
 /// benchmark.
 pub fn run_bundle(rt: &dyn Runtime, id: &str, bundle: &Path) -> Result<i32, RuntimeError> {
-    let dup = |fd: i32| sys::dup_cloexec(fd).map_err(|e| RuntimeError::Io { op: "dup stdio".into(), source: e });
-    let io = ContainerIo::Pipes { stdin: dup(0)?, stdout: dup(1)?, stderr: dup(2)? };
+    let dup = |fd: i32| {
+        sys::dup_cloexec(fd).map_err(|e| RuntimeError::Io {
+            op: "dup stdio".into(),
+            source: e,
+        })
+    };
+    let io = ContainerIo::Pipes {
+        stdin: dup(0)?,
+        stdout: dup(1)?,
+        stderr: dup(2)?,
+    };
     let created = rt.create(id, bundle, io)?;
     if let Err(e) = rt.start(id) {
-        let _ = rt.delete(id, true);
+        // The init is our unreaped child, so its pid cannot have been recycled.
+        let _ = sys::kill(created.pid, libc::SIGKILL);
         let _ = sys::wait_exit_code(created.pid);
+        let _ = rt.delete(id, true);
         return Err(e);
     }
-    let code = sys::wait_exit_code(created.pid).map_err(|e| RuntimeError::Io { op: "wait for the init".into(), source: e });
+    let code = sys::wait_exit_code(created.pid).map_err(|e| RuntimeError::Io {
+        op: "wait for the init".into(),
+        source: e,
+    });
     let deleted = rt.delete(id, false);
     let code = code?;
     deleted?;

@@ -7,8 +7,11 @@ use std::path::{Component, Path, PathBuf};
 /// components are appended as they are. At most 255 links are followed.
 pub fn secure_join(root: &Path, path: &str) -> PathBuf {
     let mut resolved = PathBuf::new(); // relative to root
-    let mut pending: Vec<std::ffi::OsString> =
-        Path::new(path).components().rev().filter_map(component_name).collect();
+    let mut pending: Vec<std::ffi::OsString> = Path::new(path)
+        .components()
+        .rev()
+        .filter_map(component_name)
+        .collect();
     let mut links = 0;
     while let Some(part) = pending.pop() {
         if part == ".." {

@@ -1,7 +1,7 @@
 //! Resolving a Docker `--user` value (`name|uid[:group|gid]`) against a root filesystem's
 //! `/etc/passwd` and `/etc/group`, as Docker/runc do (moby/sys/user `GetExecUser`): numeric ids
 //! work without the files; supplementary groups come from `/etc/group` only when no group is
-//! given. Files are read through [`crate::rootfs_path::secure_join`], so symlinks never lead
+//! given. Files are read through a symlink-safe join (`rootfs_path::secure_join`), so symlinks never lead
 //! out of the rootfs.
 
 use std::path::Path;
@@ -43,7 +43,10 @@ fn read(rootfs: &Path, path: &str) -> String {
     use std::os::unix::fs::OpenOptionsExt;
     // O_NOFOLLOW: a link left unresolved by secure_join (a loop) is never followed to the host.
     let mut text = String::new();
-    let opened = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(secure_join(rootfs, path));
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(secure_join(rootfs, path));
     if let Ok(mut f) = opened {
         let _ = f.read_to_string(&mut text);
     }
@@ -55,7 +58,11 @@ fn passwd(text: &str) -> Vec<PasswdEntry> {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            Some(PasswdEntry { name: f.first()?.to_string(), uid: f.get(2)?.parse().ok()?, gid: f.get(3)?.parse().ok()? })
+            Some(PasswdEntry {
+                name: f.first()?.to_string(),
+                uid: f.get(2)?.parse().ok()?,
+                gid: f.get(3)?.parse().ok()?,
+            })
         })
         .collect()
 }
@@ -68,7 +75,15 @@ fn groups(text: &str) -> Vec<GroupEntry> {
             Some(GroupEntry {
                 name: f.first()?.to_string(),
                 gid: f.get(2)?.parse().ok()?,
-                members: f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default(),
+                members: f
+                    .get(3)
+                    .map(|m| {
+                        m.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(String::from)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -85,7 +100,9 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserEr
     }
     let users = passwd(&read(rootfs, "/etc/passwd"));
     let numeric_user = user.parse::<u32>().ok();
-    let found = users.iter().find(|e| e.name == user || numeric_user == Some(e.uid));
+    let found = users
+        .iter()
+        .find(|e| e.name == user || numeric_user == Some(e.uid));
     let (uid, mut gid, name) = match (found, numeric_user) {
         (Some(e), _) => (e.uid, e.gid, Some(e.name.clone())),
         (None, Some(n)) => (n, 0, None),
@@ -97,7 +114,10 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserEr
     match group {
         Some(g) if !g.is_empty() => {
             let numeric = g.parse::<u32>().ok();
-            gid = match group_list.iter().find(|e| e.name == g || numeric == Some(e.gid)) {
+            gid = match group_list
+                .iter()
+                .find(|e| e.name == g || numeric == Some(e.gid))
+            {
                 Some(e) => e.gid,
                 None => numeric.ok_or_else(|| UserError::NoGroup(g.to_string()))?,
             };
@@ -105,7 +125,10 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserEr
         Some(_) => return Err(UserError::Invalid(spec.to_string())),
         None => {
             if let Some(name) = &name {
-                for g in group_list.iter().filter(|g| g.members.iter().any(|m| m == name)) {
+                for g in group_list
+                    .iter()
+                    .filter(|g| g.members.iter().any(|m| m == name))
+                {
                     if !extra.contains(&g.gid) {
                         extra.push(g.gid);
                     }
@@ -128,7 +151,11 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\napp:x:1000:1000::/home/app:/bin/sh\n",
         )
         .unwrap();
-        std::fs::write(d.path().join("etc/group"), "root:x:0:\nstaff:x:50:app,other\napp:x:1000:\nwheel:x:10:app\n").unwrap();
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\nstaff:x:50:app,other\napp:x:1000:\nwheel:x:10:app\n",
+        )
+        .unwrap();
         d
     }
 
@@ -137,10 +164,19 @@ mod tests {
         let d = rootfs();
         assert_eq!(resolve(d.path(), "").unwrap(), (0, 0, vec![]));
         assert_eq!(resolve(d.path(), "nobody").unwrap(), (65534, 65534, vec![]));
-        assert_eq!(resolve(d.path(), "app").unwrap(), (1000, 1000, vec![50, 10]));
-        assert_eq!(resolve(d.path(), "1000").unwrap(), (1000, 1000, vec![50, 10]));
+        assert_eq!(
+            resolve(d.path(), "app").unwrap(),
+            (1000, 1000, vec![50, 10])
+        );
+        assert_eq!(
+            resolve(d.path(), "1000").unwrap(),
+            (1000, 1000, vec![50, 10])
+        );
         assert_eq!(resolve(d.path(), "app:staff").unwrap(), (1000, 50, vec![]));
-        assert_eq!(resolve(d.path(), "4242:4343").unwrap(), (4242, 4343, vec![]));
+        assert_eq!(
+            resolve(d.path(), "4242:4343").unwrap(),
+            (4242, 4343, vec![])
+        );
         assert_eq!(resolve(d.path(), "4242").unwrap(), (4242, 0, vec![]));
     }
 

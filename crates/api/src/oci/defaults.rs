@@ -10,8 +10,9 @@ use std::collections::BTreeMap;
 
 use super::seccomp_profile::{self, SeccompProfileError, DEFAULT_PROFILE_JSON};
 use super::{
-    Capabilities, ConsoleSize, CpuResources, Device, DeviceCgroup, Linux, MemoryResources, Mount, Namespace,
-    PidsResources, Process, Resources, Rlimit, Root, Spec, User, ANNOTATION_INIT, OCI_VERSION,
+    Capabilities, ConsoleSize, CpuResources, Device, DeviceCgroup, Linux, MemoryResources, Mount,
+    Namespace, PidsResources, Process, Resources, Rlimit, Root, Spec, User, ANNOTATION_INIT,
+    OCI_VERSION,
 };
 
 /// Every capability Linux knows, by number (`CAPABILITIES[n]` is capability `n`).
@@ -94,10 +95,17 @@ pub const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// Docker's read-only paths.
-pub const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// The `PATH` Docker gives a container whose image sets none.
-pub const DEFAULT_PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_PATH_ENV: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Which seccomp profile a container gets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -174,6 +182,8 @@ pub struct SpecOptions {
     pub rlimits: Vec<Rlimit>,
     pub oom_score_adj: Option<i32>,
     pub annotations: BTreeMap<String, String>,
+    /// Namespaced sysctls (`--sysctl`), e.g. `net.ipv4.ip_forward` = `1`.
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// A spec could not be built from the options.
@@ -207,7 +217,11 @@ pub fn normalize_capability(name: &str) -> Result<String, SpecError> {
     if upper == "ALL" {
         return Ok(upper);
     }
-    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
     if CAPABILITIES.contains(&full.as_str()) {
         Ok(full)
     } else {
@@ -218,8 +232,16 @@ pub fn normalize_capability(name: &str) -> Result<String, SpecError> {
 /// The capability set for the options (Docker's `TweakCapabilities`), intersected with the host
 /// bounding set for privileged and `ALL`; the names removed by the intersection are returned too.
 pub fn capabilities(opts: &SpecOptions) -> Result<(Vec<String>, Vec<String>), SpecError> {
-    let adds = opts.cap_add.iter().map(|c| normalize_capability(c)).collect::<Result<Vec<_>, _>>()?;
-    let drops = opts.cap_drop.iter().map(|c| normalize_capability(c)).collect::<Result<Vec<_>, _>>()?;
+    let adds = opts
+        .cap_add
+        .iter()
+        .map(|c| normalize_capability(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let drops = opts
+        .cap_drop
+        .iter()
+        .map(|c| normalize_capability(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let all: Vec<String> = CAPABILITIES.iter().map(|s| s.to_string()).collect();
     let mut caps: Vec<String> = if opts.privileged {
         all
@@ -228,8 +250,11 @@ pub fn capabilities(opts: &SpecOptions) -> Result<(Vec<String>, Vec<String>), Sp
     } else if drops.iter().any(|c| c == "ALL") {
         adds
     } else {
-        let mut caps: Vec<String> =
-            DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).filter(|c| !drops.contains(c)).collect();
+        let mut caps: Vec<String> = DEFAULT_CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| !drops.contains(c))
+            .collect();
         for c in adds {
             if !caps.contains(&c) {
                 caps.push(c);
@@ -251,10 +276,19 @@ pub fn capabilities(opts: &SpecOptions) -> Result<(Vec<String>, Vec<String>), Sp
 }
 
 fn ns(typ: &str) -> Namespace {
-    Namespace { typ: typ.to_string(), path: None }
+    Namespace {
+        typ: typ.to_string(),
+        path: None,
+    }
 }
 
-fn dev_rule(allow: bool, typ: &str, major: Option<i64>, minor: Option<i64>, access: &str) -> DeviceCgroup {
+fn dev_rule(
+    allow: bool,
+    typ: &str,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> DeviceCgroup {
     DeviceCgroup {
         allow,
         typ: Some(typ.to_string()),
@@ -266,9 +300,17 @@ fn dev_rule(allow: bool, typ: &str, major: Option<i64>, minor: Option<i64>, acce
 
 /// Docker's device cgroup rules: deny everything, then allow mknod of any node and the usual
 /// character devices (null, zero, full, random, urandom, tty, console, ptmx, ptys, tun).
+/// (Docker's extra `deny c 10:229` for fuse is left out: deny-all already covers it, and runc's
+/// v1 device emulator rejects a deny that punches a hole in the `c *:* m` wildcard.)
 pub fn default_device_rules() -> Vec<DeviceCgroup> {
     vec![
-        DeviceCgroup { allow: false, typ: None, major: None, minor: None, access: Some("rwm".into()) },
+        DeviceCgroup {
+            allow: false,
+            typ: None,
+            major: None,
+            minor: None,
+            access: Some("rwm".into()),
+        },
         dev_rule(true, "c", None, None, "m"),
         dev_rule(true, "b", None, None, "m"),
         dev_rule(true, "c", Some(1), Some(3), "rwm"),
@@ -281,7 +323,6 @@ pub fn default_device_rules() -> Vec<DeviceCgroup> {
         dev_rule(true, "c", Some(5), Some(2), "rwm"),
         dev_rule(true, "c", Some(136), None, "rwm"),
         dev_rule(true, "c", Some(10), Some(200), "rwm"),
-        dev_rule(false, "c", Some(10), Some(229), "rwm"),
     ]
 }
 
@@ -311,17 +352,49 @@ pub fn default_mounts(privileged: bool) -> Vec<Mount> {
     let sys_mode = if privileged { "rw" } else { "ro" };
     vec![
         Mount::new("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        Mount::new("/dev", "tmpfs", "tmpfs", &["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        Mount::new(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
         Mount::new(
             "/dev/pts",
             "devpts",
             "devpts",
-            &["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
         ),
-        Mount::new("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", sys_mode]),
-        Mount::new("/sys/fs/cgroup", "cgroup", "cgroup", &[sys_mode, "nosuid", "noexec", "nodev"]),
-        Mount::new("/dev/mqueue", "mqueue", "mqueue", &["nosuid", "noexec", "nodev"]),
-        Mount::new("/dev/shm", "tmpfs", "shm", &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        Mount::new(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", sys_mode],
+        ),
+        Mount::new(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &[sys_mode, "nosuid", "noexec", "nodev"],
+        ),
+        Mount::new(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        Mount::new(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
     ]
 }
 
@@ -345,7 +418,9 @@ pub fn docker_spec(opts: &SpecOptions) -> Result<BuiltSpec, SpecError> {
     }
     let process = Process {
         terminal: opts.terminal,
-        console_size: opts.console_size.map(|(height, width)| ConsoleSize { height, width }),
+        console_size: opts
+            .console_size
+            .map(|(height, width)| ConsoleSize { height, width }),
         user: User {
             uid: opts.uid,
             gid: opts.gid,
@@ -354,7 +429,11 @@ pub fn docker_spec(opts: &SpecOptions) -> Result<BuiltSpec, SpecError> {
         },
         args: opts.args.clone(),
         env,
-        cwd: if opts.cwd.is_empty() { "/".to_string() } else { opts.cwd.clone() },
+        cwd: if opts.cwd.is_empty() {
+            "/".to_string()
+        } else {
+            opts.cwd.clone()
+        },
         capabilities: Some(Capabilities {
             bounding: caps.clone(),
             effective: caps.clone(),
@@ -371,9 +450,10 @@ pub fn docker_spec(opts: &SpecOptions) -> Result<BuiltSpec, SpecError> {
     match &opts.network {
         NetworkChoice::Host => {}
         NetworkChoice::New | NetworkChoice::None => namespaces.push(ns("network")),
-        NetworkChoice::Join(path) => {
-            namespaces.push(Namespace { typ: "network".to_string(), path: Some(path.clone()) })
-        }
+        NetworkChoice::Join(path) => namespaces.push(Namespace {
+            typ: "network".to_string(),
+            path: Some(path.clone()),
+        }),
     }
     namespaces.push(ns("cgroup"));
 
@@ -389,25 +469,33 @@ pub fn docker_spec(opts: &SpecOptions) -> Result<BuiltSpec, SpecError> {
             None => None,
             Some(json) => {
                 let profile = seccomp_profile::parse_profile(json).map_err(SpecError::Seccomp)?;
-                seccomp_profile::to_linux_seccomp(&profile, &caps, opts.kernel_version).map_err(SpecError::Seccomp)?
+                seccomp_profile::to_linux_seccomp(&profile, &caps, opts.kernel_version)
+                    .map_err(SpecError::Seccomp)?
             }
         }
     };
 
     let device_rules = if opts.privileged {
-        vec![DeviceCgroup { allow: true, typ: None, major: None, minor: None, access: Some("rwm".into()) }]
+        vec![DeviceCgroup {
+            allow: true,
+            typ: None,
+            major: None,
+            minor: None,
+            access: Some("rwm".into()),
+        }]
     } else {
         default_device_rules()
     };
     let resources = Resources {
         devices: device_rules,
-        memory: (opts.memory.is_some() || opts.memory_swap.is_some() || opts.memory_reservation.is_some()).then(
-            || MemoryResources {
-                limit: opts.memory,
-                swap: opts.memory_swap,
-                reservation: opts.memory_reservation,
-            },
-        ),
+        memory: (opts.memory.is_some()
+            || opts.memory_swap.is_some()
+            || opts.memory_reservation.is_some())
+        .then_some(MemoryResources {
+            limit: opts.memory,
+            swap: opts.memory_swap,
+            reservation: opts.memory_reservation,
+        }),
         cpu: (opts.cpu_shares.is_some()
             || opts.cpu_quota.is_some()
             || opts.cpu_period.is_some()
@@ -444,7 +532,10 @@ pub fn docker_spec(opts: &SpecOptions) -> Result<BuiltSpec, SpecError> {
     let spec = Spec {
         oci_version: OCI_VERSION.to_string(),
         process: Some(process),
-        root: Some(Root { path: opts.root_path.clone(), readonly: opts.readonly_rootfs }),
+        root: Some(Root {
+            path: opts.root_path.clone(),
+            readonly: opts.readonly_rootfs,
+        }),
         hostname: (!opts.hostname.is_empty()).then(|| opts.hostname.clone()),
         mounts,
         linux: Some(Linux {
@@ -455,6 +546,7 @@ pub fn docker_spec(opts: &SpecOptions) -> Result<BuiltSpec, SpecError> {
             masked_paths: masked,
             readonly_paths: readonly,
             devices: default_devices(),
+            sysctl: opts.sysctls.clone(),
             ..Default::default()
         }),
         annotations,
@@ -467,25 +559,46 @@ mod tests {
     use super::*;
 
     fn opts() -> SpecOptions {
-        SpecOptions { root_path: "rootfs".into(), args: vec!["sh".into()], ..Default::default() }
+        SpecOptions {
+            root_path: "rootfs".into(),
+            args: vec!["sh".into()],
+            ..Default::default()
+        }
     }
 
     fn caps_of(spec: &Spec) -> Vec<String> {
-        spec.process.as_ref().unwrap().capabilities.as_ref().unwrap().bounding.clone()
+        spec.process
+            .as_ref()
+            .unwrap()
+            .capabilities
+            .as_ref()
+            .unwrap()
+            .bounding
+            .clone()
     }
 
     #[test]
     fn default_spec_has_docker_caps_namespaces_and_paths() {
         let built = docker_spec(&opts()).unwrap();
         let spec = built.spec;
-        assert_eq!(caps_of(&spec), DEFAULT_CAPABILITIES.map(String::from).to_vec());
+        assert_eq!(
+            caps_of(&spec),
+            DEFAULT_CAPABILITIES.map(String::from).to_vec()
+        );
         let linux = spec.linux.as_ref().unwrap();
         let types: Vec<&str> = linux.namespaces.iter().map(|n| n.typ.as_str()).collect();
         assert_eq!(types, ["pid", "mount", "uts", "ipc", "network", "cgroup"]);
         assert!(linux.masked_paths.iter().any(|p| p == "/proc/kcore"));
         assert!(linux.readonly_paths.iter().any(|p| p == "/proc/sys"));
-        assert_eq!(linux.seccomp.as_ref().unwrap().default_action, "SCMP_ACT_ERRNO");
-        let sys = spec.mounts.iter().find(|m| m.destination == "/sys").unwrap();
+        assert_eq!(
+            linux.seccomp.as_ref().unwrap().default_action,
+            "SCMP_ACT_ERRNO"
+        );
+        let sys = spec
+            .mounts
+            .iter()
+            .find(|m| m.destination == "/sys")
+            .unwrap();
         assert!(sys.options.contains(&"ro".to_string()));
         assert_eq!(spec.process.as_ref().unwrap().env[0], DEFAULT_PATH_ENV);
         assert_eq!(spec.process.as_ref().unwrap().cwd, "/");
@@ -500,8 +613,13 @@ mod tests {
         o.cap_add = vec!["sys_admin".into(), "CAP_NET_ADMIN".into()];
         o.cap_drop = vec!["chown".into(), "Cap_Kill".into()];
         let caps = caps_of(&docker_spec(&o).unwrap().spec);
-        assert!(caps.contains(&"CAP_SYS_ADMIN".to_string()) && caps.contains(&"CAP_NET_ADMIN".to_string()));
-        assert!(!caps.contains(&"CAP_CHOWN".to_string()) && !caps.contains(&"CAP_KILL".to_string()));
+        assert!(
+            caps.contains(&"CAP_SYS_ADMIN".to_string())
+                && caps.contains(&"CAP_NET_ADMIN".to_string())
+        );
+        assert!(
+            !caps.contains(&"CAP_CHOWN".to_string()) && !caps.contains(&"CAP_KILL".to_string())
+        );
         assert_eq!(caps.len(), 14);
 
         let mut o = opts();
@@ -521,8 +639,13 @@ mod tests {
     fn privileged_is_intersected_with_host_bounding_set() {
         let mut o = opts();
         o.privileged = true;
-        o.host_bounding_set =
-            Some(CAPABILITIES.iter().filter(|c| **c != "CAP_SYS_RESOURCE").map(|c| c.to_string()).collect());
+        o.host_bounding_set = Some(
+            CAPABILITIES
+                .iter()
+                .filter(|c| **c != "CAP_SYS_RESOURCE")
+                .map(|c| c.to_string())
+                .collect(),
+        );
         let built = docker_spec(&o).unwrap();
         let caps = caps_of(&built.spec);
         assert_eq!(caps.len(), 40);
@@ -530,8 +653,17 @@ mod tests {
         assert_eq!(built.warnings.len(), 1);
         assert!(built.warnings[0].contains("CAP_SYS_RESOURCE"));
         let linux = built.spec.linux.as_ref().unwrap();
-        assert!(linux.seccomp.is_none() && linux.masked_paths.is_empty() && linux.readonly_paths.is_empty());
-        let sys = built.spec.mounts.iter().find(|m| m.destination == "/sys").unwrap();
+        assert!(
+            linux.seccomp.is_none()
+                && linux.masked_paths.is_empty()
+                && linux.readonly_paths.is_empty()
+        );
+        let sys = built
+            .spec
+            .mounts
+            .iter()
+            .find(|m| m.destination == "/sys")
+            .unwrap();
         assert!(sys.options.contains(&"rw".to_string()));
     }
 
@@ -554,11 +686,20 @@ mod tests {
         let linux = spec.linux.as_ref().unwrap();
         assert!(linux.seccomp.is_none());
         assert!(!linux.namespaces.iter().any(|n| n.typ == "network"));
-        assert_eq!(spec.annotations.get(ANNOTATION_INIT).map(String::as_str), Some("true"));
+        assert_eq!(
+            spec.annotations.get(ANNOTATION_INIT).map(String::as_str),
+            Some("true")
+        );
 
         let mut o = opts();
         o.seccomp = SeccompChoice::Profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}"#.into());
-        let s = docker_spec(&o).unwrap().spec.linux.unwrap().seccomp.unwrap();
+        let s = docker_spec(&o)
+            .unwrap()
+            .spec
+            .linux
+            .unwrap()
+            .seccomp
+            .unwrap();
         assert_eq!(s.syscalls[0].names, ["mkdir"]);
         o.seccomp = SeccompChoice::Profile("nope".into());
         assert!(matches!(docker_spec(&o), Err(SpecError::Seccomp(_))));

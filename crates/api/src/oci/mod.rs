@@ -348,18 +348,34 @@ mod tests {
 
     #[test]
     fn optional_fields_are_omitted_and_unknown_fields_ignored() {
-        let spec = Spec { oci_version: OCI_VERSION.into(), ..Default::default() };
-        assert_eq!(serde_json::to_string(&spec).unwrap(), r#"{"ociVersion":"1.0.2"}"#);
+        let spec = Spec {
+            oci_version: OCI_VERSION.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&spec).unwrap(),
+            r#"{"ociVersion":"1.0.2"}"#
+        );
         let text = r#"{"ociVersion":"1.0.2","hooks":{},"root":{"path":"rootfs","readonly":true},
             "linux":{"cgroupsPath":"/berth/x","namespaces":[{"type":"pid"}],"intelRdt":{}}}"#;
         let spec = Spec::from_json(text).unwrap();
         assert!(spec.root.as_ref().unwrap().readonly);
-        assert_eq!(spec.linux.unwrap().cgroups_path.as_deref(), Some("/berth/x"));
+        assert_eq!(
+            spec.linux.unwrap().cgroups_path.as_deref(),
+            Some("/berth/x")
+        );
     }
 
     #[test]
     fn id_mappings_use_spec_names() {
-        let m = IdMapping { container_id: 0, host_id: 1000, size: 1 };
-        assert_eq!(serde_json::to_string(&m).unwrap(), r#"{"containerID":0,"hostID":1000,"size":1}"#);
+        let m = IdMapping {
+            container_id: 0,
+            host_id: 1000,
+            size: 1,
+        };
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"containerID":0,"hostID":1000,"size":1}"#
+        );
     }
 }

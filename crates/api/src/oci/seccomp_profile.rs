@@ -124,13 +124,18 @@ pub fn to_linux_seccomp(
         flags: profile.flags.clone(),
         syscalls: Vec::new(),
     };
-    if let Some(a) = profile.arch_map.iter().find(|a| a.architecture == NATIVE_SCMP_ARCH) {
+    if let Some(a) = profile
+        .arch_map
+        .iter()
+        .find(|a| a.architecture == NATIVE_SCMP_ARCH)
+    {
         out.architectures.push(a.architecture.clone());
-        out.architectures.extend(a.sub_architectures.iter().cloned());
+        out.architectures
+            .extend(a.sub_architectures.iter().cloned());
     }
     let kernel_at_least = |v: &str| -> Result<bool, SeccompProfileError> {
         let want = parse_kernel(v).ok_or_else(|| SeccompProfileError::MinKernel(v.to_string()))?;
-        Ok(kernel.map_or(true, |k| k >= want))
+        Ok(!matches!(kernel, Some(k) if k < want))
     };
     'rules: for call in &profile.syscalls {
         let mut names = call.names.clone();
@@ -192,16 +197,24 @@ mod tests {
     }
 
     fn allowed<'a>(s: &'a LinuxSeccomp, name: &str) -> Vec<&'a LinuxSyscall> {
-        s.syscalls.iter().filter(|r| r.names.iter().any(|n| n == name)).collect()
+        s.syscalls
+            .iter()
+            .filter(|r| r.names.iter().any(|n| n == name))
+            .collect()
     }
 
     #[test]
     fn default_profile_parses_and_maps_x86_64() {
         let p = parse_profile(DEFAULT_PROFILE_JSON).unwrap();
-        let s = to_linux_seccomp(&p, &caps(&["CAP_CHOWN"]), Some((6, 1))).unwrap().unwrap();
+        let s = to_linux_seccomp(&p, &caps(&["CAP_CHOWN"]), Some((6, 1)))
+            .unwrap()
+            .unwrap();
         assert_eq!(s.default_action, "SCMP_ACT_ERRNO");
         assert_eq!(s.default_errno_ret, Some(1));
-        assert_eq!(s.architectures, ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]);
+        assert_eq!(
+            s.architectures,
+            ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+        );
         // arch_prctl is amd64-only and kept; s390 clone rule dropped; arm rules dropped.
         assert_eq!(allowed(&s, "arch_prctl").len(), 1);
         assert!(allowed(&s, "set_tls").is_empty());
@@ -211,7 +224,10 @@ mod tests {
         assert_eq!(clone[0].args[0].op, "SCMP_CMP_MASKED_EQ");
         assert_eq!(clone[0].args[0].value, 2114060288);
         let clone3 = allowed(&s, "clone3");
-        assert_eq!((clone3[0].action.as_str(), clone3[0].errno_ret), ("SCMP_ACT_ERRNO", Some(38)));
+        assert_eq!(
+            (clone3[0].action.as_str(), clone3[0].errno_ret),
+            ("SCMP_ACT_ERRNO", Some(38))
+        );
         assert!(allowed(&s, "unshare").is_empty());
     }
 
@@ -219,24 +235,34 @@ mod tests {
     fn ptrace_follows_kernel_and_capability_rules() {
         let p = parse_profile(DEFAULT_PROFILE_JSON).unwrap();
         // New kernel, no CAP_SYS_PTRACE: allowed by the minKernel 4.8 rule only.
-        let s = to_linux_seccomp(&p, &caps(&["CAP_CHOWN"]), Some((5, 10))).unwrap().unwrap();
+        let s = to_linux_seccomp(&p, &caps(&["CAP_CHOWN"]), Some((5, 10)))
+            .unwrap()
+            .unwrap();
         assert_eq!(allowed(&s, "ptrace").len(), 1);
         // Old kernel, no cap: denied (default action).
-        let s = to_linux_seccomp(&p, &caps(&["CAP_CHOWN"]), Some((4, 4))).unwrap().unwrap();
+        let s = to_linux_seccomp(&p, &caps(&["CAP_CHOWN"]), Some((4, 4)))
+            .unwrap()
+            .unwrap();
         assert!(allowed(&s, "ptrace").is_empty());
         // Old kernel with CAP_SYS_PTRACE: allowed by the capability rule.
-        let s = to_linux_seccomp(&p, &caps(&["CAP_SYS_PTRACE"]), Some((4, 4))).unwrap().unwrap();
+        let s = to_linux_seccomp(&p, &caps(&["CAP_SYS_PTRACE"]), Some((4, 4)))
+            .unwrap()
+            .unwrap();
         assert_eq!(allowed(&s, "ptrace").len(), 1);
     }
 
     #[test]
     fn sys_admin_allows_mount_and_drops_clone_mask() {
         let p = parse_profile(DEFAULT_PROFILE_JSON).unwrap();
-        let s = to_linux_seccomp(&p, &caps(&["CAP_SYS_ADMIN"]), None).unwrap().unwrap();
+        let s = to_linux_seccomp(&p, &caps(&["CAP_SYS_ADMIN"]), None)
+            .unwrap()
+            .unwrap();
         assert_eq!(allowed(&s, "mount").len(), 1);
         assert_eq!(allowed(&s, "clone").len(), 1);
         assert!(allowed(&s, "clone")[0].args.is_empty());
-        assert!(allowed(&s, "clone3").iter().all(|r| r.action == "SCMP_ACT_ALLOW"));
+        assert!(allowed(&s, "clone3")
+            .iter()
+            .all(|r| r.action == "SCMP_ACT_ALLOW"));
     }
 
     #[test]
@@ -247,7 +273,10 @@ mod tests {
             to_linux_seccomp(&parse_profile(both).unwrap(), &[], None),
             Err(SeccompProfileError::ArchitecturesAndArchMap)
         ));
-        assert!(matches!(parse_profile("{"), Err(SeccompProfileError::Decode(_))));
+        assert!(matches!(
+            parse_profile("{"),
+            Err(SeccompProfileError::Decode(_))
+        ));
         let empty = parse_profile("{}").unwrap();
         assert!(to_linux_seccomp(&empty, &[], None).unwrap().is_none());
     }

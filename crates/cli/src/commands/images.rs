@@ -2,9 +2,9 @@
 
 use std::time::SystemTime;
 
+use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use hyper::Method;
-use http_body_util::BodyExt;
 use serde_json::{json, Map, Value};
 use tokio::io::AsyncReadExt;
 
@@ -50,7 +50,11 @@ pub async fn images(ctx: &Ctx, args: ImagesArgs) -> anyhow::Result<i32> {
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    let format = ListFormat::choose(args.format.as_deref(), args.quiet.then_some("{{.ID}}"), default);
+    let format = ListFormat::choose(
+        args.format.as_deref(),
+        args.quiet.then_some("{{.ID}}"),
+        default,
+    );
     let client = ctx.client().await?;
     let mut q = Query::new();
     q.flag("all", args.all);
@@ -77,7 +81,12 @@ pub fn rows_for(img: &Value, trunc: bool, now: SystemTime) -> Vec<Value> {
     let size = img["Size"].as_i64().unwrap_or(0);
     let strs = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let tags: Vec<String> = strs(&img["RepoTags"])
@@ -91,7 +100,11 @@ pub fn rows_for(img: &Value, trunc: bool, now: SystemTime) -> Vec<Value> {
     let digest_for = |repo: &str| {
         digests
             .iter()
-            .find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, h)| h.to_string()))
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, h)| h.to_string())
+            })
             .unwrap_or_else(|| "<none>".to_string())
     };
     let mut pairs: Vec<(String, String, String)> = Vec::new();
@@ -112,11 +125,7 @@ pub fn rows_for(img: &Value, trunc: bool, now: SystemTime) -> Vec<Value> {
     if pairs.is_empty() {
         pairs.push(("<none>".into(), "<none>".into(), "<none>".into()));
     }
-    let shown_id = if trunc {
-        short_id(id)
-    } else {
-        id.to_string()
-    };
+    let shown_id = if trunc { short_id(id) } else { id.to_string() };
     let count = |k: &str| match img[k].as_i64() {
         Some(n) if n >= 0 => n.to_string(),
         _ => "N/A".to_string(),
@@ -213,7 +222,11 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<i32> {
                 match r.read(&mut buf).await {
                     Ok(0) => break,
                     Ok(n) => {
-                        if tx.send(Ok(Bytes::copy_from_slice(&buf[..n]))).await.is_err() {
+                        if tx
+                            .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                     }

@@ -80,7 +80,10 @@ pub async fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<i32> {
         Some(t) => {
             for raw in &found {
                 let v: Value = serde_json::from_slice(raw)?;
-                println(&t.render(&v).map_err(|e| StatusError::new(1, e.to_string()))?)?;
+                println(
+                    &t.render(&v)
+                        .map_err(|e| StatusError::new(1, e.to_string()))?,
+                )?;
             }
         }
         None => {

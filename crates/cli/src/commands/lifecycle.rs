@@ -21,9 +21,7 @@ pub async fn stop(ctx: &Ctx, args: StopArgs) -> anyhow::Result<i32> {
         let client = client.clone();
         let q = q.clone();
         async move {
-            client
-                .post(&format!("/containers/{name}/stop"), &q)
-                .await?;
+            client.post(&format!("/containers/{name}/stop"), &q).await?;
             Ok(Some(name))
         }
     })
@@ -41,9 +39,7 @@ pub async fn kill(ctx: &Ctx, args: KillArgs) -> anyhow::Result<i32> {
         let client = client.clone();
         let q = q.clone();
         async move {
-            client
-                .post(&format!("/containers/{name}/kill"), &q)
-                .await?;
+            client.post(&format!("/containers/{name}/kill"), &q).await?;
             Ok(Some(name))
         }
     })

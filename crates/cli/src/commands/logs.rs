@@ -29,7 +29,10 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> anyhow::Result<i32> {
         .map_err(|e| StatusError::new(1, format!("Error: {e}")))?;
     let client = ctx.client().await?;
     let info: Value = client
-        .get_json(&format!("/containers/{}/json", args.container), &Query::new())
+        .get_json(
+            &format!("/containers/{}/json", args.container),
+            &Query::new(),
+        )
         .await?;
     let id = info["Id"].as_str().unwrap_or(&args.container).to_string();
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);

@@ -42,13 +42,20 @@ fn headers() -> Value {
 
 /// `berth ps`.
 pub async fn ps(ctx: &Ctx, args: PsArgs) -> anyhow::Result<i32> {
-    let filters =
-        crate::opts::filters_json(&args.filter).map_err(|e| StatusError::new(125, e))?;
-    let format = ListFormat::choose(args.format.as_deref(), args.quiet.then_some("{{.ID}}"), DEFAULT_TABLE);
+    let filters = crate::opts::filters_json(&args.filter).map_err(|e| StatusError::new(125, e))?;
+    let format = ListFormat::choose(
+        args.format.as_deref(),
+        args.quiet.then_some("{{.ID}}"),
+        DEFAULT_TABLE,
+    );
     let client = ctx.client().await?;
     let mut q = Query::new();
     q.flag("all", args.all);
-    let limit = if args.latest && args.last == -1 { 1 } else { args.last };
+    let limit = if args.latest && args.last == -1 {
+        1
+    } else {
+        args.last
+    };
     if limit > 0 {
         q.add("limit", limit.to_string());
     }
@@ -129,7 +136,12 @@ pub fn row(c: &Value, trunc: bool, now: SystemTime) -> Value {
     m.insert("Image".into(), image.into());
     m.insert(
         "Command".into(),
-        go_quote(&if trunc { ellipsis(&command, 20) } else { command }).into(),
+        go_quote(&if trunc {
+            ellipsis(&command, 20)
+        } else {
+            command
+        })
+        .into(),
     );
     m.insert("CreatedAt".into(), go_time_string(created).into());
     m.insert("RunningFor".into(), ago(created, now).into());

@@ -45,33 +45,29 @@ pub struct WaitResponse {
 
 /// `berth run` (`command` = "run") and `berth create` (`command` = "create").
 pub async fn run(ctx: &Ctx, args: RunArgs, command: &'static str) -> anyhow::Result<i32> {
-    let env = crate::opts::read_env(&args.env_file, &args.env)
-        .map_err(|e| run_error(command, e, 125))?;
+    let env =
+        crate::opts::read_env(&args.env_file, &args.env).map_err(|e| run_error(command, e, 125))?;
     let attach = command == "run" && !args.detach;
     let console = if args.tty && attach {
         tty::size()
     } else {
         None
     };
-    let mut body = create_body::build(&args, env, console).map_err(|e| run_error(command, e, 125))?;
+    let mut body =
+        create_body::build(&args, env, console).map_err(|e| run_error(command, e, 125))?;
     if command == "create" {
         // docker create attaches nothing by default but keeps stdin flags.
         body.attach_stdout = !args.detach;
         body.attach_stderr = !args.detach;
     }
     let image = body.image.clone();
-    let client = ctx
-        .client()
-        .await
-        .map_err(|e| run_error(command, e, 125))?;
+    let client = ctx.client().await.map_err(|e| run_error(command, e, 125))?;
 
     let mut query = Query::new();
     if let Some(name) = &args.name {
         query.add("name", name);
     }
-    let created: CreateResponse = match client
-        .post_json("/containers/create", &query, &body)
-        .await
+    let created: CreateResponse = match client.post_json("/containers/create", &query, &body).await
     {
         Ok(c) => c,
         Err(e) if e.is_not_found() => {
@@ -131,7 +127,10 @@ async fn register_wait(
         let _ = tx.send(());
         read_json::<WaitResponse>(resp?).await
     });
-    if tokio::time::timeout(Duration::from_secs(5), rx).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .is_err()
+    {
         tracing::debug!("wait response headers not received yet; starting anyway");
     }
     handle
@@ -190,7 +189,10 @@ pub async fn attach_start_wait(
     }
     let signals = if tty_mode {
         resize(client, id).await;
-        Some(tokio::spawn(resize_on_winch(client.clone(), id.to_string())))
+        Some(tokio::spawn(resize_on_winch(
+            client.clone(),
+            id.to_string(),
+        )))
     } else {
         Some(tokio::spawn(proxy_signals(client.clone(), id.to_string())))
     };

@@ -66,7 +66,9 @@ pub async fn version(ctx: &Ctx, args: VersionArgs) -> anyhow::Result<i32> {
         Ok(client) => {
             let api = client.api_version().to_string();
             if api != MAX_API_VERSION {
-                lines.push(format!(" API version:\t{api} (downgraded from {MAX_API_VERSION})"));
+                lines.push(format!(
+                    " API version:\t{api} (downgraded from {MAX_API_VERSION})"
+                ));
             } else {
                 lines.push(format!(" API version:\t{api}"));
             }
@@ -130,7 +132,15 @@ pub async fn version(ctx: &Ctx, args: VersionArgs) -> anyhow::Result<i32> {
                 let name = s(&c["Name"]);
                 if name == "Engine" {
                     let mut details = c["Details"].clone();
-                    for k in ["ApiVersion", "MinAPIVersion", "GoVersion", "GitCommit", "BuildTime", "Os", "Arch"] {
+                    for k in [
+                        "ApiVersion",
+                        "MinAPIVersion",
+                        "GoVersion",
+                        "GitCommit",
+                        "BuildTime",
+                        "Os",
+                        "Arch",
+                    ] {
                         if details[k].is_null() {
                             details[k] = v[k].clone();
                         }
@@ -233,7 +243,12 @@ pub fn render_info(v: &Value) -> String {
     line(&mut o, 1, "Docker Root Dir", s(&v["DockerRootDir"]));
     line(&mut o, 1, "Debug Mode", s(&v["Debug"]));
     line(&mut o, 1, "Experimental", s(&v["ExperimentalBuild"]));
-    line(&mut o, 1, "Live Restore Enabled", s(&v["LiveRestoreEnabled"]));
+    line(
+        &mut o,
+        1,
+        "Live Restore Enabled",
+        s(&v["LiveRestoreEnabled"]),
+    );
     o.push('\n');
     o
 }
@@ -250,8 +265,12 @@ mod tests {
             "OSType":"linux","Architecture":"x86_64","NCPU":2,"MemTotal":25276510208i64,"DockerRootDir":"/var/lib/berth",
             "Debug":false,"ExperimentalBuild":false,"LiveRestoreEnabled":false,"Name":"vm","ID":"x"});
         let out = render_info(&v);
-        assert!(out.contains("\n Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 1\n"));
-        assert!(out.contains(" Server Version: 0.1.0\n Storage Driver: overlay2\n  Backing Filesystem: extfs\n"));
+        assert!(
+            out.contains("\n Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 1\n")
+        );
+        assert!(out.contains(
+            " Server Version: 0.1.0\n Storage Driver: overlay2\n  Backing Filesystem: extfs\n"
+        ));
         assert!(out.contains(" Cgroup Driver: cgroupfs\n Cgroup Version: 2\n"));
         assert!(out.contains(" CPUs: 2\n Total Memory: 23.54GiB\n"));
         assert!(out.contains(" Docker Root Dir: /var/lib/berth\n"));

@@ -22,12 +22,20 @@ impl Daemon {
         testkit::require_root();
         let dir = testkit::TempDir::new("e2e");
         let socket = dir.path().join("berth.sock");
-        let mut d = Daemon { dir, socket, child: None };
+        let mut d = Daemon {
+            dir,
+            socket,
+            child: None,
+        };
         d.spawn();
         let tar = d.dir.path().join("busybox.tar");
         testkit::busybox_tarball(&tar, false).expect("build busybox tarball");
         let out = d.berth(&["import", tar.to_str().unwrap(), "busybox:latest"]);
-        assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         d
     }
 
@@ -86,7 +94,13 @@ impl Daemon {
 
     /// Runs the berth CLI against this daemon.
     pub fn berth(&self, args: &[&str]) -> Output {
-        Command::new(BERTH).arg("--host").arg(self.host()).args(args).stdin(Stdio::null()).output().expect("run berth")
+        Command::new(BERTH)
+            .arg("--host")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
     }
 
     /// Runs the berth CLI with stdin from `input`.
@@ -121,7 +135,11 @@ impl Daemon {
     pub fn mounts(&self) -> Vec<String> {
         let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let prefix = self.dir.path().to_string_lossy().to_string();
-        info.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&prefix)).map(String::from).collect()
+        info.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&prefix))
+            .map(String::from)
+            .collect()
     }
 }
 
@@ -135,7 +153,10 @@ impl Drop for Daemon {
             for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
                 let out = self.berth(&["rm", "-f", id]);
                 if !out.status.success() {
-                    eprintln!("e2e cleanup: rm -f {id}: {}", String::from_utf8_lossy(&out.stderr));
+                    eprintln!(
+                        "e2e cleanup: rm -f {id}: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             }
         }
@@ -162,9 +183,13 @@ impl Drop for Daemon {
 /// Kills `berth shim` processes whose state dir is under `exec_root`.
 fn kill_shims(exec_root: &Path) {
     let needle = exec_root.to_string_lossy().to_string();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
     for p in procs.flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         if cmd.contains(" shim ") && cmd.contains(&needle) {
@@ -176,7 +201,9 @@ fn kill_shims(exec_root: &Path) {
 
 /// Removes `/berth/<id>` cgroups of containers recorded under `root`.
 fn remove_cgroups_of(root: &Path) {
-    let Ok(entries) = std::fs::read_dir(root.join("containers")) else { return };
+    let Ok(entries) = std::fs::read_dir(root.join("containers")) else {
+        return;
+    };
     for e in entries.flatten() {
         let id = e.file_name().to_string_lossy().to_string();
         for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"] {

@@ -28,13 +28,25 @@ pub enum Op {
         flags: libc::c_ulong,
         data: Option<CString>,
     },
-    Mknod { path: CString, mode: u32, dev: u64, uid: u32, gid: u32 },
-    Symlink { target: CString, link: CString },
+    Mknod {
+        path: CString,
+        mode: u32,
+        dev: u64,
+        uid: u32,
+        gid: u32,
+    },
+    Symlink {
+        target: CString,
+        link: CString,
+    },
     /// Bind /dev/null over a file, or a read-only tmpfs over a directory; missing paths skipped.
     Mask(CString),
     /// Bind a path onto itself read-only; missing paths skipped.
     Readonly(CString),
-    WriteFile { path: CString, data: CString },
+    WriteFile {
+        path: CString,
+        data: CString,
+    },
 }
 
 impl Op {
@@ -43,7 +55,12 @@ impl Op {
         match self {
             Op::Mkdir(p) => format!("mkdir {}", s(p)),
             Op::Touch(p) => format!("create {}", s(p)),
-            Op::Mount { source, target, fstype, .. } => format!(
+            Op::Mount {
+                source,
+                target,
+                fstype,
+                ..
+            } => format!(
                 "mount {} on {} (type {})",
                 source.as_ref().map(s).unwrap_or_default(),
                 s(target),
@@ -91,23 +108,32 @@ pub struct ChildPlan {
     pub cap_ambient: Vec<u32>,
     pub no_new_privileges: bool,
     pub seccomp: Option<(Vec<SockFilter>, u32)>,
-    /// Candidate paths for argv[0], in PATH order (one entry when argv[0] has a `/`).
+    /// Candidate paths for `argv[0]`, in PATH order (one entry when `argv[0]` has a `/`).
     pub exec_candidates: Vec<CString>,
     pub exec_has_slash: bool,
+    /// Owns the strings `argv_ptrs` points into.
+    #[allow(dead_code)]
     pub argv: Vec<CString>,
     pub argv_ptrs: Vec<*const libc::c_char>,
+    /// Owns the strings `envp_ptrs` points into.
+    #[allow(dead_code)]
     pub envp: Vec<CString>,
     pub envp_ptrs: Vec<*const libc::c_char>,
     pub init: bool,
 }
 
 pub fn cstr(s: &str) -> Result<CString, RuntimeError> {
-    CString::new(s).map_err(|_| RuntimeError::InvalidBundle { path: PathBuf::new(), reason: format!("string contains NUL: {s:?}") })
+    CString::new(s).map_err(|_| RuntimeError::InvalidBundle {
+        path: PathBuf::new(),
+        reason: format!("string contains NUL: {s:?}"),
+    })
 }
 
 fn cpath(p: &Path) -> Result<CString, RuntimeError> {
-    CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| RuntimeError::InvalidBundle { path: p.to_path_buf(), reason: "path contains NUL".into() })
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| RuntimeError::InvalidBundle {
+        path: p.to_path_buf(),
+        reason: "path contains NUL".into(),
+    })
 }
 
 /// Mount flags, propagation flags and the fs-specific data string of a mount's options.
@@ -201,7 +227,12 @@ fn mkdirs(root: &Path, path: &Path, ops: &mut Vec<Op>) -> Result<(), RuntimeErro
 
 /// Paths inside the container created by earlier ops (e.g. `/dev` on a tmpfs) do not exist on
 /// the host yet; mkdir of each ancestor is then emitted unconditionally below `under`.
-fn mkdirs_all(root: &Path, path: &Path, ops: &mut Vec<Op>, fresh: &[PathBuf]) -> Result<(), RuntimeError> {
+fn mkdirs_all(
+    root: &Path,
+    path: &Path,
+    ops: &mut Vec<Op>,
+    fresh: &[PathBuf],
+) -> Result<(), RuntimeError> {
     if fresh.iter().any(|f| path.starts_with(f) && path != f) {
         let mut chain = Vec::new();
         let mut cur = path.to_path_buf();
@@ -237,7 +268,10 @@ fn cap_mask(names: &[String]) -> Result<u64, RuntimeError> {
     let mut m = 0u64;
     for n in names {
         let Some(i) = api::oci::defaults::CAPABILITIES.iter().position(|c| c == n) else {
-            return Err(RuntimeError::InvalidBundle { path: PathBuf::new(), reason: format!("unknown capability {n:?}") });
+            return Err(RuntimeError::InvalidBundle {
+                path: PathBuf::new(),
+                reason: format!("unknown capability {n:?}"),
+            });
         };
         m |= 1 << i;
     }
@@ -246,9 +280,22 @@ fn cap_mask(names: &[String]) -> Result<u64, RuntimeError> {
 
 fn rlimit_resource(name: &str) -> Option<u32> {
     let names = [
-        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
-        "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
-        "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+        "RLIMIT_CPU",
+        "RLIMIT_FSIZE",
+        "RLIMIT_DATA",
+        "RLIMIT_STACK",
+        "RLIMIT_CORE",
+        "RLIMIT_RSS",
+        "RLIMIT_NPROC",
+        "RLIMIT_NOFILE",
+        "RLIMIT_MEMLOCK",
+        "RLIMIT_AS",
+        "RLIMIT_LOCKS",
+        "RLIMIT_SIGPENDING",
+        "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE",
+        "RLIMIT_RTPRIO",
+        "RLIMIT_RTTIME",
     ];
     names.iter().position(|n| *n == name).map(|i| i as u32)
 }
@@ -265,10 +312,18 @@ fn mount_ops(
     let typ = m.typ.as_deref().unwrap_or("");
     let (flags, prop, data) = parse_mount_options(&m.options);
     let is_bind = flags & libc::MS_BIND != 0 || typ == "bind";
-    let data_c = if data.is_empty() { None } else { Some(cstr(&data)?) };
+    let data_c = if data.is_empty() {
+        None
+    } else {
+        Some(cstr(&data)?)
+    };
     if is_bind {
         let src = m.source.as_deref().unwrap_or("");
-        let src_path = if Path::new(src).is_absolute() { PathBuf::from(src) } else { bundle.join(src) };
+        let src_path = if Path::new(src).is_absolute() {
+            PathBuf::from(src)
+        } else {
+            bundle.join(src)
+        };
         let meta = std::fs::metadata(&src_path).map_err(|e| RuntimeError::InvalidBundle {
             path: src_path.clone(),
             reason: format!("bind mount source for {}: {e}", m.destination),
@@ -291,10 +346,22 @@ fn mount_ops(
         });
         let extra = flags & !(libc::MS_BIND | libc::MS_REC | libc::MS_REMOUNT);
         if extra != 0 {
-            ops.push(Op::Mount { source: None, target: t.clone(), fstype: None, flags: libc::MS_BIND | libc::MS_REMOUNT | extra, data: None });
+            ops.push(Op::Mount {
+                source: None,
+                target: t.clone(),
+                fstype: None,
+                flags: libc::MS_BIND | libc::MS_REMOUNT | extra,
+                data: None,
+            });
         }
         if prop != 0 {
-            ops.push(Op::Mount { source: None, target: t, fstype: None, flags: prop, data: None });
+            ops.push(Op::Mount {
+                source: None,
+                target: t,
+                fstype: None,
+                flags: prop,
+                data: None,
+            });
         }
         return Ok(());
     }
@@ -320,22 +387,43 @@ fn mount_ops(
                     data: Some(cstr("mode=755")?),
                 });
                 for dir in cgroup.dirs() {
-                    let hier_root = dir.ancestors().find(|a| a.parent() == Some(Path::new("/sys/fs/cgroup")));
-                    let Some(name) = hier_root.and_then(|h| h.file_name()) else { continue };
+                    let hier_root = dir
+                        .ancestors()
+                        .find(|a| a.parent() == Some(Path::new("/sys/fs/cgroup")));
+                    let Some(name) = hier_root.and_then(|h| h.file_name()) else {
+                        continue;
+                    };
                     let sub = target.join(name);
                     let s = cpath(&sub)?;
                     ops.push(Op::Mkdir(s.clone()));
-                    ops.push(Op::Mount { source: Some(cpath(dir)?), target: s.clone(), fstype: None, flags: libc::MS_BIND | libc::MS_REC, data: None });
+                    ops.push(Op::Mount {
+                        source: Some(cpath(dir)?),
+                        target: s.clone(),
+                        fstype: None,
+                        flags: libc::MS_BIND | libc::MS_REC,
+                        data: None,
+                    });
                     ops.push(Op::Mount {
                         source: None,
                         target: s,
                         fstype: None,
-                        flags: libc::MS_BIND | libc::MS_REMOUNT | flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                        flags: libc::MS_BIND
+                            | libc::MS_REMOUNT
+                            | flags
+                            | libc::MS_NOSUID
+                            | libc::MS_NODEV
+                            | libc::MS_NOEXEC,
                         data: None,
                     });
                 }
                 if flags & libc::MS_RDONLY != 0 {
-                    ops.push(Op::Mount { source: None, target: t, fstype: None, flags: libc::MS_REMOUNT | base | libc::MS_RDONLY, data: Some(cstr("mode=755")?) });
+                    ops.push(Op::Mount {
+                        source: None,
+                        target: t,
+                        fstype: None,
+                        flags: libc::MS_REMOUNT | base | libc::MS_RDONLY,
+                        data: Some(cstr("mode=755")?),
+                    });
                 }
             }
         }
@@ -349,7 +437,13 @@ fn mount_ops(
         data: data_c,
     });
     if prop != 0 {
-        ops.push(Op::Mount { source: None, target: cpath(&target)?, fstype: None, flags: prop, data: None });
+        ops.push(Op::Mount {
+            source: None,
+            target: cpath(&target)?,
+            fstype: None,
+            flags: prop,
+            data: None,
+        });
     }
     if matches!(typ, "tmpfs" | "devpts" | "mqueue" | "proc" | "sysfs") {
         fresh.push(target);
@@ -359,8 +453,14 @@ fn mount_ops(
 
 /// Builds the plan. `rootfs` is the absolute host path of the root filesystem.
 pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPlan, RuntimeError> {
-    let invalid = |reason: String| RuntimeError::InvalidBundle { path: inp.bundle.to_path_buf(), reason };
-    let process = spec.process.as_ref().ok_or_else(|| invalid("no process in config.json".into()))?;
+    let invalid = |reason: String| RuntimeError::InvalidBundle {
+        path: inp.bundle.to_path_buf(),
+        reason,
+    };
+    let process = spec
+        .process
+        .as_ref()
+        .ok_or_else(|| invalid("no process in config.json".into()))?;
     if process.args.is_empty() {
         return Err(invalid("process.args is empty".into()));
     }
@@ -377,7 +477,11 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
             "ipc" => libc::CLONE_NEWIPC,
             "network" => libc::CLONE_NEWNET,
             "cgroup" => libc::CLONE_NEWCGROUP,
-            "user" => return Err(invalid("user namespaces are not supported by berth's runtime yet".into())),
+            "user" => {
+                return Err(invalid(
+                    "user namespaces are not supported by berth's runtime yet".into(),
+                ))
+            }
             "time" => continue,
             other => return Err(invalid(format!("unknown namespace type {other:?}"))),
         };
@@ -439,22 +543,36 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
     }
     if dev_is_tmpfs {
         let dev = rootfs.join("dev");
-        let mut links = vec![("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr")];
+        let mut links = vec![
+            ("/proc/self/fd", "fd"),
+            ("/proc/self/fd/0", "stdin"),
+            ("/proc/self/fd/1", "stdout"),
+            ("/proc/self/fd/2", "stderr"),
+        ];
         if has_devpts {
             links.push(("pts/ptmx", "ptmx"));
         }
         for (target, name) in links {
-            pre.push(Op::Symlink { target: cstr(target)?, link: cpath(&dev.join(name))? });
+            pre.push(Op::Symlink {
+                target: cstr(target)?,
+                link: cpath(&dev.join(name))?,
+            });
         }
     }
 
     // After pivot_root: container paths.
     let mut post = Vec::new();
     for (k, v) in &linux.sysctl {
-        post.push(Op::WriteFile { path: cstr(&format!("/proc/sys/{}", k.replace('.', "/")))?, data: cstr(v)? });
+        post.push(Op::WriteFile {
+            path: cstr(&format!("/proc/sys/{}", k.replace('.', "/")))?,
+            data: cstr(v)?,
+        });
     }
     if let Some(adj) = process.oom_score_adj {
-        post.push(Op::WriteFile { path: cstr("/proc/self/oom_score_adj")?, data: cstr(&adj.to_string())? });
+        post.push(Op::WriteFile {
+            path: cstr("/proc/self/oom_score_adj")?,
+            data: cstr(&adj.to_string())?,
+        });
     }
     for p in &linux.masked_paths {
         post.push(Op::Mask(cstr(p)?));
@@ -463,7 +581,11 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         post.push(Op::Readonly(cstr(p)?));
     }
     // cwd: created (as root) when missing.
-    let cwd = if process.cwd.is_empty() { "/".to_string() } else { process.cwd.clone() };
+    let cwd = if process.cwd.is_empty() {
+        "/".to_string()
+    } else {
+        process.cwd.clone()
+    };
     {
         let mut acc = PathBuf::from("/");
         let host = secure_join(rootfs, &cwd);
@@ -493,7 +615,8 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         .unwrap_or(40);
     let mut rlimits = Vec::new();
     for r in &process.rlimits {
-        let res = rlimit_resource(&r.typ).ok_or_else(|| invalid(format!("unknown rlimit {:?}", r.typ)))?;
+        let res = rlimit_resource(&r.typ)
+            .ok_or_else(|| invalid(format!("unknown rlimit {:?}", r.typ)))?;
         rlimits.push((res, r.soft, r.hard));
     }
 
@@ -508,14 +631,32 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         path.split(':')
-            .map(|d| if d.is_empty() { ".".to_string() } else { d.to_string() })
+            .map(|d| {
+                if d.is_empty() {
+                    ".".to_string()
+                } else {
+                    d.to_string()
+                }
+            })
             .map(|d| cstr(&format!("{d}/{arg0}")))
             .collect::<Result<_, _>>()?
     };
-    let argv: Vec<CString> = process.args.iter().map(|a| cstr(a)).collect::<Result<_, _>>()?;
+    let argv: Vec<CString> = process
+        .args
+        .iter()
+        .map(|a| cstr(a))
+        .collect::<Result<_, _>>()?;
     let envp: Vec<CString> = env.iter().map(|a| cstr(a)).collect::<Result<_, _>>()?;
-    let argv_ptrs = argv.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
-    let envp_ptrs = envp.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let argv_ptrs = argv
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp_ptrs = envp
+        .iter()
+        .map(|c| c.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
 
     Ok(ChildPlan {
         clone_flags,
@@ -527,14 +668,21 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         fifo_proc_path: cstr(&format!("/proc/self/fd/{}", inp.fifo_fd))?,
         stdio: inp.stdio,
         console_sock: inp.console_sock,
-        console_size: process.console_size.map(|c| (c.height as u16, c.width as u16)),
+        console_size: process
+            .console_size
+            .map(|c| (c.height as u16, c.width as u16)),
         lo_up,
         root_propagation,
         rootfs: cpath(rootfs)?,
         pre_pivot: pre,
         post_pivot: post,
         readonly_root: spec.root.as_ref().is_some_and(|r| r.readonly),
-        hostname: spec.hostname.as_deref().filter(|h| !h.is_empty()).map(cstr).transpose()?,
+        hostname: spec
+            .hostname
+            .as_deref()
+            .filter(|h| !h.is_empty())
+            .map(cstr)
+            .transpose()?,
         rlimits,
         umask: process.user.umask,
         cwd: cstr(&cwd)?,
@@ -549,7 +697,12 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         cap_ambient: caps
             .ambient
             .iter()
-            .filter_map(|n| api::oci::defaults::CAPABILITIES.iter().position(|c| c == n).map(|i| i as u32))
+            .filter_map(|n| {
+                api::oci::defaults::CAPABILITIES
+                    .iter()
+                    .position(|c| c == n)
+                    .map(|i| i as u32)
+            })
             .collect(),
         no_new_privileges: process.no_new_privileges,
         seccomp: inp.seccomp,
@@ -559,7 +712,10 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         argv_ptrs,
         envp,
         envp_ptrs,
-        init: spec.annotations.get(api::oci::ANNOTATION_INIT).is_some_and(|v| v == "true"),
+        init: spec
+            .annotations
+            .get(api::oci::ANNOTATION_INIT)
+            .is_some_and(|v| v == "true"),
     })
 }
 
@@ -569,8 +725,16 @@ mod tests {
 
     #[test]
     fn mount_options() {
-        let o = |v: &[&str]| parse_mount_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let (f, p, d) = o(&["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]);
+        let o =
+            |v: &[&str]| parse_mount_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let (f, p, d) = o(&[
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620",
+            "gid=5",
+        ]);
         assert_eq!(f, libc::MS_NOSUID | libc::MS_NOEXEC);
         assert_eq!(p, 0);
         assert_eq!(d, "newinstance,ptmxmode=0666,mode=0620,gid=5");

@@ -139,14 +139,30 @@ impl Asm {
             let off = |t: Target| -> Result<u8, SeccompError> {
                 match t {
                     Target::Next => Ok(0),
-                    Target::Label(l) => u8::try_from(pos[l] - here - 1).map_err(|_| SeccompError::JumpTooFar(context.into())),
+                    Target::Label(l) => u8::try_from(pos[l] - here - 1)
+                        .map_err(|_| SeccompError::JumpTooFar(context.into())),
                 }
             };
             match *i {
                 Insn::Label(_) => {}
-                Insn::Stmt(code, k) => out.push(SockFilter { code, jt: 0, jf: 0, k }),
-                Insn::Jump(code, k, jt, jf) => out.push(SockFilter { code, jt: off(jt)?, jf: off(jf)?, k }),
-                Insn::Ja(l) => out.push(SockFilter { code: BPF_JA, jt: 0, jf: 0, k: (pos[l] - here - 1) as u32 }),
+                Insn::Stmt(code, k) => out.push(SockFilter {
+                    code,
+                    jt: 0,
+                    jf: 0,
+                    k,
+                }),
+                Insn::Jump(code, k, jt, jf) => out.push(SockFilter {
+                    code,
+                    jt: off(jt)?,
+                    jf: off(jf)?,
+                    k,
+                }),
+                Insn::Ja(l) => out.push(SockFilter {
+                    code: BPF_JA,
+                    jt: 0,
+                    jf: 0,
+                    k: (pos[l] - here - 1) as u32,
+                }),
             }
         }
         Ok(out)
@@ -194,7 +210,11 @@ fn emit_condition(a: &mut Asm, arg: &SeccompArg, fail: usize) -> Result<(), Secc
             a.jump(BPF_JGT_K, v_hi, Target::Label(ok), next);
             a.jump(BPF_JEQ_K, v_hi, next, f);
             a.stmt(BPF_LD_W_ABS, lo_off);
-            let code = if op == "SCMP_CMP_GT" { BPF_JGT_K } else { BPF_JGE_K };
+            let code = if op == "SCMP_CMP_GT" {
+                BPF_JGT_K
+            } else {
+                BPF_JGE_K
+            };
             a.jump(code, v_lo, next, f);
             a.place(ok);
         }
@@ -205,7 +225,11 @@ fn emit_condition(a: &mut Asm, arg: &SeccompArg, fail: usize) -> Result<(), Secc
             a.jump(BPF_JEQ_K, v_hi, next, Target::Label(ok));
             a.stmt(BPF_LD_W_ABS, lo_off);
             // LT holds unless lo >= v; LE holds unless lo > v.
-            let code = if op == "SCMP_CMP_LT" { BPF_JGE_K } else { BPF_JGT_K };
+            let code = if op == "SCMP_CMP_LT" {
+                BPF_JGE_K
+            } else {
+                BPF_JGT_K
+            };
             a.jump(code, v_lo, f, next);
             a.place(ok);
         }
@@ -213,6 +237,9 @@ fn emit_condition(a: &mut Asm, arg: &SeccompArg, fail: usize) -> Result<(), Secc
     }
     Ok(())
 }
+
+/// One rule of a syscall: its action and argument conditions.
+type Rule<'a> = (u32, &'a [SeccompArg]);
 
 /// Compiles `section` into a BPF program for x86_64.
 pub fn compile(section: &LinuxSeccomp) -> Result<SeccompProgram, SeccompError> {
@@ -229,31 +256,52 @@ pub fn compile(section: &LinuxSeccomp) -> Result<SeccompProgram, SeccompError> {
 
     // Rules per syscall number, in profile order; numbers in first-seen order.
     let mut order: Vec<u32> = Vec::new();
-    let mut rules: std::collections::HashMap<u32, (String, Vec<(u32, &[SeccompArg])>)> = Default::default();
+    let mut rules: std::collections::HashMap<u32, Vec<Rule<'_>>> = Default::default();
     for rule in &section.syscalls {
         let action = action_value(&rule.action, rule.errno_ret)?;
         for name in &rule.names {
-            let Some(nr) = syscall_table::syscall_number(name) else { continue };
+            let Some(nr) = syscall_table::syscall_number(name) else {
+                continue;
+            };
             let entry = rules.entry(nr).or_insert_with(|| {
                 order.push(nr);
-                (name.clone(), Vec::new())
+                Vec::new()
             });
-            entry.1.push((action, &rule.args));
+            entry.push((action, &rule.args));
         }
     }
 
-    let mut a = Asm { insns: Vec::new(), labels: 0 };
+    let mut a = Asm {
+        insns: Vec::new(),
+        labels: 0,
+    };
     let ret_default = a.label();
+    let arch_ok = a.label();
+    let abi_ok = a.label();
     a.stmt(BPF_LD_W_ABS, OFF_ARCH);
-    a.jump(BPF_JEQ_K, AUDIT_ARCH_X86_64, Target::Next, Target::Label(ret_default));
+    a.jump(
+        BPF_JEQ_K,
+        AUDIT_ARCH_X86_64,
+        Target::Label(arch_ok),
+        Target::Next,
+    );
+    a.stmt(BPF_RET_K, default);
+    a.place(arch_ok);
     a.stmt(BPF_LD_W_ABS, OFF_NR);
-    a.jump(BPF_JGE_K, X32_SYSCALL_BIT, Target::Label(ret_default), Target::Next);
+    a.jump(
+        BPF_JGE_K,
+        X32_SYSCALL_BIT,
+        Target::Next,
+        Target::Label(abi_ok),
+    );
+    a.stmt(BPF_RET_K, default);
+    a.place(abi_ok);
 
     // Unconditional syscalls grouped by action.
     let mut simple: Vec<(u32, Vec<u32>)> = Vec::new();
     let mut complex: Vec<u32> = Vec::new();
     for nr in &order {
-        let (_, list) = &rules[nr];
+        let list = &rules[nr];
         let (action, args) = list[0];
         if args.is_empty() {
             match simple.iter_mut().find(|(a, _)| *a == action) {
@@ -278,7 +326,7 @@ pub fn compile(section: &LinuxSeccomp) -> Result<SeccompProgram, SeccompError> {
         }
     }
     for nr in &complex {
-        let (name, list) = &rules[nr];
+        let list = &rules[nr];
         let next_syscall = a.label();
         a.stmt(BPF_LD_W_ABS, OFF_NR);
         a.jump(BPF_JEQ_K, *nr, Target::Next, Target::Label(next_syscall));
@@ -289,7 +337,6 @@ pub fn compile(section: &LinuxSeccomp) -> Result<SeccompProgram, SeccompError> {
             }
             a.stmt(BPF_RET_K, *action);
             a.place(next_rule);
-            let _ = name;
         }
         // Matched the number but no rule: default.
         a.insns.push(Insn::Ja(ret_default));
@@ -353,7 +400,12 @@ mod tests {
         syscall_table::syscall_number(name).unwrap()
     }
 
-    fn rule(names: &[&str], action: &str, errno: Option<u32>, args: Vec<SeccompArg>) -> LinuxSyscall {
+    fn rule(
+        names: &[&str],
+        action: &str,
+        errno: Option<u32>,
+        args: Vec<SeccompArg>,
+    ) -> LinuxSyscall {
         LinuxSyscall {
             names: names.iter().map(|s| s.to_string()).collect(),
             action: action.into(),
@@ -363,18 +415,33 @@ mod tests {
     }
 
     fn arg(index: u32, value: u64, value_two: u64, op: &str) -> SeccompArg {
-        SeccompArg { index, value, value_two, op: op.into() }
+        SeccompArg {
+            index,
+            value,
+            value_two,
+            op: op.into(),
+        }
     }
 
     fn docker_default() -> LinuxSeccomp {
-        let p = api::oci::seccomp_profile::parse_profile(api::oci::seccomp_profile::DEFAULT_PROFILE_JSON).unwrap();
-        let caps: Vec<String> = api::oci::defaults::DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect();
-        api::oci::seccomp_profile::to_linux_seccomp(&p, &caps, Some((6, 1))).unwrap().unwrap()
+        let p = api::oci::seccomp_profile::parse_profile(
+            api::oci::seccomp_profile::DEFAULT_PROFILE_JSON,
+        )
+        .unwrap();
+        let caps: Vec<String> = api::oci::defaults::DEFAULT_CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        api::oci::seccomp_profile::to_linux_seccomp(&p, &caps, Some((6, 1)))
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
     fn table_is_sorted_and_knows_common_names() {
-        assert!(syscall_table::SYSCALLS_X86_64.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(syscall_table::SYSCALLS_X86_64
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0));
         assert_eq!(nr("read"), 0);
         assert_eq!(nr("unshare"), 272);
         assert_eq!(syscall_table::syscall_number("chown32"), None);
@@ -388,17 +455,46 @@ mod tests {
         assert_eq!(run(&p.filter, X86, nr("unshare"), [0; 6]), eperm);
         assert_eq!(run(&p.filter, X86, nr("mount"), [0; 6]), eperm);
         // clone3 -> ENOSYS so glibc falls back to clone.
-        assert_eq!(run(&p.filter, X86, nr("clone3"), [0; 6]), SECCOMP_RET_ERRNO | 38);
+        assert_eq!(
+            run(&p.filter, X86, nr("clone3"), [0; 6]),
+            SECCOMP_RET_ERRNO | 38
+        );
         // clone: allowed for fork-like flags, denied with CLONE_NEWUSER (0x10000000).
-        assert_eq!(run(&p.filter, X86, nr("clone"), [17, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
-        assert_eq!(run(&p.filter, X86, nr("clone"), [0x1000_0011, 0, 0, 0, 0, 0]), eperm);
+        assert_eq!(
+            run(&p.filter, X86, nr("clone"), [17, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run(&p.filter, X86, nr("clone"), [0x1000_0011, 0, 0, 0, 0, 0]),
+            eperm
+        );
         // socket: any family but AF_VSOCK (40).
-        assert_eq!(run(&p.filter, X86, nr("socket"), [2, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
-        assert_eq!(run(&p.filter, X86, nr("socket"), [40, 0, 0, 0, 0, 0]), eperm);
+        assert_eq!(
+            run(&p.filter, X86, nr("socket"), [2, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run(&p.filter, X86, nr("socket"), [40, 0, 0, 0, 0, 0]),
+            eperm
+        );
         // personality: listed values only.
-        assert_eq!(run(&p.filter, X86, nr("personality"), [0xffff_ffff, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
-        assert_eq!(run(&p.filter, X86, nr("personality"), [8, 0, 0, 0, 0, 0]), SECCOMP_RET_ALLOW);
-        assert_eq!(run(&p.filter, X86, nr("personality"), [1, 0, 0, 0, 0, 0]), eperm);
+        assert_eq!(
+            run(
+                &p.filter,
+                X86,
+                nr("personality"),
+                [0xffff_ffff, 0, 0, 0, 0, 0]
+            ),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run(&p.filter, X86, nr("personality"), [8, 0, 0, 0, 0, 0]),
+            SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            run(&p.filter, X86, nr("personality"), [1, 0, 0, 0, 0, 0]),
+            eperm
+        );
         // Wrong arch and x32 get the default action.
         assert_eq!(run(&p.filter, 0x4000_0003, 3, [0; 6]), eperm);
         assert_eq!(run(&p.filter, X86, 0x4000_0000 | nr("read"), [0; 6]), eperm);
@@ -406,28 +502,91 @@ mod tests {
 
     #[test]
     fn every_operator_compares_64_bit_values() {
-        let cases: &[(&str, u64, u64, &[(u64, bool)])] = &[
-            ("SCMP_CMP_EQ", 0x1_0000_0005, 0, &[(0x1_0000_0005, true), (5, false), (0x1_0000_0006, false)]),
-            ("SCMP_CMP_NE", 0x1_0000_0005, 0, &[(0x1_0000_0005, false), (5, true), (6, true)]),
-            ("SCMP_CMP_GT", 0x1_0000_0005, 0, &[(0x1_0000_0006, true), (0x2_0000_0000, true), (0x1_0000_0005, false), (0xffff_ffff, false)]),
-            ("SCMP_CMP_GE", 0x1_0000_0005, 0, &[(0x1_0000_0005, true), (0x1_0000_0004, false), (0x3_0000_0000, true)]),
-            ("SCMP_CMP_LT", 0x1_0000_0005, 0, &[(0x1_0000_0004, true), (0xffff_ffff, true), (0x1_0000_0005, false), (0x2_0000_0000, false)]),
-            ("SCMP_CMP_LE", 0x1_0000_0005, 0, &[(0x1_0000_0005, true), (0x1_0000_0006, false), (3, true)]),
-            ("SCMP_CMP_MASKED_EQ", 0xff00_0000_00f0, 0x1200_0000_0030, &[(0x1234_0000_0031, true), (0x1300_0000_0030, false), (0x1200_0000_0040, false)]),
+        type Case = (&'static str, u64, u64, &'static [(u64, bool)]);
+        let cases: &[Case] = &[
+            (
+                "SCMP_CMP_EQ",
+                0x1_0000_0005,
+                0,
+                &[(0x1_0000_0005, true), (5, false), (0x1_0000_0006, false)],
+            ),
+            (
+                "SCMP_CMP_NE",
+                0x1_0000_0005,
+                0,
+                &[(0x1_0000_0005, false), (5, true), (6, true)],
+            ),
+            (
+                "SCMP_CMP_GT",
+                0x1_0000_0005,
+                0,
+                &[
+                    (0x1_0000_0006, true),
+                    (0x2_0000_0000, true),
+                    (0x1_0000_0005, false),
+                    (0xffff_ffff, false),
+                ],
+            ),
+            (
+                "SCMP_CMP_GE",
+                0x1_0000_0005,
+                0,
+                &[
+                    (0x1_0000_0005, true),
+                    (0x1_0000_0004, false),
+                    (0x3_0000_0000, true),
+                ],
+            ),
+            (
+                "SCMP_CMP_LT",
+                0x1_0000_0005,
+                0,
+                &[
+                    (0x1_0000_0004, true),
+                    (0xffff_ffff, true),
+                    (0x1_0000_0005, false),
+                    (0x2_0000_0000, false),
+                ],
+            ),
+            (
+                "SCMP_CMP_LE",
+                0x1_0000_0005,
+                0,
+                &[(0x1_0000_0005, true), (0x1_0000_0006, false), (3, true)],
+            ),
+            (
+                "SCMP_CMP_MASKED_EQ",
+                0xff00_0000_00f0,
+                0x1200_0000_0030,
+                &[
+                    (0x1234_0000_0031, true),
+                    (0x1300_0000_0030, false),
+                    (0x1200_0000_0040, false),
+                ],
+            ),
         ];
         for (op, value, two, probes) in cases {
             let section = LinuxSeccomp {
                 default_action: "SCMP_ACT_ERRNO".into(),
                 default_errno_ret: Some(13),
-                syscalls: vec![rule(&["write"], "SCMP_ACT_ALLOW", None, vec![arg(2, *value, *two, op)])],
+                syscalls: vec![rule(
+                    &["write"],
+                    "SCMP_ACT_ALLOW",
+                    None,
+                    vec![arg(2, *value, *two, op)],
+                )],
                 ..Default::default()
             };
             let p = compile(&section).unwrap();
             for (probe, want) in probes.iter() {
-                let got = run(&p.filter, X86, nr("write"), [0, 0, *probe, 0, 0, 0]) == SECCOMP_RET_ALLOW;
+                let got =
+                    run(&p.filter, X86, nr("write"), [0, 0, *probe, 0, 0, 0]) == SECCOMP_RET_ALLOW;
                 assert_eq!(got, *want, "{op} {value:#x} vs {probe:#x}");
             }
-            assert_eq!(run(&p.filter, X86, nr("read"), [0; 6]), SECCOMP_RET_ERRNO | 13);
+            assert_eq!(
+                run(&p.filter, X86, nr("read"), [0; 6]),
+                SECCOMP_RET_ERRNO | 13
+            );
         }
     }
 
@@ -436,7 +595,12 @@ mod tests {
         let section = LinuxSeccomp {
             default_action: "SCMP_ACT_ALLOW".into(),
             syscalls: vec![
-                rule(&["mkdir", "no_such_syscall"], "SCMP_ACT_ERRNO", Some(5), vec![]),
+                rule(
+                    &["mkdir", "no_such_syscall"],
+                    "SCMP_ACT_ERRNO",
+                    Some(5),
+                    vec![],
+                ),
                 rule(&["kill"], "SCMP_ACT_KILL_PROCESS", None, vec![]),
                 rule(&["getpid"], "SCMP_ACT_TRAP", None, vec![]),
                 rule(&["uname"], "SCMP_ACT_LOG", None, vec![]),
@@ -446,15 +610,33 @@ mod tests {
             ..Default::default()
         };
         let p = compile(&section).unwrap();
-        assert_eq!(run(&p.filter, X86, nr("mkdir"), [0; 6]), SECCOMP_RET_ERRNO | 5);
-        assert_eq!(run(&p.filter, X86, nr("kill"), [0; 6]), SECCOMP_RET_KILL_PROCESS);
+        assert_eq!(
+            run(&p.filter, X86, nr("mkdir"), [0; 6]),
+            SECCOMP_RET_ERRNO | 5
+        );
+        assert_eq!(
+            run(&p.filter, X86, nr("kill"), [0; 6]),
+            SECCOMP_RET_KILL_PROCESS
+        );
         assert_eq!(run(&p.filter, X86, nr("getpid"), [0; 6]), SECCOMP_RET_TRAP);
         assert_eq!(run(&p.filter, X86, nr("uname"), [0; 6]), SECCOMP_RET_LOG);
-        assert_eq!(run(&p.filter, X86, nr("gettid"), [0; 6]), SECCOMP_RET_KILL_THREAD);
-        assert_eq!(run(&p.filter, X86, nr("getppid"), [0; 6]), SECCOMP_RET_TRACE | 7);
+        assert_eq!(
+            run(&p.filter, X86, nr("gettid"), [0; 6]),
+            SECCOMP_RET_KILL_THREAD
+        );
+        assert_eq!(
+            run(&p.filter, X86, nr("getppid"), [0; 6]),
+            SECCOMP_RET_TRACE | 7
+        );
         assert_eq!(run(&p.filter, X86, nr("read"), [0; 6]), SECCOMP_RET_ALLOW);
-        let bad = LinuxSeccomp { default_action: "SCMP_ACT_NOTIFY".into(), ..Default::default() };
-        assert_eq!(compile(&bad), Err(SeccompError::Action("SCMP_ACT_NOTIFY".into())));
+        let bad = LinuxSeccomp {
+            default_action: "SCMP_ACT_NOTIFY".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            compile(&bad),
+            Err(SeccompError::Action("SCMP_ACT_NOTIFY".into()))
+        );
     }
 
     #[test]
@@ -467,7 +649,10 @@ mod tests {
         }
         let per = start.elapsed() / n;
         let p = compile(&section).unwrap();
-        eprintln!("docker default profile: {} instructions, compiled in {per:?}", p.filter.len());
+        eprintln!(
+            "docker default profile: {} instructions, compiled in {per:?}",
+            p.filter.len()
+        );
         assert!(p.filter.len() < 4096);
     }
 }

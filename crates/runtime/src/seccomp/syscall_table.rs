@@ -372,5 +372,8 @@ pub const SYSCALLS_X86_64: &[(&str, u32)] = &[
 
 /// The number of syscall `name` on x86_64, if the table knows it.
 pub fn syscall_number(name: &str) -> Option<u32> {
-    SYSCALLS_X86_64.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| SYSCALLS_X86_64[i].1)
+    SYSCALLS_X86_64
+        .binary_search_by(|(n, _)| n.cmp(&name))
+        .ok()
+        .map(|i| SYSCALLS_X86_64[i].1)
 }
