@@ -404,6 +404,9 @@ pub struct DaemonArgs {
 /// Flags of the hidden `shim`.
 #[derive(Debug, Args)]
 pub struct ShimArgs {
+    /// Remove what a dead shim left (runtime container, root mount) instead of supervising
+    #[arg(long)]
+    pub cleanup: bool,
     /// Full container id
     #[arg(long)]
     pub id: String,

@@ -195,7 +195,6 @@ pub fn build(
     if network == "default" {
         endpoints.insert("default".to_string(), EndpointSettings::default());
     }
-    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     Ok(CreateBody {
         hostname: args.hostname.clone().unwrap_or_default(),
         domainname: String::new(),
@@ -230,8 +229,8 @@ pub fn build(
             volume_driver: String::new(),
             volumes_from: None,
             console_size: console.unwrap_or([0, 0]),
-            cap_add: list(&args.cap_add),
-            cap_drop: list(&args.cap_drop),
+            cap_add: opts::capabilities(&args.cap_add),
+            cap_drop: opts::capabilities(&args.cap_drop),
             cgroupns_mode: String::new(),
             dns: Vec::new(),
             dns_options: Vec::new(),
@@ -378,7 +377,7 @@ mod tests {
         assert_eq!(h.cpu_shares, 512);
         assert_eq!(h.pids_limit, 20);
         assert!(h.readonly_rootfs && h.privileged);
-        assert_eq!(h.cap_add, Some(vec!["NET_ADMIN".to_string()]));
+        assert_eq!(h.cap_add, Some(vec!["CAP_NET_ADMIN".to_string()]));
         assert_eq!(h.cap_drop, Some(vec!["ALL".to_string()]));
         assert_eq!(h.network_mode, "none");
         assert_eq!(h.console_size, [40, 100]);

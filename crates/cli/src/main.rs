@@ -167,6 +167,20 @@ fn report_clap_error(e: clap::Error) -> i32 {
         Some(ContextValue::String(s)) => Some(s.clone()),
         _ => None,
     };
+    let usage = sub.as_deref().and_then(args::usage_line);
+    if e.kind() == ClapKind::MissingRequiredArgument {
+        if let Some(sub) = &sub {
+            let mut out = format!("berth: 'berth {sub}' requires at least 1 argument");
+            if let Some(usage) = usage {
+                out.push_str(&format!("\n\nUsage:  {usage}"));
+            }
+            out.push_str(&format!(
+                "\n\nSee 'berth {sub} --help' for more information"
+            ));
+            eprintln!("{out}");
+            return 1;
+        }
+    }
     let message = match e.kind() {
         ClapKind::ValueValidation | ClapKind::InvalidValue => {
             let arg = string_ctx(ContextKind::InvalidArg).unwrap_or_default();
@@ -196,7 +210,9 @@ fn report_clap_error(e: clap::Error) -> i32 {
         }
         ClapKind::UnknownArgument => {
             let arg = string_ctx(ContextKind::InvalidArg).unwrap_or_default();
-            if arg.starts_with("--") || !arg.starts_with('-') {
+            if !arg.starts_with('-') {
+                format!("unexpected argument \"{arg}\"")
+            } else if arg.starts_with("--") {
                 format!("unknown flag: {arg}")
             } else {
                 format!(
@@ -213,7 +229,7 @@ fn report_clap_error(e: clap::Error) -> i32 {
     };
     let mut out = message;
     if let Some(sub) = &sub {
-        if let Some(usage) = args::usage_line(sub) {
+        if let Some(usage) = usage {
             out.push_str(&format!("\n\nUsage:  {usage}"));
         }
         out.push_str(&format!(

@@ -158,6 +158,24 @@ pub fn read_env(files: &[String], vars: &[String]) -> Result<Vec<String>, String
     Ok(env)
 }
 
+/// docker's capability normalisation: upper case, `CAP_` prefix, `ALL` kept as is, no
+/// duplicates; `None` when empty (sent as `null`).
+pub fn capabilities(values: &[String]) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        let up = v.trim().to_uppercase();
+        let cap = if up == "ALL" || up.starts_with("CAP_") {
+            up
+        } else {
+            format!("CAP_{up}")
+        };
+        if !out.contains(&cap) {
+            out.push(cap);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// `--label k=v` / `--label k` into docker's label map.
 pub fn labels(values: &[String]) -> BTreeMap<String, String> {
     values
@@ -397,6 +415,24 @@ mod tests {
         );
         assert_eq!(filters_json(&[]).unwrap(), None);
         assert!(filters_json(&["bogus".into()]).is_err());
+    }
+
+    #[test]
+    fn capabilities_are_normalised_like_docker() {
+        assert_eq!(
+            capabilities(&[
+                "all".into(),
+                "sys_admin".into(),
+                "CAP_CHOWN".into(),
+                "SYS_ADMIN".into()
+            ]),
+            Some(vec![
+                "ALL".to_string(),
+                "CAP_SYS_ADMIN".to_string(),
+                "CAP_CHOWN".to_string()
+            ])
+        );
+        assert_eq!(capabilities(&[]), None);
     }
 
     #[test]

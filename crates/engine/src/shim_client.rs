@@ -8,9 +8,25 @@ use api::shim::{Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
+/// Connects to a shim socket. Socket paths are limited to 108 bytes; a longer one (a deep
+/// `--exec-root`) is reached through `/proc/self/fd/<dir fd>/<name>`.
+async fn connect(sock: &Path) -> io::Result<UnixStream> {
+    if sock.as_os_str().len() < 100 {
+        return UnixStream::connect(sock).await;
+    }
+    let dir = sock.parent().ok_or_else(|| io::Error::other("socket path has no parent"))?;
+    let name = sock.file_name().ok_or_else(|| io::Error::other("socket path has no name"))?;
+    let dir = std::fs::File::open(dir)?;
+    use std::os::fd::AsRawFd;
+    let short = Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string()).join(name);
+    let stream = UnixStream::connect(&short).await;
+    drop(dir);
+    stream
+}
+
 /// Sends `req` and reads the one-line answer.
 pub async fn request(sock: &Path, req: &Request) -> io::Result<Response> {
-    let mut stream = UnixStream::connect(sock).await?;
+    let mut stream = connect(sock).await?;
     send(&mut stream, req).await?;
     read_response(&mut stream).await
 }
@@ -18,7 +34,7 @@ pub async fn request(sock: &Path, req: &Request) -> io::Result<Response> {
 /// Opens an attach stream: after the shim's ok, the stream carries output frames one way and
 /// stdin the other.
 pub async fn attach(sock: &Path, stdin: bool, stdout: bool, stderr: bool) -> io::Result<UnixStream> {
-    let mut stream = UnixStream::connect(sock).await?;
+    let mut stream = connect(sock).await?;
     send(&mut stream, &Request::Attach { stdin, stdout, stderr }).await?;
     let resp = read_response(&mut stream).await?;
     if !resp.ok {

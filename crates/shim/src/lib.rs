@@ -81,12 +81,28 @@ pub fn run(args: ShimArgs) -> i32 {
     };
     match setup(&args, runtime.as_ref()) {
         Ok((cfg, created, io)) => {
-            report_ready(&Ready { pid: Some(created.pid), ..Default::default() });
-            silence_stdout();
-            supervisor::Supervisor::new(args, cfg, runtime, created, io).map(|s| s.run()).unwrap_or_else(|e| {
-                eprintln!("berth shim: {e}");
-                1
-            })
+            let pid = created.pid;
+            let id = args.id.clone();
+            let rootfs = args.state_dir.join("rootfs");
+            let (rt_name, state_dir) = (args.runtime.clone(), args.state_dir.clone());
+            // The socket is listening before the daemon hears that we are ready.
+            match supervisor::Supervisor::new(args, cfg, runtime, created, io) {
+                Ok(sup) => {
+                    report_ready(&Ready { pid: Some(pid), ..Default::default() });
+                    silence_stdout();
+                    sup.run()
+                }
+                Err(e) => {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                    if let Ok(cfg) = read_config(&state_dir) {
+                        let _ = make_runtime(&rt_name, &cfg.runtime_root).delete(&id, true);
+                    }
+                    let _ = rootfs::unmount_all(&rootfs);
+                    report_ready(&Ready { error: Some(format!("shim of {id}: {e}")), ..Default::default() });
+                    1
+                }
+            }
         }
         Err(e) => {
             let rootfs = args.state_dir.join("rootfs");

@@ -115,7 +115,10 @@ impl Supervisor {
 
         let sock = args.state_dir.join("shim.sock");
         let _ = std::fs::remove_file(&sock);
-        let listener = UnixListener::bind(&sock).map_err(err("listen on shim.sock"))?;
+        // Socket paths are limited to 108 bytes: bind relative to the state directory (the shim
+        // is single-threaded, so changing its working directory affects nobody else).
+        std::env::set_current_dir(&args.state_dir).map_err(err("enter the state directory"))?;
+        let listener = UnixListener::bind("shim.sock").map_err(err("listen on shim.sock"))?;
         listener.set_nonblocking(true).map_err(err("listen on shim.sock"))?;
         let log = JsonFileLog::open(&cfg.log_path).map_err(err("open container log"))?;
 
@@ -529,7 +532,32 @@ impl Supervisor {
         if let Err(e) = rootfs::unmount_all(&self.args.state_dir.join("rootfs")) {
             eprintln!("berth shim: {e}");
         }
+        // Connections that arrived while the container was exiting get their answer too.
+        self.accept();
         let _ = std::fs::remove_file(self.args.state_dir.join("shim.sock"));
+        for c in &mut self.clients {
+            if matches!(c.role, Role::Request) {
+                let _ = c.stream.set_nonblocking(false);
+                let _ = c.stream.set_read_timeout(Some(Duration::from_millis(500)));
+                let mut byte = [0u8; 1];
+                while !c.inbuf.ends_with(b"\n") && c.inbuf.len() < 64 * 1024 {
+                    match c.stream.read(&mut byte) {
+                        Ok(1) => c.inbuf.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let resp = match serde_json::from_slice::<Request>(&c.inbuf) {
+                    Ok(Request::Wait) => exit_response(code, at),
+                    Ok(Request::State) => Response { status: Some("stopped".into()), ..Response::ok() },
+                    Ok(Request::Attach { .. }) => Response::ok(),
+                    _ => Response::err(format!("container {} is not running", self.args.id)),
+                };
+                if let Ok(mut line) = serde_json::to_vec(&resp) {
+                    line.push(b'\n');
+                    c.outbuf.extend_from_slice(&line);
+                }
+            }
+        }
         let resp = exit_response(code, at);
         let mut line = serde_json::to_vec(&resp).unwrap_or_default();
         line.push(b'\n');

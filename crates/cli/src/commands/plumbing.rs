@@ -7,27 +7,43 @@ use crate::error::StatusError;
 
 /// `berth shim`: runs on the calling thread, before any tokio runtime or logging thread exists
 /// (the shim must stay single-threaded); never returns.
+/// With `--cleanup` it removes what a dead shim left behind instead.
 pub fn shim(args: ShimArgs) -> ! {
-    std::process::exit(shim::run(shim::ShimArgs {
+    let cleanup = args.cleanup;
+    let shim_args = shim::ShimArgs {
         id: args.id,
         state_dir: args.state_dir,
         data_dir: args.data_dir,
         runtime: args.runtime,
-    }))
+    };
+    if cleanup {
+        std::process::exit(shim::cleanup(&shim_args))
+    }
+    std::process::exit(shim::run(shim_args))
 }
 
-/// `berth runtime run --bundle DIR [--root DIR] ID`.
+/// State root of `berth runtime` when `--root` is not given.
+pub const DEFAULT_RUNTIME_ROOT: &str = "/run/berth/runtime";
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        parts.push(s.to_string());
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+/// `berth runtime run --bundle DIR [--root DIR] ID`: runs on the calling thread (the runtime
+/// is driven only from single-threaded processes), with this process's stdio.
 pub fn runtime(args: RuntimeArgs) -> anyhow::Result<i32> {
     match args.command {
         RuntimeCommand::Run { bundle, root, id } => {
-            // TODO(lead): wire runtime::run_bundle once the runtime crate exports it, e.g.
-            // `Ok(runtime::run_bundle(&bundle, root.as_deref(), &id)?)`.
-            let _ = (bundle, root, id);
-            Err(StatusError::new(
-                1,
-                "Error: berth runtime run is not available yet: runtime::run_bundle is not implemented",
-            )
-            .into())
+            let root = root.unwrap_or_else(|| PathBuf::from(DEFAULT_RUNTIME_ROOT));
+            let rt = runtime::BerthRuntime::new(root);
+            runtime::run_bundle(&rt, &id, &bundle)
+                .map_err(|e| StatusError::new(1, format!("Error: {}", error_chain(&e))).into())
         }
     }
 }

@@ -48,6 +48,9 @@ pub async fn run(ctx: &Ctx, args: RunArgs, command: &'static str) -> anyhow::Res
     let env =
         crate::opts::read_env(&args.env_file, &args.env).map_err(|e| run_error(command, e, 125))?;
     let attach = command == "run" && !args.detach;
+    if attach && args.tty && args.interactive && !tty::stdin_is_terminal() {
+        return Err(StatusError::new(1, "the input device is not a TTY").into());
+    }
     let console = if args.tty && attach {
         tty::size()
     } else {
@@ -85,12 +88,16 @@ pub async fn run(ctx: &Ctx, args: RunArgs, command: &'static str) -> anyhow::Res
         println(&id)?;
         return Ok(0);
     }
+    let condition = if args.rm { "removed" } else { "next-exit" };
     if args.detach {
-        start(&client, &id, command).await?;
+        // docker registers the wait even when detached, then drops it once started.
+        let waiter = register_wait(&client, &id, condition).await;
+        let started = start(&client, &id, command).await;
+        waiter.abort();
+        started?;
         println(&id)?;
         return Ok(0);
     }
-    let condition = if args.rm { "removed" } else { "next-exit" };
     attach_start_wait(&client, &id, args.tty, args.interactive, condition, command).await
 }
 

@@ -92,12 +92,7 @@ pub async fn attach(State(engine): State<AppState>, Path(id): Path<String>, mut 
     let opts = AttachOptions { stdin: p.bool("stdin", false), stdout: p.bool("stdout", false), stderr: p.bool("stderr", false) };
     let tty = c.record().config.tty;
     let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        match on_upgrade.await {
-            Ok(io) => engine.attach(c, io, opts).await,
-            Err(e) => tracing::debug!(error = %e, "attach upgrade failed"),
-        }
-    });
+    engine.attach(c, on_upgrade, opts);
     let content_type =
         if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     Ok(Response::builder()

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hyper::upgrade::Upgraded;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -23,26 +23,27 @@ pub struct AttachOptions {
     pub stderr: bool,
 }
 
-/// An attach that arrived before the container started.
+/// An attach that arrived before the container started: the connection upgrade is awaited
+/// when the container starts, so the stream is registered before the client can send start.
 pub(crate) struct PendingAttach {
-    io: TokioIo<Upgraded>,
+    upgrade: OnUpgrade,
     opts: AttachOptions,
 }
 
 impl Engine {
-    /// Joins a hijacked connection to the container's streams: at once when it runs, at start
-    /// when it is only created; closed at once when it has exited.
-    pub async fn attach(self: &Arc<Engine>, c: Arc<Container>, io: Upgraded, opts: AttachOptions) {
-        let io = TokioIo::new(io);
-        let _op = c.op.lock().await;
+    /// Joins a hijacked connection (its pending upgrade) to the container's streams: at once
+    /// when it runs, at start when it is created or exited. Called before the 101 answer goes
+    /// out, so a start that follows finds the stream registered.
+    pub fn attach(self: &Arc<Engine>, c: Arc<Container>, upgrade: OnUpgrade, opts: AttachOptions) {
         let status = c.status();
+        let p = PendingAttach { upgrade, opts };
         if status.is_running() {
-            drop(_op);
-            self.connect_attach(&c, PendingAttach { io, opts }).await;
+            let engine = self.clone();
+            tokio::spawn(async move { engine.connect_attach(&c, p).await });
         } else if status == super::record::Status::Created || status == super::record::Status::Exited {
-            c.pending_attach.lock().expect("attach lock").push(PendingAttach { io, opts });
+            c.pending_attach.lock().expect("attach lock").push(p);
         }
-        // Otherwise (removing, dead) the connection drops and the client sees EOF.
+        // Otherwise (removing, dead) the upgrade is dropped and the client sees EOF.
     }
 
     /// Drops attach streams still waiting for a start.
@@ -51,6 +52,13 @@ impl Engine {
     }
 
     pub(crate) async fn connect_attach(&self, c: &Arc<Container>, p: PendingAttach) {
+        let io = match p.upgrade.await {
+            Ok(io) => TokioIo::new(io),
+            Err(e) => {
+                tracing::debug!(container = %c.id, error = %e, "attach upgrade failed");
+                return;
+            }
+        };
         let sock = self.paths.shim_socket(c.id.as_str());
         let tty = c.record().config.tty;
         let shim = match shim_client::attach(&sock, p.opts.stdin, p.opts.stdout, p.opts.stderr).await {
@@ -62,7 +70,7 @@ impl Engine {
         };
         let id = c.id.to_string();
         tokio::spawn(async move {
-            if let Err(e) = pump(p.io, shim, tty, p.opts.stdin).await {
+            if let Err(e) = pump(io, shim, tty, p.opts.stdin).await {
                 tracing::debug!(container = %id, error = %e, "attach stream ended");
             }
         });

@@ -50,7 +50,10 @@ pub fn build(rec: &Record, paths: &Paths) -> Result<(Spec, Vec<String>), EngineE
         let src = data_dir.join(file);
         extra_mounts.push(Mount::new(dest, "bind", &src.to_string_lossy(), &["rbind", "rprivate"]));
     }
-    let mut rlimits = vec![Rlimit { typ: "RLIMIT_NOFILE".into(), hard: 1_048_576, soft: 1_048_576 }];
+    // Docker's default is 1048576 open files; never above what this host lets us raise to
+    // (this VM's bounding set lacks CAP_SYS_RESOURCE, so the daemon's hard limit is the ceiling).
+    let nofile = host_nofile_hard().map_or(1_048_576, |h| h.min(1_048_576));
+    let mut rlimits = vec![Rlimit { typ: "RLIMIT_NOFILE".into(), hard: nofile, soft: nofile }];
     for u in hc.ulimits.iter().flatten() {
         let typ = format!("RLIMIT_{}", u.name.to_ascii_uppercase());
         rlimits.retain(|r| r.typ != typ);
@@ -109,6 +112,18 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+/// The hard limit on open files of this process (`/proc/self/limits`).
+fn host_nofile_hard() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let hard = line.split_whitespace().nth(4)?;
+    if hard == "unlimited" {
+        None
+    } else {
+        hard.parse().ok()
+    }
 }
 
 /// The capability bounding set of this process, as names.

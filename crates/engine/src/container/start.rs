@@ -20,6 +20,21 @@ impl Engine {
     /// Starts a created or exited container.
     pub async fn start(self: &Arc<Engine>, name_or_id: &str) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
+        let result = self.start_container(&c).await;
+        if let Err(e) = &result {
+            if !matches!(e, EngineError::NotModified) && c.record().host_config.auto_remove {
+                // Docker removes an auto-remove container whose start failed.
+                let engine = self.clone();
+                let id = c.id.to_string();
+                tokio::spawn(async move {
+                    let _ = engine.remove(&id, true).await;
+                });
+            }
+        }
+        result
+    }
+
+    async fn start_container(self: &Arc<Engine>, c: &Arc<Container>) -> Result<(), EngineError> {
         let _op = c.op.lock().await;
         let rec = c.record();
         if rec.state.status.is_running() {
@@ -79,7 +94,7 @@ impl Engine {
         // Streams attached before start get their output from the very first byte.
         let pending: Vec<_> = std::mem::take(&mut *c.pending_attach.lock().expect("attach lock"));
         for p in pending {
-            self.connect_attach(&c, p).await;
+            self.connect_attach(c, p).await;
         }
         let resp = shim_client::request(&sock, &Request::Start)
             .await
@@ -102,6 +117,11 @@ impl Engine {
             r.state.finished_at = None;
         })?;
         tracing::info!(container = %id, "started");
+        // An attach that registered while this start was under way.
+        let late: Vec<_> = std::mem::take(&mut *c.pending_attach.lock().expect("attach lock"));
+        for p in late {
+            self.connect_attach(c, p).await;
+        }
         self.monitor(c.clone());
         Ok(())
     }
@@ -155,9 +175,12 @@ impl Engine {
             let (code, finished) = match resp {
                 Ok(r) if r.ok => (r.exit_code.unwrap_or(255), r.finished_at),
                 other => {
-                    // The shim died: whatever it recorded, else an unknown exit.
-                    tracing::warn!(container = %id, result = ?other.err(), "lost the shim");
-                    engine.exit_from_record(&id).await
+                    // The shim is gone: whatever it recorded, else an unknown exit.
+                    let (code, finished) = engine.exit_from_record(&id).await;
+                    if finished.is_none() {
+                        tracing::warn!(container = %id, result = ?other.err(), "lost the shim without an exit record");
+                    }
+                    (code, finished)
                 }
             };
             engine.record_exit(&c, code, finished).await;
