@@ -145,7 +145,10 @@ mod tests {
         let body = r#"{"Hostname":"","User":"","AttachStdout":true,"Tty":false,"Env":null,"Cmd":["sh","-c","exit 3"],"Image":"busybox","Volumes":{},"Entrypoint":null,"Labels":{},"HostConfig":{"Binds":null,"LogConfig":{"Type":"","Config":{}},"NetworkMode":"default","RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":true,"ConsoleSize":[0,0],"CapAdd":null,"Memory":0,"MemorySwappiness":-1,"PidsLimit":0,"Ulimits":[]},"NetworkingConfig":{"EndpointsConfig":{"default":{}}}}"#;
         let req: CreateRequest = serde_json::from_str(body).unwrap();
         assert_eq!(req.config.image, "busybox");
-        assert_eq!(req.config.cmd.as_deref(), Some(&["sh".to_string(), "-c".into(), "exit 3".into()][..]));
+        assert_eq!(
+            req.config.cmd.as_deref(),
+            Some(&["sh".to_string(), "-c".into(), "exit 3".into()][..])
+        );
         assert!(req.host_config.auto_remove);
         assert_eq!(req.host_config.network_mode, "default");
     }

@@ -75,6 +75,9 @@ mod tests {
         ] {
             assert_eq!(ErrorKind::from_http_status(kind.http_status()), kind);
         }
-        assert_eq!(ErrorKind::from_http_status(ErrorKind::AlreadyExists.http_status()), ErrorKind::Conflict);
+        assert_eq!(
+            ErrorKind::from_http_status(ErrorKind::AlreadyExists.http_status()),
+            ErrorKind::Conflict
+        );
     }
 }

@@ -62,7 +62,9 @@ impl<'de> serde::Deserialize<'de> for ContainerId {
 
 /// True if `s` is exactly `len` lowercase hex characters.
 pub fn is_hex_id(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Lowercase hex of `bytes`.

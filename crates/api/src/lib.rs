@@ -18,5 +18,5 @@ pub use digest::Digest;
 pub use error::ErrorKind;
 pub use id::ContainerId;
 pub use reference::ImageRef;
-pub mod mount;
 pub mod image;
+pub mod mount;

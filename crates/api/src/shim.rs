@@ -59,7 +59,11 @@ pub struct Ready {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// Stream output (and optionally take stdin) on this connection.
-    Attach { stdin: bool, stdout: bool, stderr: bool },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
     /// Let the init execve the user's process.
     Start,
     /// Send a signal to the init.
@@ -101,12 +105,19 @@ pub struct Response {
 impl Response {
     /// A success with no data.
     pub fn ok() -> Response {
-        Response { ok: true, ..Default::default() }
+        Response {
+            ok: true,
+            ..Default::default()
+        }
     }
 
     /// A failure.
     pub fn err(msg: impl Into<String>) -> Response {
-        Response { ok: false, error: Some(msg.into()), ..Default::default() }
+        Response {
+            ok: false,
+            error: Some(msg.into()),
+            ..Default::default()
+        }
     }
 }
 

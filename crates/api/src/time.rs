@@ -104,7 +104,9 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
 
 /// Seconds since the epoch, as Docker's `Created` fields in list answers.
 pub fn unix_seconds(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Docker's human duration for `ps` ("Up 2 minutes", "Exited (0) 3 seconds ago"):
@@ -155,14 +157,23 @@ mod tests {
 
     #[test]
     fn rejects_malformed_times() {
-        for bad in ["", "2026-13-01T00:00:00Z", "2026-11-23T05:30:28", "2026-11-23T05:30:28.Z", "nonsense-at-all-xx"] {
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23T05:30:28",
+            "2026-11-23T05:30:28.Z",
+            "nonsense-at-all-xx",
+        ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn human_durations_match_docker_buckets() {
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(Duration::from_secs(7)), "7 seconds");
         assert_eq!(human_duration(Duration::from_secs(90)), "About a minute");
         assert_eq!(human_duration(Duration::from_secs(600)), "10 minutes");

@@ -48,18 +48,32 @@ pub enum DaemonError {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
-    let paths = Paths { root: config.root.clone(), exec_root: config.exec_root.clone() };
+    let paths = Paths {
+        root: config.root.clone(),
+        exec_root: config.exec_root.clone(),
+    };
     if let Some(parent) = config.socket.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| DaemonError::Listen { path: config.socket.clone(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| DaemonError::Listen {
+            path: config.socket.clone(),
+            source,
+        })?;
     }
-    if tokio::net::UnixStream::connect(&config.socket).await.is_ok() {
+    if tokio::net::UnixStream::connect(&config.socket)
+        .await
+        .is_ok()
+    {
         return Err(DaemonError::AlreadyRunning(config.socket.clone()));
     }
     let _ = std::fs::remove_file(&config.socket);
-    let listener = tokio::net::UnixListener::bind(&config.socket)
-        .map_err(|source| DaemonError::Listen { path: config.socket.clone(), source })?;
+    let listener =
+        tokio::net::UnixListener::bind(&config.socket).map_err(|source| DaemonError::Listen {
+            path: config.socket.clone(),
+            source,
+        })?;
     let _ = std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o660));
-    let engine = Engine::open(paths, config.runtime.clone(), config.self_exe.clone()).await.map_err(DaemonError::Engine)?;
+    let engine = Engine::open(paths, config.runtime.clone(), config.self_exe.clone())
+        .await
+        .map_err(DaemonError::Engine)?;
     tracing::info!(socket = %config.socket.display(), root = %config.root.display(), runtime = %config.runtime, "berth daemon listening");
     let app = crate::api::app(engine);
     let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);

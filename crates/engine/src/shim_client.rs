@@ -14,11 +14,17 @@ async fn connect(sock: &Path) -> io::Result<UnixStream> {
     if sock.as_os_str().len() < 100 {
         return UnixStream::connect(sock).await;
     }
-    let dir = sock.parent().ok_or_else(|| io::Error::other("socket path has no parent"))?;
-    let name = sock.file_name().ok_or_else(|| io::Error::other("socket path has no name"))?;
+    let dir = sock
+        .parent()
+        .ok_or_else(|| io::Error::other("socket path has no parent"))?;
+    let name = sock
+        .file_name()
+        .ok_or_else(|| io::Error::other("socket path has no name"))?;
     let dir = std::fs::File::open(dir)?;
     use std::os::fd::AsRawFd;
-    let short = Path::new("/proc/self/fd").join(dir.as_raw_fd().to_string()).join(name);
+    let short = Path::new("/proc/self/fd")
+        .join(dir.as_raw_fd().to_string())
+        .join(name);
     let stream = UnixStream::connect(&short).await;
     drop(dir);
     stream
@@ -33,9 +39,22 @@ pub async fn request(sock: &Path, req: &Request) -> io::Result<Response> {
 
 /// Opens an attach stream: after the shim's ok, the stream carries output frames one way and
 /// stdin the other.
-pub async fn attach(sock: &Path, stdin: bool, stdout: bool, stderr: bool) -> io::Result<UnixStream> {
+pub async fn attach(
+    sock: &Path,
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+) -> io::Result<UnixStream> {
     let mut stream = connect(sock).await?;
-    send(&mut stream, &Request::Attach { stdin, stdout, stderr }).await?;
+    send(
+        &mut stream,
+        &Request::Attach {
+            stdin,
+            stdout,
+            stderr,
+        },
+    )
+    .await?;
     let resp = read_response(&mut stream).await?;
     if !resp.ok {
         return Err(io::Error::other(resp.error.unwrap_or_default()));
@@ -56,7 +75,10 @@ async fn read_response(stream: &mut UnixStream) -> io::Result<Response> {
     loop {
         let n = stream.read(&mut byte).await?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the shim closed the connection"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the shim closed the connection",
+            ));
         }
         if byte[0] == b'\n' {
             break;

@@ -9,11 +9,21 @@ use engine::container::{Engine, Paths};
 use tower::ServiceExt;
 
 async fn engine(dir: &testkit::TempDir) -> Arc<Engine> {
-    let paths = Paths { root: dir.path().join("root"), exec_root: dir.path().join("exec") };
-    Engine::open(paths, "berth".into(), "/nonexistent/berth".into()).await.unwrap()
+    let paths = Paths {
+        root: dir.path().join("root"),
+        exec_root: dir.path().join("exec"),
+    };
+    Engine::open(paths, "berth".into(), "/nonexistent/berth".into())
+        .await
+        .unwrap()
 }
 
-async fn call(engine: &Arc<Engine>, method: Method, uri: &str, body: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+async fn call(
+    engine: &Arc<Engine>,
+    method: Method,
+    uri: &str,
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let app = engine::api::app(engine.clone());
     let req = Request::builder()
         .method(method)
@@ -24,7 +34,9 @@ async fn call(engine: &Arc<Engine>, method: Method, uri: &str, body: &str) -> (S
     let resp = app.oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, headers, String::from_utf8_lossy(&bytes).to_string())
 }
 
@@ -55,7 +67,10 @@ async fn version_is_served_with_and_without_prefix() {
     }
     let (status, _, body) = call(&e, Method::GET, "/v1.50/version", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("client version 1.50 is too new. Maximum supported API version is 1.43"), "{body}");
+    assert!(
+        body.contains("client version 1.50 is too new. Maximum supported API version is 1.43"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -72,8 +87,13 @@ async fn unknown_container_is_docker_404() {
 async fn create_with_unknown_image_is_404_no_such_image() {
     let dir = testkit::TempDir::new("api");
     let e = engine(&dir).await;
-    let (status, _, body) =
-        call(&e, Method::POST, "/v1.43/containers/create", r#"{"Image":"nosuchimage:1","Cmd":["true"]}"#).await;
+    let (status, _, body) = call(
+        &e,
+        Method::POST,
+        "/v1.43/containers/create",
+        r#"{"Image":"nosuchimage:1","Cmd":["true"]}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("No such image: nosuchimage:1"), "{body}");
 }
@@ -82,14 +102,27 @@ async fn create_with_unknown_image_is_404_no_such_image() {
 async fn create_with_a_bad_memory_value_names_the_field() {
     let dir = testkit::TempDir::new("api");
     let e = engine(&dir).await;
-    let (status, _, body) =
-        call(&e, Method::POST, "/v1.43/containers/create", r#"{"Image":"busybox","HostConfig":{"Memory":"12zb"}}"#).await;
+    let (status, _, body) = call(
+        &e,
+        Method::POST,
+        "/v1.43/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"Memory":"12zb"}}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("HostConfig.Memory"), "{body}");
-    let (status, _, body) =
-        call(&e, Method::POST, "/v1.43/containers/create", r#"{"Image":"busybox","HostConfig":{"Memory":1024}}"#).await;
+    let (status, _, body) = call(
+        &e,
+        Method::POST,
+        "/v1.43/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"Memory":1024}}"#,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body.contains("Minimum memory limit allowed is 6MB"), "{body}");
+    assert!(
+        body.contains("Minimum memory limit allowed is 6MB"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -99,7 +132,13 @@ async fn bad_signal_and_filters_are_400() {
     let (status, _, body) = call(&e, Method::GET, "/containers/json?filters=notjson", "").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("invalid filter"), "{body}");
-    let (status, _, body) = call(&e, Method::GET, "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D", "").await;
+    let (status, _, body) = call(
+        &e,
+        Method::GET,
+        "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22a%3Db%22%5D%7D",
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, "[]\n");
 }

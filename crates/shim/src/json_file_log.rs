@@ -56,7 +56,10 @@ impl JsonFileLog {
     /// Opens (creating if needed) the log at `path` for appending.
     pub fn open(path: &Path) -> io::Result<JsonFileLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(JsonFileLog { file, pending: [Vec::new(), Vec::new()] })
+        Ok(JsonFileLog {
+            file,
+            pending: [Vec::new(), Vec::new()],
+        })
     }
 
     /// Adds output of `stream`, writing every complete line.
@@ -96,7 +99,11 @@ impl JsonFileLog {
 
 fn encode(out: &mut Vec<u8>, stream: Stream, line: &[u8]) {
     let text = String::from_utf8_lossy(line);
-    let entry = Entry { log: &text, stream: stream.name(), time: api::time::rfc3339_nano(SystemTime::now()) };
+    let entry = Entry {
+        log: &text,
+        stream: stream.name(),
+        time: api::time::rfc3339_nano(SystemTime::now()),
+    };
     // Serialising a struct of strings cannot fail.
     if serde_json::to_writer(&mut *out, &entry).is_ok() {
         out.push(b'\n');
@@ -125,9 +132,19 @@ mod tests {
         log.write(Stream::Stdout, b"o\nthree").unwrap();
         log.flush_partial().unwrap();
         let e = entries(&path);
-        let got: Vec<(&str, &str)> =
-            e.iter().map(|v| (v["log"].as_str().unwrap(), v["stream"].as_str().unwrap())).collect();
-        assert_eq!(got, vec![("one\n", "stdout"), ("err\n", "stderr"), ("two\n", "stdout"), ("three", "stdout")]);
+        let got: Vec<(&str, &str)> = e
+            .iter()
+            .map(|v| (v["log"].as_str().unwrap(), v["stream"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("one\n", "stdout"),
+                ("err\n", "stderr"),
+                ("two\n", "stdout"),
+                ("three", "stdout")
+            ]
+        );
         assert!(api::time::parse_rfc3339(e[0]["time"].as_str().unwrap()).is_some());
     }
 
@@ -136,7 +153,8 @@ mod tests {
         let dir = testkit::TempDir::new("jsonlog");
         let path = dir.path().join("c-json.log");
         let mut log = JsonFileLog::open(&path).unwrap();
-        log.write(Stream::Stdout, &vec![b'x'; MAX_PARTIAL + 10]).unwrap();
+        log.write(Stream::Stdout, &vec![b'x'; MAX_PARTIAL + 10])
+            .unwrap();
         log.write(Stream::Stdout, b"\n").unwrap();
         let e = entries(&path);
         assert_eq!(e.len(), 2);

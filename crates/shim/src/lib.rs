@@ -41,9 +41,15 @@ pub struct ShimArgs {
 #[derive(Debug, thiserror::Error)]
 enum SetupError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid {path}: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Rootfs(#[from] rootfs::RootfsError),
     #[error("{0}")]
@@ -51,7 +57,10 @@ enum SetupError {
     #[error("{0}")]
     Runtime(#[from] runtime::RuntimeError),
     #[error("{what}: {source}")]
-    Io { what: &'static str, source: std::io::Error },
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
 }
 
 impl SetupError {
@@ -69,13 +78,19 @@ pub fn run(args: ShimArgs) -> i32 {
     // A new session: the daemon's terminal and process group signals do not reach us.
     let _ = nix::unistd::setsid();
     if let Err(e) = runtime::become_subreaper() {
-        report_ready(&Ready { error: Some(format!("cannot become subreaper: {e}")), ..Default::default() });
+        report_ready(&Ready {
+            error: Some(format!("cannot become subreaper: {e}")),
+            ..Default::default()
+        });
         return 1;
     }
     let runtime: Box<dyn Runtime> = match read_config(&args.state_dir) {
         Ok(cfg) => make_runtime(&args.runtime, &cfg.runtime_root),
         Err(e) => {
-            report_ready(&Ready { error: Some(e.to_string()), ..Default::default() });
+            report_ready(&Ready {
+                error: Some(e.to_string()),
+                ..Default::default()
+            });
             return 1;
         }
     };
@@ -88,18 +103,27 @@ pub fn run(args: ShimArgs) -> i32 {
             // The socket is listening before the daemon hears that we are ready.
             match supervisor::Supervisor::new(args, cfg, runtime, created, io) {
                 Ok(sup) => {
-                    report_ready(&Ready { pid: Some(pid), ..Default::default() });
+                    report_ready(&Ready {
+                        pid: Some(pid),
+                        ..Default::default()
+                    });
                     silence_stdout();
                     sup.run()
                 }
                 Err(e) => {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                     if let Ok(cfg) = read_config(&state_dir) {
                         let _ = make_runtime(&rt_name, &cfg.runtime_root).delete(&id, true);
                     }
                     let _ = rootfs::unmount_all(&rootfs);
-                    report_ready(&Ready { error: Some(format!("shim of {id}: {e}")), ..Default::default() });
+                    report_ready(&Ready {
+                        error: Some(format!("shim of {id}: {e}")),
+                        ..Default::default()
+                    });
                     1
                 }
             }
@@ -108,7 +132,11 @@ pub fn run(args: ShimArgs) -> i32 {
             let rootfs = args.state_dir.join("rootfs");
             let _ = runtime.delete(&args.id, true);
             let _ = rootfs::unmount_all(&rootfs);
-            report_ready(&Ready { error: Some(e.to_string()), exit_code: e.exit_code(), pid: None });
+            report_ready(&Ready {
+                error: Some(e.to_string()),
+                exit_code: e.exit_code(),
+                pid: None,
+            });
             1
         }
     }
@@ -119,17 +147,17 @@ pub fn make_runtime(name: &str, state_root: &Path) -> Box<dyn Runtime> {
     if name == "berth" {
         Box::new(BerthRuntime::new(state_root.join("berth")))
     } else {
-        Box::new(ExternalRuntime::new(name.to_string(), state_root.join(name.rsplit('/').next().unwrap_or(name))))
+        Box::new(ExternalRuntime::new(
+            name.to_string(),
+            state_root.join(name.rsplit('/').next().unwrap_or(name)),
+        ))
     }
 }
 
 /// Removes what a dead shim may have left: the runtime container (killed) and the root mount.
 /// Used by the daemon (through `berth shim --cleanup`) when a shim is gone.
 pub fn cleanup(args: &ShimArgs) -> i32 {
-    let cfg = match read_config(&args.state_dir) {
-        Ok(cfg) => cfg,
-        Err(_) => ShimConfig::default(),
-    };
+    let cfg = read_config(&args.state_dir).unwrap_or_default();
     let rt = make_runtime(&args.runtime, &cfg.runtime_root);
     let mut code = 0;
     if let Err(e) = rt.delete(&args.id, true) {
@@ -147,17 +175,27 @@ pub fn cleanup(args: &ShimArgs) -> i32 {
 
 fn read_config(state_dir: &Path) -> Result<ShimConfig, SetupError> {
     let path = state_dir.join("shim.json");
-    let data = fs::read(&path).map_err(|source| SetupError::Read { path: path.clone(), source })?;
+    let data = fs::read(&path).map_err(|source| SetupError::Read {
+        path: path.clone(),
+        source,
+    })?;
     serde_json::from_slice(&data).map_err(|source| SetupError::Parse { path, source })
 }
 
-fn setup(args: &ShimArgs, rt: &dyn Runtime) -> Result<(ShimConfig, runtime::Created, supervisor::Stdio), SetupError> {
+fn setup(
+    args: &ShimArgs,
+    rt: &dyn Runtime,
+) -> Result<(ShimConfig, runtime::Created, supervisor::Stdio), SetupError> {
     let cfg = read_config(&args.state_dir)?;
     let rootfs = args.state_dir.join("rootfs");
-    fs::create_dir_all(&rootfs).map_err(|source| SetupError::Io { what: "create rootfs dir", source })?;
+    fs::create_dir_all(&rootfs).map_err(|source| SetupError::Io {
+        what: "create rootfs dir",
+        source,
+    })?;
     rootfs::mount_all(&cfg.rootfs_mounts, &rootfs)?;
     if !cfg.user.is_empty() {
-        let (uid, gid, groups) = runtime::user::resolve(&rootfs, &cfg.user).map_err(|e| SetupError::User(e.to_string()))?;
+        let (uid, gid, groups) = runtime::user::resolve(&rootfs, &cfg.user)
+            .map_err(|e| SetupError::User(e.to_string()))?;
         set_user(&args.state_dir.join("config.json"), uid, gid, &groups)?;
     }
     let (io, stdio) = if cfg.tty {
@@ -166,30 +204,55 @@ fn setup(args: &ShimArgs, rt: &dyn Runtime) -> Result<(ShimConfig, runtime::Crea
         let (stdin_r, stdin_w) = pipe()?;
         let (stdout_r, stdout_w) = pipe()?;
         let (stderr_r, stderr_w) = pipe()?;
-        let io = ContainerIo::Pipes { stdin: stdin_r, stdout: stdout_w, stderr: stderr_w };
+        let io = ContainerIo::Pipes {
+            stdin: stdin_r,
+            stdout: stdout_w,
+            stderr: stderr_w,
+        };
         let stdin = if cfg.open_stdin { Some(stdin_w) } else { None };
-        (io, supervisor::Stdio::Pipes { stdin, stdout: stdout_r, stderr: stderr_r })
+        (
+            io,
+            supervisor::Stdio::Pipes {
+                stdin,
+                stdout: stdout_r,
+                stderr: stderr_r,
+            },
+        )
     };
     let created = rt.create(&args.id, &args.state_dir, io)?;
     Ok((cfg, created, stdio))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SetupError> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| SetupError::Io { what: "create pipe", source: e.into() })
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| SetupError::Io {
+        what: "create pipe",
+        source: e.into(),
+    })
 }
 
 /// Writes the resolved ids into the bundle's config.json (atomically).
 fn set_user(config: &Path, uid: u32, gid: u32, groups: &[u32]) -> Result<(), SetupError> {
-    let data = fs::read(config).map_err(|source| SetupError::Read { path: config.to_path_buf(), source })?;
+    let data = fs::read(config).map_err(|source| SetupError::Read {
+        path: config.to_path_buf(),
+        source,
+    })?;
     let mut spec: serde_json::Value =
-        serde_json::from_slice(&data).map_err(|source| SetupError::Parse { path: config.to_path_buf(), source })?;
+        serde_json::from_slice(&data).map_err(|source| SetupError::Parse {
+            path: config.to_path_buf(),
+            source,
+        })?;
     let user = &mut spec["process"]["user"];
     user["uid"] = uid.into();
     user["gid"] = gid.into();
     user["additionalGids"] = groups.to_vec().into();
-    let bytes = serde_json::to_vec(&spec).map_err(|source| SetupError::Parse { path: config.to_path_buf(), source })?;
-    content::atomic::write_file(config, &bytes).map_err(|source| SetupError::Io { what: "write config.json", source })
+    let bytes = serde_json::to_vec(&spec).map_err(|source| SetupError::Parse {
+        path: config.to_path_buf(),
+        source,
+    })?;
+    content::atomic::write_file(config, &bytes).map_err(|source| SetupError::Io {
+        what: "write config.json",
+        source,
+    })
 }
 
 fn report_ready(ready: &Ready) {

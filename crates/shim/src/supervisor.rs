@@ -26,7 +26,11 @@ const MAX_CLIENT_BUFFER: usize = 8 << 20;
 /// The container's stdio as the shim holds it.
 pub enum Stdio {
     /// Pipes: our ends. `stdin` is None unless the container keeps stdin open.
-    Pipes { stdin: Option<OwnedFd>, stdout: OwnedFd, stderr: OwnedFd },
+    Pipes {
+        stdin: Option<OwnedFd>,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    },
     /// A terminal: the pty master comes from the runtime.
     Terminal,
 }
@@ -42,7 +46,11 @@ enum Role {
     /// Waiting for its request line.
     Request,
     /// Streaming output; `stdin` if its input goes to the container.
-    Attach { stdin: bool, stdout: bool, stderr: bool },
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
     /// Answered when the container exits.
     Waiter,
     /// Answered; closed once its buffer is written.
@@ -109,7 +117,8 @@ impl Supervisor {
         let mut mask = SigSet::empty();
         mask.add(Signal::SIGCHLD);
         mask.add(Signal::SIGPIPE);
-        mask.thread_block().map_err(|e| err("block signals")(e.into()))?;
+        mask.thread_block()
+            .map_err(|e| err("block signals")(e.into()))?;
         let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
             .map_err(|e| err("signalfd")(e.into()))?;
 
@@ -119,16 +128,28 @@ impl Supervisor {
         // is single-threaded, so changing its working directory affects nobody else).
         std::env::set_current_dir(&args.state_dir).map_err(err("enter the state directory"))?;
         let listener = UnixListener::bind("shim.sock").map_err(err("listen on shim.sock"))?;
-        listener.set_nonblocking(true).map_err(err("listen on shim.sock"))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(err("listen on shim.sock"))?;
         let log = JsonFileLog::open(&cfg.log_path).map_err(err("open container log"))?;
 
         let mut outputs = Vec::new();
         let mut stdin = None;
         let mut pty = None;
         match stdio {
-            Stdio::Pipes { stdin: si, stdout, stderr } => {
-                outputs.push(Output { file: nonblocking(stdout)?, stream: Stream::Stdout });
-                outputs.push(Output { file: nonblocking(stderr)?, stream: Stream::Stderr });
+            Stdio::Pipes {
+                stdin: si,
+                stdout,
+                stderr,
+            } => {
+                outputs.push(Output {
+                    file: nonblocking(stdout)?,
+                    stream: Stream::Stdout,
+                });
+                outputs.push(Output {
+                    file: nonblocking(stderr)?,
+                    stream: Stream::Stderr,
+                });
                 if let Some(si) = si {
                     stdin = Some(nonblocking(si)?);
                 }
@@ -142,7 +163,10 @@ impl Supervisor {
                     set_winsize(master.as_raw_fd(), rows, cols);
                 }
                 let reader = master.try_clone().map_err(err("dup pty master"))?;
-                outputs.push(Output { file: reader, stream: Stream::Stdout });
+                outputs.push(Output {
+                    file: reader,
+                    stream: Stream::Stdout,
+                });
                 if cfg.open_stdin {
                     stdin = Some(master.try_clone().map_err(err("dup pty master"))?);
                 }
@@ -187,7 +211,11 @@ impl Supervisor {
     fn poll_once(&mut self) -> io::Result<()> {
         // Indexes into `fds`: 0 listener, 1 sigfd, then outputs, stdin, clients.
         let mut fds: Vec<libc::pollfd> = Vec::new();
-        let pfd = |fd: RawFd, events: libc::c_short| libc::pollfd { fd, events, revents: 0 };
+        let pfd = |fd: RawFd, events: libc::c_short| libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
         fds.push(pfd(self.listener.as_raw_fd(), libc::POLLIN));
         fds.push(pfd(self.sigfd.as_raw_fd(), libc::POLLIN));
         let out_base = fds.len();
@@ -195,8 +223,15 @@ impl Supervisor {
             fds.push(pfd(o.file.as_raw_fd(), libc::POLLIN));
         }
         let stdin_idx = fds.len();
-        let stdin_events = if !self.stdin_buf.is_empty() { libc::POLLOUT } else { 0 };
-        fds.push(pfd(self.stdin.as_ref().map_or(-1, |f| f.as_raw_fd()), stdin_events));
+        let stdin_events = if !self.stdin_buf.is_empty() {
+            libc::POLLOUT
+        } else {
+            0
+        };
+        fds.push(pfd(
+            self.stdin.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            stdin_events,
+        ));
         let client_base = fds.len();
         for c in &self.clients {
             let mut ev = 0;
@@ -209,7 +244,9 @@ impl Supervisor {
             fds.push(pfd(c.stream.as_raw_fd(), ev));
         }
         let timeout = match self.exit {
-            Some((_, _, at)) => DRAIN_TIMEOUT.saturating_sub(at.elapsed()).as_millis() as libc::c_int + 1,
+            Some((_, _, at)) => {
+                DRAIN_TIMEOUT.saturating_sub(at.elapsed()).as_millis() as libc::c_int + 1
+            }
             None => -1,
         };
         // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs that
@@ -217,7 +254,11 @@ impl Supervisor {
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == ErrorKind::Interrupted { Ok(()) } else { Err(e) };
+            return if e.kind() == ErrorKind::Interrupted {
+                Ok(())
+            } else {
+                Err(e)
+            };
         }
         let ready = |i: usize| fds[i].revents != 0;
 
@@ -297,7 +338,11 @@ impl Supervisor {
             frame.extend_from_slice(&buf[..n]);
             for c in &mut self.clients {
                 if let Role::Attach { stdout, stderr, .. } = c.role {
-                    let wanted = if stream == Stream::Stderr { stderr } else { stdout };
+                    let wanted = if stream == Stream::Stderr {
+                        stderr
+                    } else {
+                        stdout
+                    };
                     if wanted && !c.dead {
                         if c.outbuf.len() + frame.len() > MAX_CLIENT_BUFFER {
                             c.dead = true;
@@ -342,11 +387,9 @@ impl Supervisor {
                 Ok(0) => {
                     c.read_closed = true;
                     match c.role {
-                        Role::Attach { stdin: true, .. } => {
-                            if self.stdin_once {
-                                self.stdin_eof = true;
-                                self.flush_stdin();
-                            }
+                        Role::Attach { stdin: true, .. } if self.stdin_once => {
+                            self.stdin_eof = true;
+                            self.flush_stdin();
                         }
                         Role::Request => c.dead = true,
                         _ => {}
@@ -372,11 +415,9 @@ impl Supervisor {
                             return;
                         }
                     }
-                    Role::Attach { stdin: true, .. } => {
-                        if self.stdin.is_some() {
-                            self.stdin_buf.extend_from_slice(&buf[..n]);
-                            self.flush_stdin();
-                        }
+                    Role::Attach { stdin: true, .. } if self.stdin.is_some() => {
+                        self.stdin_buf.extend_from_slice(&buf[..n]);
+                        self.flush_stdin();
                     }
                     _ => {}
                 },
@@ -414,16 +455,34 @@ impl Supervisor {
     fn handle_request(&mut self, i: usize, line: &[u8]) {
         let req: Request = match serde_json::from_slice(line) {
             Ok(r) => r,
-            Err(e) => return self.respond(i, &Response::err(format!("invalid request: {e}")), Role::Closing),
+            Err(e) => {
+                return self.respond(
+                    i,
+                    &Response::err(format!("invalid request: {e}")),
+                    Role::Closing,
+                )
+            }
         };
         let id = self.args.id.clone();
         let resp = match req {
-            Request::Attach { stdin, stdout, stderr } => {
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
                 if self.exit.is_some() && self.outputs.is_empty() {
                     return self.respond(i, &Response::ok(), Role::Closing);
                 }
                 let stdin = stdin && self.stdin.is_some();
-                return self.respond(i, &Response::ok(), Role::Attach { stdin, stdout, stderr });
+                return self.respond(
+                    i,
+                    &Response::ok(),
+                    Role::Attach {
+                        stdin,
+                        stdout,
+                        stderr,
+                    },
+                );
             }
             Request::Wait => {
                 if let Some((code, at, _)) = self.exit {
@@ -441,9 +500,15 @@ impl Supervisor {
                     match self.runtime.start(&id) {
                         Ok(()) => {
                             self.status = Status::Running;
-                            Response { pid: Some(self.init.as_raw()), ..Response::ok() }
+                            Response {
+                                pid: Some(self.init.as_raw()),
+                                ..Response::ok()
+                            }
                         }
-                        Err(e) => Response { exit_code: e.exit_code(), ..Response::err(e.to_string()) },
+                        Err(e) => Response {
+                            exit_code: e.exit_code(),
+                            ..Response::err(e.to_string())
+                        },
                     }
                 }
             }
@@ -497,7 +562,9 @@ impl Supervisor {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(pid, code)) if pid == self.init => self.record_exit(code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == self.init => self.record_exit(128 + sig as i32),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == self.init => {
+                    self.record_exit(128 + sig as i32)
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             }
@@ -512,7 +579,10 @@ impl Supervisor {
 
     /// Records the exit, cleans up, answers waiters and closes streams.
     fn finish(mut self) -> i32 {
-        let (code, at) = self.exit.map(|(c, t, _)| (c, t)).unwrap_or((255, SystemTime::now()));
+        let (code, at) = self
+            .exit
+            .map(|(c, t, _)| (c, t))
+            .unwrap_or((255, SystemTime::now()));
         if let Err(e) = self.log.flush_partial() {
             eprintln!("berth shim: write log: {e}");
         }
@@ -522,7 +592,9 @@ impl Supervisor {
             oom_killed: false,
         };
         if let Ok(bytes) = serde_json::to_vec(&record) {
-            if let Err(e) = content::atomic::write_file(&self.args.data_dir.join("exit.json"), &bytes) {
+            if let Err(e) =
+                content::atomic::write_file(&self.args.data_dir.join("exit.json"), &bytes)
+            {
                 eprintln!("berth shim: record exit: {e}");
             }
         }
@@ -548,7 +620,10 @@ impl Supervisor {
                 }
                 let resp = match serde_json::from_slice::<Request>(&c.inbuf) {
                     Ok(Request::Wait) => exit_response(code, at),
-                    Ok(Request::State) => Response { status: Some("stopped".into()), ..Response::ok() },
+                    Ok(Request::State) => Response {
+                        status: Some("stopped".into()),
+                        ..Response::ok()
+                    },
                     Ok(Request::Attach { .. }) => Response::ok(),
                     _ => Response::err(format!("container {} is not running", self.args.id)),
                 };
@@ -575,7 +650,11 @@ impl Supervisor {
 }
 
 fn exit_response(code: i32, at: SystemTime) -> Response {
-    Response { exit_code: Some(code), finished_at: Some(api::time::rfc3339_nano(at)), ..Response::ok() }
+    Response {
+        exit_code: Some(code),
+        finished_at: Some(api::time::rfc3339_nano(at)),
+        ..Response::ok()
+    }
 }
 
 fn result(r: Result<(), runtime::RuntimeError>) -> Response {
@@ -608,13 +687,21 @@ fn flush_client(c: &mut Client) {
 fn nonblocking(fd: OwnedFd) -> Result<File, SupervisorError> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(|e| err("fcntl")(e.into()))?;
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK))
-        .map_err(|e| err("fcntl")(e.into()))?;
+    fcntl(
+        fd.as_raw_fd(),
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(|e| err("fcntl")(e.into()))?;
     Ok(File::from(fd))
 }
 
 fn set_winsize(fd: RawFd, rows: u16, cols: u16) {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads one `winsize` from the pointer, which points at a live local; an
     // invalid fd only makes the call fail with EBADF/ENOTTY, which is ignored (resize is advisory).
     unsafe {

@@ -20,7 +20,10 @@ pub const BUSYBOX: &str = "/bin/busybox";
 pub fn require_root() {
     // getuid never fails.
     let uid = nix_free_getuid();
-    assert_eq!(uid, 0, "this privileged test must run as root (CI runs the suite as root)");
+    assert_eq!(
+        uid, 0,
+        "this privileged test must run as root (CI runs the suite as root)"
+    );
 }
 
 fn nix_free_getuid() -> u32 {
@@ -42,7 +45,11 @@ pub fn unique_name(what: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("berth-test-{what}-{}-{n}-{:x}", std::process::id(), nanos & 0xffff)
+    format!(
+        "berth-test-{what}-{}-{n}-{:x}",
+        std::process::id(),
+        nanos & 0xffff
+    )
 }
 
 /// A directory removed (recursively) when dropped. Anything mounted below it is lazily unmounted
@@ -54,7 +61,9 @@ pub struct TempDir {
 impl TempDir {
     /// A fresh directory under `/tmp` (or `$BERTH_TEST_TMP`), named with [`unique_name`].
     pub fn new(what: &str) -> TempDir {
-        let base = std::env::var_os("BERTH_TEST_TMP").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+        let base = std::env::var_os("BERTH_TEST_TMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/tmp"));
         let path = base.join(unique_name(what));
         fs::create_dir_all(&path).expect("create test temp dir");
         TempDir { path }
@@ -79,7 +88,9 @@ impl Drop for TempDir {
 
 /// Lazily unmounts every mount at or below `dir`, deepest first. Reports failures on stderr.
 pub fn unmount_below(dir: &Path) {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
     let prefix = dir.to_string_lossy().to_string();
     let mut targets: Vec<String> = info
         .lines()
@@ -97,7 +108,10 @@ pub fn unmount_below(dir: &Path) {
 }
 
 fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }
 
 /// Fills `dir` with a minimal busybox root filesystem: `/bin/busybox` from the host's
@@ -106,7 +120,9 @@ fn unescape_mountinfo(s: &str) -> String {
 pub fn busybox_rootfs(dir: &Path) -> io::Result<()> {
     let bin = dir.join("bin");
     fs::create_dir_all(&bin)?;
-    for d in ["etc", "proc", "sys", "dev", "tmp", "root", "home", "var", "usr/bin", "usr/sbin", "sbin"] {
+    for d in [
+        "etc", "proc", "sys", "dev", "tmp", "root", "home", "var", "usr/bin", "usr/sbin", "sbin",
+    ] {
         fs::create_dir_all(dir.join(d))?;
     }
     fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777))?;
@@ -114,7 +130,9 @@ pub fn busybox_rootfs(dir: &Path) -> io::Result<()> {
     fs::set_permissions(bin.join("busybox"), fs::Permissions::from_mode(0o755))?;
     let out = Command::new(BUSYBOX).arg("--list").output()?;
     if !out.status.success() {
-        return Err(io::Error::other("busybox --list failed: is busybox-static installed?"));
+        return Err(io::Error::other(
+            "busybox --list failed: is busybox-static installed?",
+        ));
     }
     for applet in String::from_utf8_lossy(&out.stdout).lines() {
         let applet = applet.trim();
@@ -171,7 +189,15 @@ mod tests {
     fn busybox_rootfs_has_shell_and_users() {
         let d = TempDir::new("rootfs");
         busybox_rootfs(d.path()).unwrap();
-        assert!(d.path().join("bin/sh").symlink_metadata().unwrap().file_type().is_symlink());
-        assert!(fs::read_to_string(d.path().join("etc/passwd")).unwrap().contains("nobody:x:65534"));
+        assert!(d
+            .path()
+            .join("bin/sh")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert!(fs::read_to_string(d.path().join("etc/passwd"))
+            .unwrap()
+            .contains("nobody:x:65534"));
     }
 }

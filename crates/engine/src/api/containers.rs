@@ -18,22 +18,39 @@ pub async fn create(State(engine): State<AppState>, uri: Uri, body: Body) -> Api
         EngineError::Invalid(format!("invalid value for {path}: {}", e.into_inner()))
     })?;
     let (id, warnings) = engine.create(params.get("name"), req).await?;
-    Ok(json_response(StatusCode::CREATED, &api::docker::CreateResponse { id: id.to_string(), warnings }))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &api::docker::CreateResponse {
+            id: id.to_string(),
+            warnings,
+        },
+    ))
 }
 
 pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
-    let mut limit = p.get("limit").and_then(|l| l.parse::<i64>().ok()).unwrap_or(0).max(0) as usize;
+    let mut limit = p
+        .get("limit")
+        .and_then(|l| l.parse::<i64>().ok())
+        .unwrap_or(0)
+        .max(0) as usize;
     let mut all = p.bool("all", false);
     if p.bool("latest", false) {
         limit = 1;
         all = true;
     }
-    let opts = ListOptions { all, filters: p.filters()?, limit };
+    let opts = ListOptions {
+        all,
+        filters: p.filters()?,
+        limit,
+    };
     Ok(json_response(StatusCode::OK, &engine.list(&opts)))
 }
 
-pub async fn inspect(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+pub async fn inspect(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     let c = engine.get(&id)?;
     Ok(json_response(StatusCode::OK, &engine.inspect(&c)))
 }
@@ -43,23 +60,37 @@ pub async fn start(State(engine): State<AppState>, Path(id): Path<String>) -> Ap
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn stop(State(engine): State<AppState>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn stop(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     let t = p.get("t").or(p.get("timeout")).map(|t| {
-        t.parse::<i64>().map_err(|_| EngineError::Invalid(format!("invalid value for t: {t:?}: expected seconds")))
+        t.parse::<i64>().map_err(|_| {
+            EngineError::Invalid(format!("invalid value for t: {t:?}: expected seconds"))
+        })
     });
     let t = t.transpose()?;
     engine.stop(&id, t).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn kill(State(engine): State<AppState>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn kill(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     engine.kill(&id, p.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn remove(State(engine): State<AppState>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn remove(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     engine.remove(&id, p.bool("force", false)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -67,7 +98,11 @@ pub async fn remove(State(engine): State<AppState>, Path(id): Path<String>, uri:
 
 /// Headers go out at once; the body when the condition is met. A client that goes away
 /// drops the body and with it the wait.
-pub async fn wait(State(engine): State<AppState>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn wait(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     let condition: WaitCondition = p.get("condition").unwrap_or("").parse()?;
     let fut = engine.wait(&id, condition)?;
@@ -86,15 +121,26 @@ pub async fn wait(State(engine): State<AppState>, Path(id): Path<String>, uri: U
     Ok(resp)
 }
 
-pub async fn attach(State(engine): State<AppState>, Path(id): Path<String>, mut req: Request) -> ApiResult<Response> {
+pub async fn attach(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    mut req: Request,
+) -> ApiResult<Response> {
     let c = engine.get(&id)?;
     let p = Params::from_uri(req.uri());
-    let opts = AttachOptions { stdin: p.bool("stdin", false), stdout: p.bool("stdout", false), stderr: p.bool("stderr", false) };
+    let opts = AttachOptions {
+        stdin: p.bool("stdin", false),
+        stdout: p.bool("stdout", false),
+        stderr: p.bool("stderr", false),
+    };
     let tty = c.record().config.tty;
     let on_upgrade = hyper::upgrade::on(&mut req);
     engine.attach(c, on_upgrade, opts);
-    let content_type =
-        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let content_type = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     Ok(Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONTENT_TYPE, content_type)
@@ -104,7 +150,11 @@ pub async fn attach(State(engine): State<AppState>, Path(id): Path<String>, mut 
         .expect("static response parts are valid"))
 }
 
-pub async fn logs(State(engine): State<AppState>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn logs(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     let c = engine.get(&id)?;
     let opts = LogsOptions {
@@ -114,16 +164,27 @@ pub async fn logs(State(engine): State<AppState>, Path(id): Path<String>, uri: U
         timestamps: p.bool("timestamps", false),
         tail: match p.get("tail") {
             None | Some("all") | Some("") => None,
-            Some(n) => Some(n.parse::<i64>().map_err(|_| EngineError::Invalid(format!("invalid value for tail: {n:?}")))?.max(0) as usize),
+            Some(n) => Some(
+                n.parse::<i64>()
+                    .map_err(|_| EngineError::Invalid(format!("invalid value for tail: {n:?}")))?
+                    .max(0) as usize,
+            ),
         },
         since: parse_unix_time(p.get("since"))?,
         until: parse_unix_time(p.get("until"))?,
     };
     if !opts.stdout && !opts.stderr {
-        return Err(EngineError::Invalid("Bad parameters: you must choose at least one stream".into()).into());
+        return Err(EngineError::Invalid(
+            "Bad parameters: you must choose at least one stream".into(),
+        )
+        .into());
     }
     let tty = c.record().config.tty;
-    let ct = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     let (tx, resp) = stream_response(StatusCode::OK, Some(ct));
     let id = c.id.to_string();
     tokio::spawn(async move {
@@ -134,10 +195,17 @@ pub async fn logs(State(engine): State<AppState>, Path(id): Path<String>, uri: U
     Ok(resp)
 }
 
-pub async fn resize(State(engine): State<AppState>, Path(id): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn resize(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     let dim = |k: &str| -> Result<u16, EngineError> {
-        p.get(k).unwrap_or("0").parse().map_err(|_| EngineError::Invalid(format!("invalid value for {k}")))
+        p.get(k)
+            .unwrap_or("0")
+            .parse()
+            .map_err(|_| EngineError::Invalid(format!("invalid value for {k}")))
     };
     engine.resize(&id, dim("h")?, dim("w")?).await?;
     Ok((StatusCode::OK, [(header::CONTENT_LENGTH, "0")]).into_response())
@@ -145,12 +213,16 @@ pub async fn resize(State(engine): State<AppState>, Path(id): Path<String>, uri:
 
 /// `since`/`until` as clients send them: whole seconds or `seconds.nanoseconds`, or RFC 3339.
 fn parse_unix_time(v: Option<&str>) -> Result<Option<std::time::SystemTime>, EngineError> {
-    let Some(v) = v.filter(|v| !v.is_empty() && *v != "0") else { return Ok(None) };
+    let Some(v) = v.filter(|v| !v.is_empty() && *v != "0") else {
+        return Ok(None);
+    };
     if let Some(t) = api::time::parse_rfc3339(v) {
         return Ok(Some(t));
     }
     let (secs, frac) = v.split_once('.').unwrap_or((v, "0"));
-    let secs: u64 = secs.parse().map_err(|_| EngineError::Invalid(format!("invalid time value {v:?}")))?;
+    let secs: u64 = secs
+        .parse()
+        .map_err(|_| EngineError::Invalid(format!("invalid time value {v:?}")))?;
     let mut nanos: u32 = 0;
     for (i, c) in frac.bytes().take(9).enumerate() {
         if !c.is_ascii_digit() {
@@ -158,7 +230,9 @@ fn parse_unix_time(v: Option<&str>) -> Result<Option<std::time::SystemTime>, Eng
         }
         nanos += (c - b'0') as u32 * 10u32.pow(8 - i as u32);
     }
-    Ok(Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos)))
+    Ok(Some(
+        std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos),
+    ))
 }
 
 #[cfg(test)]
@@ -166,7 +240,10 @@ mod tests {
     #[test]
     fn times_in_both_client_forms() {
         use std::time::{Duration, UNIX_EPOCH};
-        assert_eq!(super::parse_unix_time(Some("1795411832")).unwrap(), Some(UNIX_EPOCH + Duration::from_secs(1795411832)));
+        assert_eq!(
+            super::parse_unix_time(Some("1795411832")).unwrap(),
+            Some(UNIX_EPOCH + Duration::from_secs(1795411832))
+        );
         assert_eq!(
             super::parse_unix_time(Some("1795411800.500000000")).unwrap(),
             Some(UNIX_EPOCH + Duration::new(1795411800, 500_000_000))

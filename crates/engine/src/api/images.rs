@@ -16,16 +16,23 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
     let p = Params::from_uri(&uri);
     let filters = p.filters()?;
     let images = engine.images.clone();
-    let infos = tokio::task::spawn_blocking(move || images.list()).await.map_err(crate::container::join_error)?;
+    let infos = tokio::task::spawn_blocking(move || images.list())
+        .await
+        .map_err(crate::container::join_error)?;
     let out: Vec<Value> = infos
         .iter()
         .filter(|i| {
             filters.get("reference").is_none_or(|refs| {
-                refs.is_empty() || refs.iter().any(|r| i.repo_tags.iter().any(|t| reference_matches(t, r)))
+                refs.is_empty()
+                    || refs
+                        .iter()
+                        .any(|r| i.repo_tags.iter().any(|t| reference_matches(t, r)))
             })
         })
         .filter(|i| {
-            filters.get("dangling").is_none_or(|d| d.iter().all(|v| (v == "true") == i.repo_tags.is_empty()))
+            filters
+                .get("dangling")
+                .is_none_or(|d| d.iter().all(|v| (v == "true") == i.repo_tags.is_empty()))
         })
         .map(|i| summary(&engine, i))
         .collect();
@@ -34,15 +41,24 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
 
 /// `busybox` matches `busybox:latest`; `busybox:1` matches exactly.
 fn reference_matches(tag: &str, pattern: &str) -> bool {
-    tag == pattern || tag.rsplit_once(':').is_some_and(|(repo, _)| repo == pattern)
+    tag == pattern
+        || tag
+            .rsplit_once(':')
+            .is_some_and(|(repo, _)| repo == pattern)
 }
 
 fn created_unix(created: &str) -> i64 {
-    api::time::parse_rfc3339(created).map(api::time::unix_seconds).unwrap_or(0)
+    api::time::parse_rfc3339(created)
+        .map(api::time::unix_seconds)
+        .unwrap_or(0)
 }
 
 fn summary(engine: &Engine, i: &ImageInfo) -> Value {
-    let tags: Vec<String> = if i.repo_tags.is_empty() { vec!["<none>:<none>".into()] } else { i.repo_tags.clone() };
+    let tags: Vec<String> = if i.repo_tags.is_empty() {
+        vec!["<none>:<none>".into()]
+    } else {
+        i.repo_tags.clone()
+    };
     json!({
         "Containers": engine.containers_using(&i.id.to_string()).len(),
         "Created": created_unix(&i.created),
@@ -58,7 +74,10 @@ fn summary(engine: &Engine, i: &ImageInfo) -> Value {
 }
 
 /// `GET /images/{name}/json` (and later `/history`).
-pub async fn get_named(State(engine): State<AppState>, Path(rest): Path<String>) -> ApiResult<Response> {
+pub async fn get_named(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+) -> ApiResult<Response> {
     if let Some(name) = rest.strip_suffix("/json") {
         let images = engine.images.clone();
         let name = name.to_string();
@@ -95,7 +114,11 @@ pub async fn get_named(State(engine): State<AppState>, Path(rest): Path<String>)
     Err(EngineError::Invalid(format!("page not found: /images/{rest}")).into())
 }
 
-pub async fn delete(State(engine): State<AppState>, Path(rest): Path<String>, uri: Uri) -> ApiResult<Response> {
+pub async fn delete(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     let force = p.bool("force", false);
     let images = engine.images.clone();
@@ -142,15 +165,20 @@ pub async fn create(State(engine): State<AppState>, uri: Uri, body: Body) -> Api
     let reference = if repo.is_empty() {
         None
     } else {
-        Some(repo.parse::<api::ImageRef>().map_err(|e| EngineError::Invalid(e.to_string()))?)
+        Some(
+            repo.parse::<api::ImageRef>()
+                .map_err(|e| EngineError::Invalid(e.to_string()))?,
+        )
     };
     let changes = ImportChanges::parse(&p.all("changes"))?;
     let message = p.get("message").map(String::from);
     let reader = body_reader(body);
     let images = engine.images.clone();
-    let info = tokio::task::spawn_blocking(move || images.import(reader, reference.as_ref(), &changes, message.as_deref()))
-        .await
-        .map_err(crate::container::join_error)??;
+    let info = tokio::task::spawn_blocking(move || {
+        images.import(reader, reference.as_ref(), &changes, message.as_deref())
+    })
+    .await
+    .map_err(crate::container::join_error)??;
     let (tx, resp) = stream_response(StatusCode::OK, Some("application/json"));
     let mut line = serde_json::to_vec(&json!({"status": info.id.to_string()})).unwrap_or_default();
     line.extend_from_slice(b"\r\n");

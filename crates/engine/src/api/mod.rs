@@ -48,19 +48,30 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/resize", post(containers::resize))
-        .route("/containers/{id}", axum::routing::delete(containers::remove))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
-        .route("/images/{*rest}", get(images::get_named).delete(images::delete))
+        .route(
+            "/images/{*rest}",
+            get(images::get_named).delete(images::delete),
+        )
         .with_state(engine)
 }
 
+type BoxedResponse = Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+type VersionFn = fn(Request, Next) -> BoxedResponse;
+
+/// The service [`app`] returns.
+pub type App = axum::middleware::FromFn<VersionFn, (), Router, (Request,)>;
+
 /// The whole API service: strips and checks the `/vX.Y` prefix before routing, and adds
 /// Docker's headers to every answer.
-pub fn app(engine: Arc<Engine>) -> axum::middleware::FromFn<fn(Request, Next) -> Pin<Box<dyn std::future::Future<Output = Response> + Send>>, (), Router, (Request,)> {
+pub fn app(engine: Arc<Engine>) -> App {
     use tower::Layer;
-    let f: fn(Request, Next) -> Pin<Box<dyn std::future::Future<Output = Response> + Send>> =
-        |req, next| Box::pin(versioned(req, next));
+    let f: VersionFn = |req, next| Box::pin(versioned(req, next));
     axum::middleware::from_fn(f).layer(router(engine))
 }
 
@@ -68,7 +79,11 @@ async fn versioned(mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     if let Some(rest) = path.strip_prefix("/v") {
         let (version, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        if version.split('.').count() == 2 && version.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        if version.split('.').count() == 2
+            && version
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        {
             if version_lt(API_VERSION, version) {
                 return with_headers(error_response(
                     StatusCode::BAD_REQUEST,
@@ -106,12 +121,18 @@ fn with_headers(mut resp: Response) -> Response {
     h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert("Ostype", HeaderValue::from_static("linux"));
-    h.insert(header::SERVER, HeaderValue::from_static(concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    h.insert(
+        header::SERVER,
+        HeaderValue::from_static(concat!("Berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
     resp
 }
 
 fn error_response(status: StatusCode, message: &str) -> Response {
-    let body = serde_json::to_vec(&api::docker::ErrorBody { message: message.to_string() }).unwrap_or_default();
+    let body = serde_json::to_vec(&api::docker::ErrorBody {
+        message: message.to_string(),
+    })
+    .unwrap_or_default();
     let mut body = body;
     body.push(b'\n');
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
@@ -138,7 +159,8 @@ impl IntoResponse for ApiError {
         if kind == api::ErrorKind::NotModified {
             return StatusCode::NOT_MODIFIED.into_response();
         }
-        let status = StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut message = self.0.to_string();
         let mut cur = std::error::Error::source(&self.0);
         while let Some(c) = cur {
@@ -165,17 +187,28 @@ pub struct Params(pub Vec<(String, String)>);
 impl Params {
     /// Parses the request's query.
     pub fn from_uri(uri: &axum::http::Uri) -> Params {
-        Params(uri.query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default())
+        Params(
+            uri.query()
+                .and_then(|q| serde_urlencoded::from_str(q).ok())
+                .unwrap_or_default(),
+        )
     }
 
     /// The first value of `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of `key`.
     pub fn all(&self, key: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// A boolean as clients send them (`1`, `true`, `True`); absent is `default`.
@@ -189,15 +222,26 @@ impl Params {
     /// Docker's `filters`: a JSON map of maps (`{"name":{"x":true}}`, the CLI) or of lists
     /// (`{"label":["a=b"]}`, docker-py).
     pub fn filters(&self) -> Result<BTreeMap<String, Vec<String>>, EngineError> {
-        let Some(raw) = self.get("filters").filter(|s| !s.is_empty()) else { return Ok(BTreeMap::new()) };
-        let v: serde_json::Value =
-            serde_json::from_str(raw).map_err(|e| EngineError::Invalid(format!("invalid filter: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| EngineError::Invalid("invalid filter: expected a JSON object".into()))?;
+        let Some(raw) = self.get("filters").filter(|s| !s.is_empty()) else {
+            return Ok(BTreeMap::new());
+        };
+        let v: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| EngineError::Invalid(format!("invalid filter: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| EngineError::Invalid("invalid filter: expected a JSON object".into()))?;
         let mut out = BTreeMap::new();
         for (k, vals) in obj {
             let list: Vec<String> = match vals {
-                serde_json::Value::Object(m) => m.iter().filter(|(_, on)| on.as_bool() != Some(false)).map(|(v, _)| v.clone()).collect(),
-                serde_json::Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(String::from)).collect(),
+                serde_json::Value::Object(m) => m
+                    .iter()
+                    .filter(|(_, on)| on.as_bool() != Some(false))
+                    .map(|(v, _)| v.clone())
+                    .collect(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect(),
                 serde_json::Value::String(s) => vec![s.clone()],
                 _ => return Err(EngineError::Invalid(format!("invalid filter {k:?}"))),
             };
@@ -216,18 +260,27 @@ impl http_body::Body for ChannelBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|v| Ok(http_body::Frame::data(Bytes::from(v)))))
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|v| Ok(http_body::Frame::data(Bytes::from(v)))))
     }
 }
 
 /// A streaming answer and the sender that feeds it.
-pub fn stream_response(status: StatusCode, content_type: Option<&'static str>) -> (mpsc::Sender<Vec<u8>>, Response) {
+pub fn stream_response(
+    status: StatusCode,
+    content_type: Option<&'static str>,
+) -> (mpsc::Sender<Vec<u8>>, Response) {
     let (tx, rx) = mpsc::channel(64);
     let mut resp = Response::new(Body::new(ChannelBody(rx)));
     *resp.status_mut() = status;
     if let Some(ct) = content_type {
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     }
     (tx, resp)
 }
@@ -268,7 +321,10 @@ pub fn body_reader(body: Body) -> BodyReader {
             }
         }
     });
-    BodyReader { rx, current: Bytes::new() }
+    BodyReader {
+        rx,
+        current: Bytes::new(),
+    }
 }
 
 /// The blocking side of [`body_reader`]; only use it inside `spawn_blocking`.

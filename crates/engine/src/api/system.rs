@@ -10,14 +10,23 @@ use super::{json_response, AppState, API_VERSION, MIN_API_VERSION};
 pub async fn ping() -> Response {
     let mut resp = (StatusCode::OK, "OK").into_response();
     let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
 fn kernel_version() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string()
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 pub async fn version() -> Response {
@@ -71,8 +80,13 @@ fn mem_total() -> u64 {
 pub async fn info(State(engine): State<AppState>) -> Response {
     let (total, running, paused, stopped) = engine.counts();
     let images = engine.images.clone();
-    let n_images = tokio::task::spawn_blocking(move || images.list().len()).await.unwrap_or(0);
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
+    let n_images = tokio::task::spawn_blocking(move || images.list().len())
+        .await
+        .unwrap_or(0);
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     let runtime = engine.runtime.clone();
     json_response(
         StatusCode::OK,

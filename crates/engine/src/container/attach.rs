@@ -40,7 +40,9 @@ impl Engine {
         if status.is_running() {
             let engine = self.clone();
             tokio::spawn(async move { engine.connect_attach(&c, p).await });
-        } else if status == super::record::Status::Created || status == super::record::Status::Exited {
+        } else if status == super::record::Status::Created
+            || status == super::record::Status::Exited
+        {
             c.pending_attach.lock().expect("attach lock").push(p);
         }
         // Otherwise (removing, dead) the upgrade is dropped and the client sees EOF.
@@ -61,13 +63,14 @@ impl Engine {
         };
         let sock = self.paths.shim_socket(c.id.as_str());
         let tty = c.record().config.tty;
-        let shim = match shim_client::attach(&sock, p.opts.stdin, p.opts.stdout, p.opts.stderr).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(container = %c.id, error = %e, "attach to shim failed");
-                return;
-            }
-        };
+        let shim =
+            match shim_client::attach(&sock, p.opts.stdin, p.opts.stdout, p.opts.stderr).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(container = %c.id, error = %e, "attach to shim failed");
+                    return;
+                }
+            };
         let id = c.id.to_string();
         tokio::spawn(async move {
             if let Err(e) = pump(io, shim, tty, p.opts.stdin).await {
@@ -79,7 +82,12 @@ impl Engine {
 
 /// Copies frames shim -> client until the shim closes, and client -> shim (stdin) until the
 /// client half-closes; returns when the output side is done.
-async fn pump(client: TokioIo<Upgraded>, shim: tokio::net::UnixStream, tty: bool, stdin: bool) -> Result<(), EngineError> {
+async fn pump(
+    client: TokioIo<Upgraded>,
+    shim: tokio::net::UnixStream,
+    tty: bool,
+    stdin: bool,
+) -> Result<(), EngineError> {
     let (mut client_r, mut client_w) = tokio::io::split(client);
     let (mut shim_r, mut shim_w) = shim.into_split();
     let input = tokio::spawn(async move {

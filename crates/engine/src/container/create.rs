@@ -18,7 +18,11 @@ const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 impl Engine {
     /// Creates a container; returns its id and warnings.
-    pub async fn create(self: &Arc<Engine>, name: Option<&str>, req: CreateRequest) -> Result<(ContainerId, Vec<String>), EngineError> {
+    pub async fn create(
+        self: &Arc<Engine>,
+        name: Option<&str>,
+        req: CreateRequest,
+    ) -> Result<(ContainerId, Vec<String>), EngineError> {
         validate_host_config(&req.host_config)?;
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
@@ -39,7 +43,9 @@ impl Engine {
         let images = self.images.clone();
         let image_name = req.config.image.clone();
         if image_name.is_empty() {
-            return Err(EngineError::Invalid("no image specified: an image name is required".into()));
+            return Err(EngineError::Invalid(
+                "no image specified: an image name is required".into(),
+            ));
         }
         let (info, image_config) = tokio::task::spawn_blocking(move || {
             let info = images.resolve(&image_name)?;
@@ -66,7 +72,9 @@ impl Engine {
         let images = self.images.clone();
         let key = id.to_string();
         let image_id = info.id.clone();
-        let prepared = tokio::task::spawn_blocking(move || images.prepare_rootfs(&image_id, &key)).await.map_err(join_error)?;
+        let prepared = tokio::task::spawn_blocking(move || images.prepare_rootfs(&image_id, &key))
+            .await
+            .map_err(join_error)?;
         if let Err(e) = prepared {
             let _ = std::fs::remove_dir_all(&data_dir);
             return Err(e.into());
@@ -105,10 +113,15 @@ impl Engine {
 /// Checks the host configuration before anything is written.
 fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
     if hc.memory != 0 && hc.memory < MIN_MEMORY {
-        return Err(EngineError::Invalid("Minimum memory limit allowed is 6MB".into()));
+        return Err(EngineError::Invalid(
+            "Minimum memory limit allowed is 6MB".into(),
+        ));
     }
     if hc.memory < 0 {
-        return Err(EngineError::Invalid(format!("invalid value {} for HostConfig.Memory: must not be negative", hc.memory)));
+        return Err(EngineError::Invalid(format!(
+            "invalid value {} for HostConfig.Memory: must not be negative",
+            hc.memory
+        )));
     }
     if hc.memory_swap > 0 && hc.memory > 0 && hc.memory_swap < hc.memory {
         return Err(EngineError::Invalid(
@@ -116,7 +129,9 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
         ));
     }
     if hc.nano_cpus < 0 {
-        return Err(EngineError::Invalid("invalid value for HostConfig.NanoCpus: must not be negative".into()));
+        return Err(EngineError::Invalid(
+            "invalid value for HostConfig.NanoCpus: must not be negative".into(),
+        ));
     }
     if hc.nano_cpus > 0 && (hc.cpu_quota > 0 || hc.cpu_period > 0) {
         return Err(EngineError::Invalid(
@@ -124,7 +139,9 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
         ));
     }
     if hc.nano_cpus > 0 {
-        let online = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as i64;
+        let online = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as i64;
         if hc.nano_cpus > online * 1_000_000_000 {
             return Err(EngineError::Invalid(format!(
                 "range of CPUs is from 0.01 to {online}.00, as there are only {online} CPUs available"
@@ -132,7 +149,9 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
         }
     }
     if hc.cpu_shares < 0 {
-        return Err(EngineError::Invalid("invalid value for HostConfig.CpuShares: must not be negative".into()));
+        return Err(EngineError::Invalid(
+            "invalid value for HostConfig.CpuShares: must not be negative".into(),
+        ));
     }
     match hc.network_mode.as_str() {
         "" | "default" | "bridge" | "none" | "host" => {}
@@ -158,7 +177,9 @@ pub fn validate_name(name: &str) -> Result<(), EngineError> {
     let b = name.as_bytes();
     let ok = b.len() >= 2
         && b[0].is_ascii_alphanumeric()
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
     if ok {
         Ok(())
     } else {
@@ -174,7 +195,11 @@ pub fn validate_name(name: &str) -> Result<(), EngineError> {
 /// ExposedPorts filled when unset.
 pub fn merge_image_config(mut c: ContainerConfig, image: &serde_json::Value) -> ContainerConfig {
     let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
-        v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        v.as_array().map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
     };
     let mut env: Vec<String> = strings(&image["Env"]).unwrap_or_default();
     for kv in c.env.take().unwrap_or_default() {
@@ -183,11 +208,17 @@ pub fn merge_image_config(mut c: ContainerConfig, image: &serde_json::Value) -> 
         env.push(kv);
     }
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
     }
     c.env = Some(env);
     let user_entrypoint = c.entrypoint.as_ref().is_some_and(|e| !e.is_empty());
-    let entrypoint_cleared = c.entrypoint.as_ref().is_some_and(|e| e.len() == 1 && e[0].is_empty());
+    let entrypoint_cleared = c
+        .entrypoint
+        .as_ref()
+        .is_some_and(|e| e.len() == 1 && e[0].is_empty());
     if entrypoint_cleared {
         c.entrypoint = None;
     } else if !user_entrypoint {
@@ -206,8 +237,10 @@ pub fn merge_image_config(mut c: ContainerConfig, image: &serde_json::Value) -> 
         c.stop_signal = image["StopSignal"].as_str().map(String::from);
     }
     if let Some(labels) = image["Labels"].as_object() {
-        let mut merged: BTreeMap<String, String> =
-            labels.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect();
+        let mut merged: BTreeMap<String, String> = labels
+            .iter()
+            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+            .collect();
         merged.extend(c.labels.take().unwrap_or_default());
         c.labels = Some(merged);
     }
@@ -233,7 +266,10 @@ fn random_bytes() -> Result<[u8; 32], EngineError> {
 
 /// A panicked or cancelled blocking task.
 pub(crate) fn join_error(e: tokio::task::JoinError) -> EngineError {
-    EngineError::Io { what: "background task".into(), source: std::io::Error::other(e) }
+    EngineError::Io {
+        what: "background task".into(),
+        source: std::io::Error::other(e),
+    }
 }
 
 #[cfg(test)]
@@ -251,22 +287,40 @@ mod tests {
 
     #[test]
     fn memory_below_six_megabytes_is_refused() {
-        let hc = HostConfig { memory: 1024, ..Default::default() };
-        assert_eq!(validate_host_config(&hc).unwrap_err().to_string(), "Minimum memory limit allowed is 6MB");
+        let hc = HostConfig {
+            memory: 1024,
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_host_config(&hc).unwrap_err().to_string(),
+            "Minimum memory limit allowed is 6MB"
+        );
     }
 
     #[test]
     fn image_defaults_fill_unset_fields() {
         let image = json!({"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "WorkingDir": "/w", "Labels": {"x": "1"}});
-        let c = merge_image_config(ContainerConfig { env: Some(vec!["A=2".into()]), ..Default::default() }, &image);
+        let c = merge_image_config(
+            ContainerConfig {
+                env: Some(vec!["A=2".into()]),
+                ..Default::default()
+            },
+            &image,
+        );
         assert_eq!(c.env.unwrap(), vec!["PATH=/bin".to_string(), "A=2".into()]);
         assert_eq!(c.cmd.unwrap(), vec!["sh".to_string()]);
         assert_eq!(c.working_dir, "/w");
         assert_eq!(c.labels.unwrap()["x"], "1");
         let c = merge_image_config(
-            ContainerConfig { entrypoint: Some(vec!["echo".into()]), ..Default::default() },
+            ContainerConfig {
+                entrypoint: Some(vec!["echo".into()]),
+                ..Default::default()
+            },
             &image,
         );
-        assert_eq!(c.cmd, None, "an entrypoint given on the command line drops the image's Cmd");
+        assert_eq!(
+            c.cmd, None,
+            "an entrypoint given on the command line drops the image's Cmd"
+        );
     }
 }

@@ -43,16 +43,22 @@ const FOLLOW_POLL: Duration = Duration::from_millis(50);
 impl Engine {
     /// Streams the container's log into `tx` as Docker frames (raw with a TTY). Returns when
     /// done or when the receiver is dropped.
-    pub async fn logs(self: &Arc<Engine>, name_or_id: &str, opts: LogsOptions, tx: mpsc::Sender<Vec<u8>>) -> Result<(), EngineError> {
+    pub async fn logs(
+        self: &Arc<Engine>,
+        name_or_id: &str,
+        opts: LogsOptions,
+        tx: mpsc::Sender<Vec<u8>>,
+    ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
         let tty = c.record().config.tty;
         let path = self.paths.log_path(c.id.as_str());
         let lifecycle = c.lifecycle.subscribe();
         let opts2 = opts.clone();
         let path2 = path.clone();
-        let (frames, mut pos) = tokio::task::spawn_blocking(move || read_from(&path2, 0, &opts2, tty, opts2.tail))
-            .await
-            .map_err(super::create::join_error)??;
+        let (frames, mut pos) =
+            tokio::task::spawn_blocking(move || read_from(&path2, 0, &opts2, tty, opts2.tail))
+                .await
+                .map_err(super::create::join_error)??;
         for f in frames {
             if tx.send(f).await.is_err() {
                 return Ok(());
@@ -65,9 +71,10 @@ impl Engine {
             let running = lifecycle.borrow().status.is_running() && !lifecycle.borrow().removed;
             let opts2 = opts.clone();
             let path2 = path.clone();
-            let (frames, new_pos) = tokio::task::spawn_blocking(move || read_from(&path2, pos, &opts2, tty, None))
-                .await
-                .map_err(super::create::join_error)??;
+            let (frames, new_pos) =
+                tokio::task::spawn_blocking(move || read_from(&path2, pos, &opts2, tty, None))
+                    .await
+                    .map_err(super::create::join_error)??;
             pos = new_pos;
             for f in frames {
                 if tx.send(f).await.is_err() {
@@ -99,13 +106,17 @@ fn read_from(
         Err(e) => return Err(EngineError::io("open container log")(e)),
     };
     let mut reader = BufReader::new(file);
-    reader.seek(SeekFrom::Start(pos)).map_err(EngineError::io("read container log"))?;
+    reader
+        .seek(SeekFrom::Start(pos))
+        .map_err(EngineError::io("read container log"))?;
     let mut offset = pos;
     let mut entries = Vec::new();
     let mut line = String::new();
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(EngineError::io("read container log"))?;
+        let n = reader
+            .read_line(&mut line)
+            .map_err(EngineError::io("read container log"))?;
         if n == 0 || !line.ends_with('\n') {
             break;
         }
@@ -159,9 +170,12 @@ mod tests {
         std::fs::write(
             &p,
             concat!(
-                r#"{"log":"a\n","stream":"stdout","time":"2026-11-23T05:00:00.000000001Z"}"#, "\n",
-                r#"{"log":"b\n","stream":"stderr","time":"2026-11-23T05:00:01Z"}"#, "\n",
-                r#"{"log":"c\n","stream":"stdout","time":"2026-11-23T05:00:02Z"}"#, "\n",
+                r#"{"log":"a\n","stream":"stdout","time":"2026-11-23T05:00:00.000000001Z"}"#,
+                "\n",
+                r#"{"log":"b\n","stream":"stderr","time":"2026-11-23T05:00:01Z"}"#,
+                "\n",
+                r#"{"log":"c\n","stream":"stdout","time":"2026-11-23T05:00:02Z"}"#,
+                "\n",
                 r#"{"log":"partial"#,
             ),
         )
@@ -173,17 +187,31 @@ mod tests {
     fn frames_tail_and_filters() {
         let d = testkit::TempDir::new("logs");
         let p = write_log(d.path());
-        let all = LogsOptions { stdout: true, stderr: true, ..Default::default() };
+        let all = LogsOptions {
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
         let (frames, _) = read_from(&p, 0, &all, false, None).unwrap();
         assert_eq!(frames.len(), 3);
-        assert_eq!(frames[1], [&[2u8, 0, 0, 0, 0, 0, 0, 2][..], b"b\n"].concat());
+        assert_eq!(
+            frames[1],
+            [&[2u8, 0, 0, 0, 0, 0, 0, 2][..], b"b\n"].concat()
+        );
         let (frames, _) = read_from(&p, 0, &all, true, Some(1)).unwrap();
         assert_eq!(frames, vec![b"c\n".to_vec()]);
-        let only_out = LogsOptions { stdout: true, timestamps: true, ..Default::default() };
+        let only_out = LogsOptions {
+            stdout: true,
+            timestamps: true,
+            ..Default::default()
+        };
         let (frames, end) = read_from(&p, 0, &only_out, true, None).unwrap();
         assert_eq!(frames[0], b"2026-11-23T05:00:00.000000001Z a\n".to_vec());
         assert_eq!(frames.len(), 2);
-        let since = LogsOptions { since: api::time::parse_rfc3339("2026-11-23T05:00:01Z"), ..all };
+        let since = LogsOptions {
+            since: api::time::parse_rfc3339("2026-11-23T05:00:01Z"),
+            ..all
+        };
         assert_eq!(read_from(&p, 0, &since, true, None).unwrap().0.len(), 2);
         // The incomplete last line is not consumed.
         assert!(end < std::fs::metadata(&p).unwrap().len());

@@ -23,8 +23,8 @@ use api::ContainerId;
 use image::ImageStore;
 use tokio::sync::watch;
 
-pub(crate) use create::join_error;
 pub use attach::AttachOptions;
+pub(crate) use create::join_error;
 pub use logs::LogsOptions;
 pub use view::ListOptions;
 pub use wait::WaitCondition;
@@ -95,9 +95,17 @@ pub struct Container {
 
 impl Container {
     fn new(record: Record) -> Arc<Container> {
-        let lc = Lifecycle { status: record.state.status, exit_code: record.state.exit_code, exits: 0, removed: false };
+        let lc = Lifecycle {
+            status: record.state.status,
+            exit_code: record.state.exit_code,
+            exits: 0,
+            removed: false,
+        };
         Arc::new(Container {
-            id: record.id.parse().expect("records are created with valid ids"),
+            id: record
+                .id
+                .parse()
+                .expect("records are created with valid ids"),
             record: Mutex::new(record),
             lifecycle: watch::channel(lc).0,
             op: tokio::sync::Mutex::new(()),
@@ -152,14 +160,26 @@ pub struct Engine {
 impl Engine {
     /// Opens the engine's state under `paths`, loads every container record and re-adopts the
     /// running containers from their shims.
-    pub async fn open(paths: Paths, runtime: String, self_exe: PathBuf) -> Result<Arc<Engine>, EngineError> {
-        for dir in [paths.root.join("containers"), paths.exec_root.join("containers"), paths.runtime_root()] {
-            std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
+    pub async fn open(
+        paths: Paths,
+        runtime: String,
+        self_exe: PathBuf,
+    ) -> Result<Arc<Engine>, EngineError> {
+        for dir in [
+            paths.root.join("containers"),
+            paths.exec_root.join("containers"),
+            paths.runtime_root(),
+        ] {
+            std::fs::create_dir_all(&dir)
+                .map_err(EngineError::io(format!("create {}", dir.display())))?;
         }
         let root = paths.root.clone();
         let images = tokio::task::spawn_blocking(move || ImageStore::open(&root))
             .await
-            .map_err(|e| EngineError::Io { what: "open image store".into(), source: std::io::Error::other(e) })??;
+            .map_err(|e| EngineError::Io {
+                what: "open image store".into(),
+                source: std::io::Error::other(e),
+            })??;
         let engine = Arc::new(Engine {
             paths,
             images: Arc::new(images),
@@ -174,7 +194,9 @@ impl Engine {
 
     async fn load(self: &Arc<Engine>) {
         let dir = self.paths.root.join("containers");
-        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.parse::<ContainerId>().is_err() {
@@ -183,7 +205,10 @@ impl Engine {
             match Record::load(&entry.path()) {
                 Ok(rec) => {
                     let c = Container::new(rec);
-                    self.containers.lock().expect("containers lock").insert(name, c.clone());
+                    self.containers
+                        .lock()
+                        .expect("containers lock")
+                        .insert(name, c.clone());
                     self.adopt(c).await;
                 }
                 Err(e) => {
@@ -201,7 +226,13 @@ impl Engine {
 
     /// All containers, oldest first.
     pub fn all(&self) -> Vec<Arc<Container>> {
-        let mut v: Vec<Arc<Container>> = self.containers.lock().expect("containers lock").values().cloned().collect();
+        let mut v: Vec<Arc<Container>> = self
+            .containers
+            .lock()
+            .expect("containers lock")
+            .values()
+            .cloned()
+            .collect();
         v.sort_by_key(|c| c.record().created);
         v
     }
@@ -213,11 +244,16 @@ impl Engine {
             return Ok(c.clone());
         }
         let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
-        if let Some(c) = map.values().find(|c| c.record.lock().expect("record lock").name == name) {
+        if let Some(c) = map
+            .values()
+            .find(|c| c.record.lock().expect("record lock").name == name)
+        {
             return Ok(c.clone());
         }
         if !name_or_id.is_empty() && name_or_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let mut found = map.range(name_or_id.to_string()..).take_while(|(k, _)| k.starts_with(name_or_id));
+            let mut found = map
+                .range(name_or_id.to_string()..)
+                .take_while(|(k, _)| k.starts_with(name_or_id));
             if let Some((_, c)) = found.next() {
                 if found.next().is_some() {
                     return Err(EngineError::Ambiguous(name_or_id.to_string()));
@@ -229,7 +265,10 @@ impl Engine {
     }
 
     fn insert(&self, c: Arc<Container>) {
-        self.containers.lock().expect("containers lock").insert(c.id.to_string(), c);
+        self.containers
+            .lock()
+            .expect("containers lock")
+            .insert(c.id.to_string(), c);
     }
 
     fn forget(&self, id: &str) {
@@ -238,12 +277,18 @@ impl Engine {
 
     fn name_owner(&self, name: &str) -> Option<String> {
         let map = self.containers.lock().expect("containers lock");
-        map.values().find(|c| c.record.lock().expect("record lock").name == name).map(|c| c.id.to_string())
+        map.values()
+            .find(|c| c.record.lock().expect("record lock").name == name)
+            .map(|c| c.id.to_string())
     }
 
     /// Ids of containers that use `image` (`sha256:...`).
     pub fn containers_using(&self, image: &str) -> Vec<String> {
-        self.all().into_iter().filter(|c| c.record().image == image).map(|c| c.id.to_string()).collect()
+        self.all()
+            .into_iter()
+            .filter(|c| c.record().image == image)
+            .map(|c| c.id.to_string())
+            .collect()
     }
 
     /// Number of containers per status (running, paused, stopped).

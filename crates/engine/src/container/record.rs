@@ -102,16 +102,20 @@ impl Record {
             what: "encode container record".into(),
             source: std::io::Error::other(e),
         })?;
-        content::atomic::write_file(&dir.join(RECORD_FILE), &bytes)
-            .map_err(EngineError::io(format!("write {}", dir.join(RECORD_FILE).display())))
+        content::atomic::write_file(&dir.join(RECORD_FILE), &bytes).map_err(EngineError::io(
+            format!("write {}", dir.join(RECORD_FILE).display()),
+        ))
     }
 
     /// Reads a record from `dir`.
     pub fn load(dir: &Path) -> Result<Record, EngineError> {
         let path: PathBuf = dir.join(RECORD_FILE);
-        let bytes = std::fs::read(&path).map_err(EngineError::io(format!("read {}", path.display())))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| EngineError::Io { what: format!("parse {}", path.display()), source: std::io::Error::other(e) })
+        let bytes =
+            std::fs::read(&path).map_err(EngineError::io(format!("read {}", path.display())))?;
+        serde_json::from_slice(&bytes).map_err(|e| EngineError::Io {
+            what: format!("parse {}", path.display()),
+            source: std::io::Error::other(e),
+        })
     }
 }
 

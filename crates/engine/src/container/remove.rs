@@ -9,7 +9,11 @@ use crate::error::EngineError;
 
 impl Engine {
     /// Removes a container (`force` kills it first when it runs).
-    pub async fn remove(self: &Arc<Engine>, name_or_id: &str, force: bool) -> Result<(), EngineError> {
+    pub async fn remove(
+        self: &Arc<Engine>,
+        name_or_id: &str,
+        force: bool,
+    ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
         let _op = c.op.lock().await;
         if c.lifecycle.borrow().removed {
@@ -26,7 +30,9 @@ impl Engine {
         c.update(&self.paths, |r| r.state.status = Status::Removing)?;
         self.pending_attach_close(&c);
         // A shim that died uncleanly may have left the root mounted or the runtime container.
-        if self.paths.state_dir(&id).join("rootfs").exists() && is_mountpoint(&self.paths.state_dir(&id).join("rootfs")) {
+        if self.paths.state_dir(&id).join("rootfs").exists()
+            && is_mountpoint(&self.paths.state_dir(&id).join("rootfs"))
+        {
             self.cleanup_dead_shim(&id).await;
         }
         self.remove_files(&id).await?;
@@ -56,7 +62,9 @@ impl Engine {
 
 /// True if `path` is a mount point (listed in our mountinfo).
 fn is_mountpoint(path: &std::path::Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else { return false };
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
     let p = path.to_string_lossy();
     info.lines().any(|l| l.split(' ').nth(4) == Some(&*p))
 }

@@ -12,13 +12,47 @@ use crate::error::EngineError;
 
 /// Capability names in kernel bit order (bit n of CapBnd is `CAPS[n]`).
 const CAPS: &[&str] = &[
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
-    "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ];
 
 /// Builds the bundle's `config.json` for `rec` and writes the per-container etc files.
@@ -42,27 +76,51 @@ pub fn build(rec: &Record, paths: &Paths) -> Result<(Spec, Vec<String>), EngineE
             "no-new-privileges" if v.is_empty() || v == "true" => no_new_privileges = true,
             "no-new-privileges" if v == "false" => no_new_privileges = false,
             "apparmor" | "label" => {}
-            _ => return Err(EngineError::Invalid(format!("invalid --security-opt: {opt:?}"))),
+            _ => {
+                return Err(EngineError::Invalid(format!(
+                    "invalid --security-opt: {opt:?}"
+                )))
+            }
         }
     }
     let mut extra_mounts = Vec::new();
-    for (file, dest) in [("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"), ("resolv.conf", "/etc/resolv.conf")] {
+    for (file, dest) in [
+        ("hostname", "/etc/hostname"),
+        ("hosts", "/etc/hosts"),
+        ("resolv.conf", "/etc/resolv.conf"),
+    ] {
         let src = data_dir.join(file);
-        extra_mounts.push(Mount::new(dest, "bind", &src.to_string_lossy(), &["rbind", "rprivate"]));
+        extra_mounts.push(Mount::new(
+            dest,
+            "bind",
+            &src.to_string_lossy(),
+            &["rbind", "rprivate"],
+        ));
     }
     // Docker's default is 1048576 open files; never above what this host lets us raise to
     // (this VM's bounding set lacks CAP_SYS_RESOURCE, so the daemon's hard limit is the ceiling).
     let nofile = host_nofile_hard().map_or(1_048_576, |h| h.min(1_048_576));
-    let mut rlimits = vec![Rlimit { typ: "RLIMIT_NOFILE".into(), hard: nofile, soft: nofile }];
+    let mut rlimits = vec![Rlimit {
+        typ: "RLIMIT_NOFILE".into(),
+        hard: nofile,
+        soft: nofile,
+    }];
     for u in hc.ulimits.iter().flatten() {
         let typ = format!("RLIMIT_{}", u.name.to_ascii_uppercase());
         rlimits.retain(|r| r.typ != typ);
-        rlimits.push(Rlimit { typ, hard: u.hard.max(0) as u64, soft: u.soft.max(0) as u64 });
+        rlimits.push(Rlimit {
+            typ,
+            hard: u.hard.max(0) as u64,
+            soft: u.soft.max(0) as u64,
+        });
     }
     let (cpu_quota, cpu_period) = if hc.nano_cpus > 0 {
         (Some(hc.nano_cpus / 10_000), Some(100_000))
     } else {
-        (positive(hc.cpu_quota), positive(hc.cpu_period).map(|p| p as u64))
+        (
+            positive(hc.cpu_quota),
+            positive(hc.cpu_period).map(|p| p as u64),
+        )
     };
     let mut args = vec![rec.path.clone()];
     args.extend(rec.args.iter().cloned());
@@ -71,8 +129,16 @@ pub fn build(rec: &Record, paths: &Paths) -> Result<(Spec, Vec<String>), EngineE
         readonly_rootfs: hc.readonly_rootfs,
         args,
         env: rec.config.env.clone().unwrap_or_default(),
-        cwd: if rec.config.working_dir.is_empty() { "/".into() } else { rec.config.working_dir.clone() },
-        hostname: if network == NetworkChoice::Host { String::new() } else { rec.config.hostname.clone() },
+        cwd: if rec.config.working_dir.is_empty() {
+            "/".into()
+        } else {
+            rec.config.working_dir.clone()
+        },
+        hostname: if network == NetworkChoice::Host {
+            String::new()
+        } else {
+            rec.config.hostname.clone()
+        },
         terminal: rec.config.tty,
         console_size: hc.console_size.filter(|s| s[0] > 0).map(|[h, w]| (h, w)),
         cap_add: hc.cap_add.clone().unwrap_or_default(),
@@ -82,7 +148,11 @@ pub fn build(rec: &Record, paths: &Paths) -> Result<(Spec, Vec<String>), EngineE
         seccomp,
         no_new_privileges,
         memory: positive(hc.memory),
-        memory_swap: if hc.memory_swap != 0 { Some(hc.memory_swap) } else { None },
+        memory_swap: if hc.memory_swap != 0 {
+            Some(hc.memory_swap)
+        } else {
+            None
+        },
         memory_reservation: positive(hc.memory_reservation),
         cpu_shares: positive(hc.cpu_shares).map(|s| s as u64),
         cpu_quota,
@@ -129,19 +199,35 @@ fn host_nofile_hard() -> Option<u64> {
 /// The capability bounding set of this process, as names.
 fn host_bounding_set() -> Option<Vec<String>> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let hex = status.lines().find_map(|l| l.strip_prefix("CapBnd:"))?.trim();
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))?
+        .trim();
     let mask = u64::from_str_radix(hex, 16).ok()?;
-    Some(CAPS.iter().enumerate().filter(|(i, _)| mask & (1u64 << i) != 0).map(|(_, n)| n.to_string()).collect())
+    Some(
+        CAPS.iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1u64 << i) != 0)
+            .map(|(_, n)| n.to_string())
+            .collect(),
+    )
 }
 
 /// Writes `hostname`, `hosts` and `resolv.conf` into the container's data directory.
 fn write_etc_files(rec: &Record, dir: &Path, host_network: bool) -> Result<(), EngineError> {
     let write = |name: &str, data: &str| {
-        content::atomic::write_file(&dir.join(name), data.as_bytes()).map_err(EngineError::io(format!("write {name}")))
+        content::atomic::write_file(&dir.join(name), data.as_bytes())
+            .map_err(EngineError::io(format!("write {name}")))
     };
     if host_network {
-        write("hostname", &std::fs::read_to_string("/etc/hostname").unwrap_or_default())?;
-        write("hosts", &std::fs::read_to_string("/etc/hosts").unwrap_or_default())?;
+        write(
+            "hostname",
+            &std::fs::read_to_string("/etc/hostname").unwrap_or_default(),
+        )?;
+        write(
+            "hosts",
+            &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        )?;
     } else {
         write("hostname", &format!("{}\n", rec.config.hostname))?;
         let mut hosts = String::from(

@@ -41,7 +41,10 @@ impl Engine {
             return Err(EngineError::NotModified);
         }
         if matches!(rec.state.status, Status::Removing | Status::Dead) {
-            return Err(EngineError::Conflict(format!("container {} is marked for removal and cannot be started", rec.id)));
+            return Err(EngineError::Conflict(format!(
+                "container {} is marked for removal and cannot be started",
+                rec.id
+            )));
         }
         let id = rec.id.clone();
         let state_dir = self.paths.state_dir(&id);
@@ -64,7 +67,10 @@ impl Engine {
         })?;
         content::atomic::write_file(&state_dir.join("config.json"), &spec_bytes)
             .map_err(EngineError::io("write config.json"))?;
-        let console = rec.host_config.console_size.filter(|s| s[0] > 0 && s[1] > 0);
+        let console = rec
+            .host_config
+            .console_size
+            .filter(|s| s[0] > 0 && s[1] > 0);
         let shim_cfg = ShimConfig {
             rootfs_mounts: mounts,
             user: rec.config.user.clone(),
@@ -79,7 +85,8 @@ impl Engine {
             what: "encode shim.json".into(),
             source: std::io::Error::other(e),
         })?;
-        content::atomic::write_file(&state_dir.join("shim.json"), &cfg_bytes).map_err(EngineError::io("write shim.json"))?;
+        content::atomic::write_file(&state_dir.join("shim.json"), &cfg_bytes)
+            .map_err(EngineError::io("write shim.json"))?;
 
         let ready = self.spawn_shim(&id, &rec.runtime).await?;
         if let Some(error) = ready.error {
@@ -88,7 +95,10 @@ impl Engine {
                 r.state.error = error.clone();
                 r.state.exit_code = code;
             });
-            return Err(EngineError::Start { message: error, exit_code: ready.exit_code });
+            return Err(EngineError::Start {
+                message: error,
+                exit_code: ready.exit_code,
+            });
         }
         let sock = self.paths.shim_socket(&id);
         // Streams attached before start get their output from the very first byte.
@@ -98,7 +108,10 @@ impl Engine {
         }
         let resp = shim_client::request(&sock, &Request::Start)
             .await
-            .map_err(|e| EngineError::Shim { id: id.clone(), message: e.to_string() })?;
+            .map_err(|e| EngineError::Shim {
+                id: id.clone(),
+                message: e.to_string(),
+            })?;
         if !resp.ok {
             let message = resp.error.unwrap_or_default();
             let _ = c.update(&self.paths, |r| {
@@ -107,7 +120,10 @@ impl Engine {
             });
             // The init is gone or useless: the shim cleans up when it exits.
             let _ = shim_client::request(&sock, &Request::Kill { signal: 9 }).await;
-            return Err(EngineError::Start { message, exit_code: resp.exit_code });
+            return Err(EngineError::Start {
+                message,
+                exit_code: resp.exit_code,
+            });
         }
         c.update(&self.paths, |r| {
             r.state.status = Status::Running;
@@ -129,7 +145,8 @@ impl Engine {
     /// Execs `berth shim` for container `id` and reads its ready line.
     async fn spawn_shim(&self, id: &str, runtime: &str) -> Result<Ready, EngineError> {
         let state_dir = self.paths.state_dir(id);
-        let log = std::fs::File::create(state_dir.join("shim.log")).map_err(EngineError::io("create shim.log"))?;
+        let log = std::fs::File::create(state_dir.join("shim.log"))
+            .map_err(EngineError::io("create shim.log"))?;
         let mut child = tokio::process::Command::new(&self.self_exe)
             .arg("shim")
             .arg("--id")
@@ -145,7 +162,10 @@ impl Engine {
             .stderr(log)
             .kill_on_drop(false)
             .spawn()
-            .map_err(EngineError::io(format!("exec {} shim", self.self_exe.display())))?;
+            .map_err(EngineError::io(format!(
+                "exec {} shim",
+                self.self_exe.display()
+            )))?;
         let stdout = child.stdout.take().expect("stdout is piped");
         // The shim outlives this request; reap it whenever it exits.
         tokio::spawn(async move {
@@ -160,8 +180,14 @@ impl Engine {
                 id: id.to_string(),
                 message: format!("bad ready line {line:?}: {e}"),
             }),
-            Ok(_) => Err(EngineError::Shim { id: id.to_string(), message: format!("exited before it was ready: {}", shim_log()) }),
-            Err(_) => Err(EngineError::Shim { id: id.to_string(), message: "did not become ready within 60s".into() }),
+            Ok(_) => Err(EngineError::Shim {
+                id: id.to_string(),
+                message: format!("exited before it was ready: {}", shim_log()),
+            }),
+            Err(_) => Err(EngineError::Shim {
+                id: id.to_string(),
+                message: "did not become ready within 60s".into(),
+            }),
         }
     }
 
@@ -202,7 +228,11 @@ impl Engine {
     /// Removes what a dead shim may have left (runtime container, root mount) by running
     /// `berth shim --cleanup` — the runtime is only ever driven from a single-threaded process.
     pub(crate) async fn cleanup_dead_shim(&self, id: &str) {
-        let c = self.get(id).ok().map(|c| c.record().runtime).unwrap_or_else(|| self.runtime.clone());
+        let c = self
+            .get(id)
+            .ok()
+            .map(|c| c.record().runtime)
+            .unwrap_or_else(|| self.runtime.clone());
         let status = tokio::process::Command::new(&self.self_exe)
             .arg("shim")
             .arg("--cleanup")
@@ -225,7 +255,12 @@ impl Engine {
 
     /// Records an exit. Takes no operation lock: stop and remove hold it while they wait for
     /// exactly this.
-    async fn record_exit(self: &Arc<Engine>, c: &Arc<Container>, code: i32, finished: Option<String>) {
+    async fn record_exit(
+        self: &Arc<Engine>,
+        c: &Arc<Container>,
+        code: i32,
+        finished: Option<String>,
+    ) {
         let finished = finished.unwrap_or_else(|| api::time::rfc3339_nano(SystemTime::now()));
         if let Err(e) = c.update(&self.paths, |r| {
             r.state.status = Status::Exited;

@@ -16,7 +16,11 @@ const DEFAULT_STOP_TIMEOUT: i64 = 10;
 impl Engine {
     /// Sends the stop signal, then SIGKILL after `timeout` seconds (the container's
     /// `StopTimeout`, else 10); waits for the exit. A stopped container is [`EngineError::NotModified`].
-    pub async fn stop(self: &Arc<Engine>, name_or_id: &str, timeout: Option<i64>) -> Result<(), EngineError> {
+    pub async fn stop(
+        self: &Arc<Engine>,
+        name_or_id: &str,
+        timeout: Option<i64>,
+    ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
         let _op = c.op.lock().await;
         if !c.status().is_running() {
@@ -26,10 +30,21 @@ impl Engine {
     }
 
     /// Stop with the operation lock already held.
-    pub(crate) async fn stop_locked(self: &Arc<Engine>, c: &Arc<Container>, timeout: Option<i64>) -> Result<(), EngineError> {
+    pub(crate) async fn stop_locked(
+        self: &Arc<Engine>,
+        c: &Arc<Container>,
+        timeout: Option<i64>,
+    ) -> Result<(), EngineError> {
         let rec = c.record();
-        let sig = rec.config.stop_signal.as_deref().and_then(signal::parse).unwrap_or(15);
-        let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let sig = rec
+            .config
+            .stop_signal
+            .as_deref()
+            .and_then(signal::parse)
+            .unwrap_or(15);
+        let timeout = timeout
+            .or(rec.config.stop_timeout)
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
         let exited = c.lifecycle.subscribe();
         if timeout != 0 {
             self.signal(c, sig).await?;
@@ -39,7 +54,9 @@ impl Engine {
             wait.await;
             true
         } else {
-            tokio::time::timeout(Duration::from_secs(timeout as u64), wait).await.is_ok()
+            tokio::time::timeout(Duration::from_secs(timeout as u64), wait)
+                .await
+                .is_ok()
         };
         if !done {
             tracing::info!(container = %c.id, "stop timeout: killing");
@@ -51,10 +68,15 @@ impl Engine {
     }
 
     /// Sends `signal` (a name or number as Docker accepts) to a running container.
-    pub async fn kill(self: &Arc<Engine>, name_or_id: &str, signal: Option<&str>) -> Result<(), EngineError> {
+    pub async fn kill(
+        self: &Arc<Engine>,
+        name_or_id: &str,
+        signal: Option<&str>,
+    ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
         let sig = match signal.filter(|s| !s.is_empty()) {
-            Some(s) => signal::parse(s).ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
+            Some(s) => signal::parse(s)
+                .ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
             None => 9,
         };
         if !c.status().is_running() {
@@ -67,13 +89,19 @@ impl Engine {
         let sock = self.paths.shim_socket(c.id.as_str());
         let resp = shim_client::request(&sock, &Request::Kill { signal: sig })
             .await
-            .map_err(|e| EngineError::Shim { id: c.id.to_string(), message: e.to_string() })?;
+            .map_err(|e| EngineError::Shim {
+                id: c.id.to_string(),
+                message: e.to_string(),
+            })?;
         if resp.ok {
             Ok(())
         } else if !c.status().is_running() {
             Err(EngineError::NotRunning(c.id.to_string()))
         } else {
-            Err(EngineError::Shim { id: c.id.to_string(), message: resp.error.unwrap_or_default() })
+            Err(EngineError::Shim {
+                id: c.id.to_string(),
+                message: resp.error.unwrap_or_default(),
+            })
         }
     }
 }
@@ -81,7 +109,12 @@ impl Engine {
 impl Engine {
     /// Sets the terminal size of a running container. Ignored (success) when the container
     /// has no terminal or has just exited, as clients race resize against exit.
-    pub async fn resize(self: &Arc<Engine>, name_or_id: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+    pub async fn resize(
+        self: &Arc<Engine>,
+        name_or_id: &str,
+        rows: u16,
+        cols: u16,
+    ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
         if !c.status().is_running() || rows == 0 || cols == 0 {
             return Ok(());

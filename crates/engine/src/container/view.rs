@@ -26,7 +26,11 @@ impl Engine {
         let r = c.record();
         let s = &r.state;
         let data_dir = self.paths.data_dir(&r.id);
-        let network_mode = if r.host_config.network_mode.is_empty() { "default" } else { &r.host_config.network_mode };
+        let network_mode = if r.host_config.network_mode.is_empty() {
+            "default"
+        } else {
+            &r.host_config.network_mode
+        };
         json!({
             "Id": r.id,
             "Created": r.created,
@@ -118,7 +122,11 @@ fn matches_filters(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool 
                         None => labels.contains_key(v),
                     }
                 }
-                "ancestor" => r.config.image == *v || r.image == *v || r.image.trim_start_matches("sha256:").starts_with(v),
+                "ancestor" => {
+                    r.config.image == *v
+                        || r.image == *v
+                        || r.image.trim_start_matches("sha256:").starts_with(v)
+                }
                 "exited" => r.state.status == Status::Exited && r.state.exit_code.to_string() == *v,
                 _ => true,
             })
@@ -134,7 +142,10 @@ fn list_entry(r: &Record, now: SystemTime) -> Value {
     };
     let status = match r.state.status {
         Status::Running => format!("Up {}", since(&r.state.started_at).unwrap_or_default()),
-        Status::Paused => format!("Up {} (Paused)", since(&r.state.started_at).unwrap_or_default()),
+        Status::Paused => format!(
+            "Up {} (Paused)",
+            since(&r.state.started_at).unwrap_or_default()
+        ),
         Status::Exited => match since(&r.state.finished_at) {
             Some(ago) => format!("Exited ({}) {ago} ago", r.state.exit_code),
             None => format!("Exited ({})", r.state.exit_code),
@@ -146,7 +157,11 @@ fn list_entry(r: &Record, now: SystemTime) -> Value {
     };
     let mut argv = vec![r.path.clone()];
     argv.extend(r.args.iter().cloned());
-    let network_mode = if r.host_config.network_mode.is_empty() { "default" } else { &r.host_config.network_mode };
+    let network_mode = if r.host_config.network_mode.is_empty() {
+        "default"
+    } else {
+        &r.host_config.network_mode
+    };
     json!({
         "Id": r.id,
         "Names": [format!("/{}", r.name)],
@@ -168,7 +183,10 @@ fn list_entry(r: &Record, now: SystemTime) -> Value {
 pub fn shell_join(argv: &[String]) -> String {
     argv.iter()
         .map(|a| {
-            if !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b)) {
+            if !a.is_empty()
+                && a.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+            {
                 a.clone()
             } else {
                 format!("'{}'", a.replace('\'', "'\"'\"'"))
@@ -182,7 +200,10 @@ pub fn shell_join(argv: &[String]) -> String {
 mod tests {
     #[test]
     fn commands_are_quoted_like_a_shell() {
-        let argv: Vec<String> = ["sh", "-c", "echo hi; exit 3"].iter().map(|s| s.to_string()).collect();
+        let argv: Vec<String> = ["sh", "-c", "echo hi; exit 3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(super::shell_join(&argv), "sh -c 'echo hi; exit 3'");
     }
 }
