@@ -167,3 +167,76 @@ fn import_of_a_corrupt_tarball_leaves_nothing() {
         .unwrap_or(0);
     assert_eq!(blobs, 0, "temp blobs left behind");
 }
+
+#[test]
+fn a_killed_shim_is_noticed_and_its_container_cleaned_up() {
+    let d = Daemon::start();
+    let id = stdout(&d.berth(&["run", "-d", "busybox", "sleep", "300"]))
+        .trim()
+        .to_string();
+    let shim = std::process::Command::new("pgrep")
+        .args(["-f", &format!("shim --id {id}")])
+        .output()
+        .unwrap();
+    let pid = stdout(&shim).trim().to_string();
+    assert!(!pid.is_empty(), "no shim process for {id}");
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
+    eventually("the container to be marked exited", || {
+        stdout(&d.berth(&["ps", "-a"])).contains("Exited (255)")
+    });
+    let out = d.berth(&["rm", "-f", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(d.mounts().is_empty(), "leaked mounts: {:?}", d.mounts());
+    let leftover: Vec<_> = ["cpu", "memory", "pids"]
+        .iter()
+        .map(|c| {
+            std::path::Path::new("/sys/fs/cgroup")
+                .join(c)
+                .join("berth")
+                .join(&id)
+        })
+        .filter(|p| p.exists())
+        .collect();
+    assert!(leftover.is_empty(), "leaked cgroups: {leftover:?}");
+}
+
+#[test]
+fn runc_as_the_runtime_runs_the_same_containers() {
+    let d = Daemon::start_with(&["--runtime", "runc"]);
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via runc; exit 4",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "via runc\n",
+        "stderr: {}\n{}",
+        stderr(&out),
+        d.log()
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let out = d.berth(&["run", "--rm", "-t", "busybox", "tty"]);
+    assert_eq!(
+        stdout(&out).trim(),
+        "/dev/pts/0",
+        "stderr: {}",
+        stderr(&out)
+    );
+    let out = d.berth(&["run", "--rm", "busybox", "nosuchcommand"]);
+    assert_eq!(out.status.code(), Some(127), "stderr: {}", stderr(&out));
+    let id = stdout(&d.berth(&["run", "-d", "busybox", "sleep", "300"]))
+        .trim()
+        .to_string();
+    assert!(d.berth(&["stop", "-t", "1", &id]).status.success());
+    assert!(stdout(&d.berth(&["ps", "-a"])).contains("Exited (137)"));
+    assert!(d.berth(&["rm", &id]).status.success());
+    assert!(d.mounts().is_empty(), "leaked mounts: {:?}", d.mounts());
+}

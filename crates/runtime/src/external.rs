@@ -97,7 +97,13 @@ impl Runtime for ExternalRuntime {
             .arg("--pid-file")
             .arg(&pid_file);
         let mut listener = None;
-        let sock_path = self.state_root.join(format!("{id}.console.sock"));
+        // Unix socket paths are limited to 108 bytes, so the console socket lives in a short
+        // private path rather than under the (possibly deep) state root.
+        let short_id: String = id.chars().take(12).collect();
+        let sock_path = std::env::temp_dir().join(format!(
+            "berth-console-{short_id}-{}.sock",
+            std::process::id()
+        ));
         match io {
             ContainerIo::Pipes {
                 stdin,

@@ -133,7 +133,7 @@ pub fn run(args: ShimArgs) -> i32 {
             let _ = runtime.delete(&args.id, true);
             let _ = rootfs::unmount_all(&rootfs);
             report_ready(&Ready {
-                error: Some(e.to_string()),
+                error: Some(error_chain(&e)),
                 exit_code: e.exit_code(),
                 pid: None,
             });
@@ -253,6 +253,21 @@ fn set_user(config: &Path, uid: u32, gid: u32, groups: &[u32]) -> Result<(), Set
         what: "write config.json",
         source,
     })
+}
+
+/// An error and its causes, `: `-separated, skipping causes the message already contains.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 fn report_ready(ready: &Ready) {

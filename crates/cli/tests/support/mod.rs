@@ -14,18 +14,26 @@ pub struct Daemon {
     pub dir: testkit::TempDir,
     pub socket: PathBuf,
     child: Option<Child>,
+    flags: Vec<String>,
 }
 
 impl Daemon {
     /// Starts a daemon and imports `busybox:latest`.
     pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// Starts a daemon with extra flags (e.g. `--runtime runc`) and imports `busybox:latest`.
+    pub fn start_with(flags: &[&str]) -> Daemon {
         testkit::require_root();
         let dir = testkit::TempDir::new("e2e");
         let socket = dir.path().join("berth.sock");
+        let flags = flags.iter().map(|s| s.to_string()).collect();
         let mut d = Daemon {
             dir,
             socket,
             child: None,
+            flags,
         };
         d.spawn();
         let tar = d.dir.path().join("busybox.tar");
@@ -64,6 +72,7 @@ impl Daemon {
             .arg(self.root())
             .arg("--exec-root")
             .arg(self.exec_root())
+            .args(&self.flags)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
