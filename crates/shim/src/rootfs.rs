@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use api::mount::Mount;
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{umount2, MntFlags};
 
 /// A mount that could not be made or removed.
 #[derive(Debug, thiserror::Error)]
@@ -16,62 +16,16 @@ pub struct RootfsError {
     source: nix::Error,
 }
 
-/// Mounts `mounts` (in order) at `target`.
+/// Mounts `mounts` (in order) at `target` and leaves them there.
 pub fn mount_all(mounts: &[Mount], target: &Path) -> Result<(), RootfsError> {
-    for m in mounts {
-        let fail = |source| RootfsError {
+    snapshot::mount::mount_all(mounts, target)
+        .map(snapshot::mount::MountGuard::keep)
+        .map_err(|e| RootfsError {
             op: "mount",
-            kind: m.kind.clone(),
+            kind: mounts.first().map(|m| m.kind.clone()).unwrap_or_default(),
             target: target.display().to_string(),
-            source,
-        };
-        let ro = m.options.iter().any(|o| o == "ro");
-        if m.kind == "bind" || m.options.iter().any(|o| o == "bind" || o == "rbind") {
-            let mut flags = MsFlags::MS_BIND;
-            if m.options.iter().any(|o| o == "rbind") {
-                flags |= MsFlags::MS_REC;
-            }
-            mount(
-                Some(m.source.as_str()),
-                target,
-                None::<&str>,
-                flags,
-                None::<&str>,
-            )
-            .map_err(fail)?;
-            if ro {
-                mount(
-                    None::<&str>,
-                    target,
-                    None::<&str>,
-                    flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-                    None::<&str>,
-                )
-                .map_err(fail)?;
-            }
-        } else {
-            let data: Vec<&str> = m
-                .options
-                .iter()
-                .map(String::as_str)
-                .filter(|o| *o != "ro")
-                .collect();
-            let flags = if ro {
-                MsFlags::MS_RDONLY
-            } else {
-                MsFlags::empty()
-            };
-            mount(
-                Some(m.source.as_str()),
-                target,
-                Some(m.kind.as_str()),
-                flags,
-                Some(data.join(",").as_str()),
-            )
-            .map_err(fail)?;
-        }
-    }
-    Ok(())
+            source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })
 }
 
 /// Unmounts everything at `target` (stacked mounts included). Not mounted is not an error.

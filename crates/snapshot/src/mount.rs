@@ -20,6 +20,12 @@ impl MountGuard {
     pub fn target(&self) -> &Path {
         &self.target
     }
+
+    /// Keeps the mounts after the guard is gone: for an owner that unmounts them itself later
+    /// (the shim unmounts a container's root when the container has exited).
+    pub fn keep(mut self) {
+        self.count = 0;
+    }
 }
 
 impl Drop for MountGuard {

@@ -3,57 +3,12 @@
 
 use std::path::Path;
 
-use api::oci::defaults::{docker_spec, NetworkChoice, SeccompChoice, SpecOptions};
+use api::oci::defaults::{docker_spec, NetworkChoice, SeccompChoice, SpecOptions, CAPABILITIES};
 use api::oci::{Mount, Rlimit, Spec};
 
 use super::record::Record;
 use super::Paths;
 use crate::error::EngineError;
-
-/// Capability names in kernel bit order (bit n of CapBnd is `CAPS[n]`).
-const CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
 
 /// Builds the bundle's `config.json` for `rec` and writes the per-container etc files.
 /// Returns the spec and warnings for the user.
@@ -205,7 +160,7 @@ fn host_bounding_set() -> Option<Vec<String>> {
         .trim();
     let mask = u64::from_str_radix(hex, 16).ok()?;
     Some(
-        CAPS.iter()
+        CAPABILITIES.iter()
             .enumerate()
             .filter(|(i, _)| mask & (1u64 << i) != 0)
             .map(|(_, n)| n.to_string())
