@@ -160,7 +160,8 @@ fn host_bounding_set() -> Option<Vec<String>> {
         .trim();
     let mask = u64::from_str_radix(hex, 16).ok()?;
     Some(
-        CAPABILITIES.iter()
+        CAPABILITIES
+            .iter()
             .enumerate()
             .filter(|(i, _)| mask & (1u64 << i) != 0)
             .map(|(_, n)| n.to_string())

@@ -23,12 +23,11 @@ impl Engine {
         let result = self.start_container(&c).await;
         if let Err(e) = &result {
             if !matches!(e, EngineError::NotModified) && c.record().host_config.auto_remove {
-                // Docker removes an auto-remove container whose start failed.
-                let engine = self.clone();
-                let id = c.id.to_string();
-                tokio::spawn(async move {
-                    let _ = engine.remove(&id, true).await;
-                });
+                // Docker removes an auto-remove container whose start failed, before it
+                // answers the start.
+                if let Err(e) = self.remove(c.id.as_str(), true).await {
+                    tracing::warn!(container = %c.id, error = %e, "auto-remove after a failed start");
+                }
             }
         }
         result
