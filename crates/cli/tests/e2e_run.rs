@@ -201,3 +201,111 @@ fn memory_flag_is_validated_before_the_daemon() {
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("--memory"), "{}", stderr(&out));
 }
+
+#[test]
+fn security_options_cpu_limits_and_privileged() {
+    let d = Daemon::start();
+    let profile = d.dir.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let run = |args: &[&str]| {
+        let mut full = vec!["run", "--rm"];
+        full.extend_from_slice(args);
+        let out = d.berth(&full);
+        assert!(out.status.code().is_some(), "{}", stderr(&out));
+        stdout(&out).trim().to_string()
+    };
+    assert_eq!(
+        run(&[
+            "--security-opt",
+            &opt,
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /tmp/x 2>/dev/null && echo made || echo denied"
+        ]),
+        "denied"
+    );
+    assert_eq!(
+        run(&[
+            "--security-opt",
+            "seccomp=unconfined",
+            "busybox",
+            "sh",
+            "-c",
+            "grep Seccomp: /proc/self/status | cut -f2"
+        ]),
+        "0"
+    );
+    assert_eq!(
+        run(&[
+            "busybox",
+            "sh",
+            "-c",
+            "grep Seccomp: /proc/self/status | cut -f2"
+        ]),
+        "2"
+    );
+    assert_eq!(
+        run(&["--cpus", "0.5", "busybox", "sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max"]),
+        "50000"
+    );
+    assert_eq!(
+        run(&[
+            "--cpu-shares",
+            "512",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null || cat /sys/fs/cgroup/cpu.weight"
+        ]),
+        "512"
+    );
+    // Privileged: every capability the host allows (this VM's bounding set lacks
+    // CAP_SYS_RESOURCE), no seccomp filter.
+    let host_bnd = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+        .unwrap();
+    assert_eq!(
+        run(&[
+            "--privileged",
+            "busybox",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status | cut -f2"
+        ]),
+        host_bnd
+    );
+    assert_eq!(
+        run(&[
+            "--cap-add",
+            "SYS_ADMIN",
+            "busybox",
+            "sh",
+            "-c",
+            "grep CapEff /proc/self/status | cut -f2"
+        ]),
+        "00000000a82425fb"
+    );
+}
+
+#[test]
+fn version_and_info_describe_the_daemon() {
+    let d = Daemon::start();
+    let out = d.berth(&["version"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1.43"), "{}", stdout(&out));
+    let out = d.berth(&["info"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = stdout(&out);
+    assert!(
+        info.contains("Images: 1") && info.contains("overlay2"),
+        "{info}"
+    );
+}
