@@ -134,7 +134,19 @@ fn daemon_killed_with_sigkill_readopts_all_running_containers() {
             d.log()
         );
     }
-    // Still controllable: stop one, wait on another, force-remove all.
+    // Still controllable: logs -f follows until the container stops, stop one, wait on
+    // another, force-remove all.
+    let follow = std::process::Command::new(support::BERTH)
+        .args(["--host", &d.host(), "logs", "-f", "c2"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(d.berth(&["stop", "-t", "1", "c2"]).status.success());
+    let followed = follow.wait_with_output().unwrap();
+    assert!(
+        followed.status.success(),
+        "logs -f did not end cleanly after stop"
+    );
     assert!(d.berth(&["stop", "-t", "1", "c0"]).status.success());
     assert!(stdout(&d.berth(&["ps", "-a", "--filter", "name=c0"])).contains("Exited (137)"));
     assert!(d.berth(&["kill", "c1"]).status.success());

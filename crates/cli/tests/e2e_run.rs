@@ -309,3 +309,68 @@ fn version_and_info_describe_the_daemon() {
         "{info}"
     );
 }
+
+#[test]
+fn host_network_env_file_and_user_group() {
+    let d = Daemon::start();
+    let host_ifaces: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]);
+    let inside: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
+    for iface in &host_ifaces {
+        assert!(
+            inside.contains(iface),
+            "host interface {iface} missing with --network host: {inside:?}"
+        );
+    }
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = d.berth(&["run", "--rm", "--network", "host", "busybox", "hostname"]);
+    assert_eq!(stdout(&out).trim(), host_name.trim());
+
+    let env_file = d.dir.path().join("env.list");
+    std::fs::write(
+        &env_file,
+        "# a comment\nFROM_FILE=yes\n\nSECOND=two words\n",
+    )
+    .unwrap();
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "busybox",
+        "sh",
+        "-c",
+        "echo $FROM_FILE-$SECOND",
+    ]);
+    assert_eq!(stdout(&out), "yes-two words\n", "{}", stderr(&out));
+
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "-u",
+        "nobody:root",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $(id -u):$(id -g)",
+    ]);
+    assert_eq!(stdout(&out), "65534:0\n", "{}", stderr(&out));
+    let out = d.berth(&["run", "--rm", "-u", "nosuchuser", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("unable to find user nosuchuser: no matching entries in passwd file"),
+        "{}",
+        stderr(&out)
+    );
+}
