@@ -58,6 +58,8 @@ pub enum Command {
     Info(InfoArgs),
     /// Run the berth daemon (Docker Engine API on a unix socket)
     Daemon(DaemonArgs),
+    /// Run an OCI distribution registry (HTTP, no auth yet)
+    Registry(RegistryArgs),
     /// Per-container supervisor (started by the daemon)
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -501,4 +503,41 @@ mod tests {
         assert_eq!(r.memory, Some(12 * 1024 * 1024));
         assert!(Cli::try_parse_from(["berth", "run", "-m", "12zb", "busybox"]).is_err());
     }
+}
+
+/// Flags of `registry`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RegistryArgs {
+    #[command(subcommand)]
+    pub command: Option<RegistryCommand>,
+    /// Address to listen on
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5000")]
+    pub addr: std::net::SocketAddr,
+    /// Registry data directory
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/berth/registry")]
+    pub root: PathBuf,
+    /// Log level (error, warn, info, debug, trace)
+    #[arg(
+        short = 'l',
+        long = "log-level",
+        value_name = "LEVEL",
+        default_value = "info"
+    )]
+    pub log_level: String,
+}
+
+/// Subcommands of `registry`.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Delete blobs no manifest references (stop the registry first)
+    Gc(RegistryGcArgs),
+}
+
+/// Flags of `registry gc`.
+#[derive(Debug, Args)]
+pub struct RegistryGcArgs {
+    /// Registry data directory
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/berth/registry")]
+    pub root: PathBuf,
 }

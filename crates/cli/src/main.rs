@@ -44,6 +44,10 @@ fn main() {
             logging::init(&a.log_level, &a.log_format);
             finish(commands::plumbing::daemon(a), "daemon")
         }
+        Command::Registry(a) => {
+            logging::init(&a.log_level, "text");
+            finish(commands::plumbing::registry(a), "registry")
+        }
         command => {
             logging::init(&cli.log_level, "text");
             run_client(cli.host.as_deref(), command)
@@ -70,6 +74,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Version(_) => "version",
         Command::Info(_) => "info",
         Command::Daemon(_) => "daemon",
+        Command::Registry(_) => "registry",
         Command::Shim(_) => "shim",
         Command::Runtime(_) => "runtime",
     }
@@ -109,7 +114,7 @@ fn run_client(host_flag: Option<&str>, command: Command) -> i32 {
             Command::Rmi(a) => commands::images::rmi(&ctx, a).await,
             Command::Version(a) => commands::system::version(&ctx, a).await,
             Command::Info(a) => commands::system::info(&ctx, a).await,
-            Command::Daemon(_) | Command::Shim(_) | Command::Runtime(_) => {
+            Command::Daemon(_) | Command::Registry(_) | Command::Shim(_) | Command::Runtime(_) => {
                 unreachable!("dispatched before the client runtime")
             }
         }

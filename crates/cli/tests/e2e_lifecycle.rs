@@ -252,3 +252,46 @@ fn runc_as_the_runtime_runs_the_same_containers() {
     assert!(d.berth(&["rm", &id]).status.success());
     assert!(d.mounts().is_empty(), "leaked mounts: {:?}", d.mounts());
 }
+
+#[test]
+fn pause_unpause_restart_and_stop_of_a_paused_container() {
+    let d = Daemon::start();
+    let id = stdout(&d.berth(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.05; done",
+    ]))
+    .trim()
+    .to_string();
+    let pause = d.docker(&["pause", &id]);
+    assert!(pause.status.success(), "{}", stderr(&pause));
+    assert!(stdout(&d.berth(&["ps"])).contains("(Paused)"));
+    let a = stdout(&d.berth(&["logs", &id])).lines().count();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let b = stdout(&d.berth(&["logs", &id])).lines().count();
+    assert_eq!(a, b, "a paused container wrote output");
+    assert!(d.docker(&["unpause", &id]).status.success());
+    eventually("output after unpause", || {
+        stdout(&d.berth(&["logs", &id])).lines().count() > b
+    });
+    let again = d.docker(&["unpause", &id]);
+    assert!(
+        stderr(&again).contains("is not paused"),
+        "{}",
+        stderr(&again)
+    );
+    // Stop thaws a paused container so its signals take effect.
+    assert!(d.docker(&["pause", &id]).status.success());
+    let stop = d.docker(&["stop", "-t", "1", &id]);
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    assert!(stdout(&d.berth(&["ps", "-a"])).contains("Exited (137)"));
+    let restart = d.docker(&["restart", "-t", "1", &id]);
+    assert!(restart.status.success(), "{}", stderr(&restart));
+    assert!(stdout(&d.berth(&["ps"])).contains("Up "));
+    let unknown = d.docker(&["exec", &id, "true"]);
+    assert!(!unknown.status.success());
+    assert!(d.berth(&["rm", "-f", &id]).status.success());
+}

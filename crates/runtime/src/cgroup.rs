@@ -219,6 +219,11 @@ impl Cgroup {
                     };
                     if d.join("memory.swap.max").exists() {
                         write_file(d, "memory.swap.max", &v)?;
+                    } else {
+                        warnings.push(
+                            "swap limit not supported by the kernel; memory limited without swap"
+                                .into(),
+                        );
                     }
                 }
             }
@@ -321,47 +326,54 @@ impl Cgroup {
 
     /// Freezes (true) or thaws (false) every process in the cgroup and waits until done.
     pub fn freeze(&self, frozen: bool) -> Result<(), RuntimeError> {
-        let (dir, file, want, wait) = if self.v2 {
-            (
-                self.dirs[0].0.as_path(),
-                "cgroup.freeze",
-                if frozen { "1" } else { "0" },
-                None,
-            )
-        } else {
-            let d = self.has("freezer").ok_or_else(|| {
-                cg_err(
-                    "freeze",
-                    Path::new("freezer"),
-                    io::Error::from(io::ErrorKind::Unsupported),
-                )
-            })?;
-            (
-                d,
-                "freezer.state",
-                if frozen { "FROZEN" } else { "THAWED" },
-                Some(if frozen { "FROZEN" } else { "THAWED" }),
-            )
-        };
-        write_file(dir, file, want)?;
-        if let Some(w) = wait {
-            for _ in 0..1000 {
-                if fs::read_to_string(dir.join(file))
-                    .map(|s| s.trim() == w)
-                    .unwrap_or(false)
-                {
-                    return Ok(());
-                }
-                write_file(dir, file, want)?;
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            return Err(cg_err(
-                "freeze",
-                dir,
-                io::Error::from(io::ErrorKind::TimedOut),
-            ));
+        if self.v2 {
+            return self.freeze_v2(frozen);
         }
-        Ok(())
+        let dir = self.has("freezer").ok_or_else(|| {
+            cg_err(
+                "freeze",
+                Path::new("freezer"),
+                io::Error::from(io::ErrorKind::Unsupported),
+            )
+        })?;
+        let (file, want) = ("freezer.state", if frozen { "FROZEN" } else { "THAWED" });
+        write_file(dir, file, want)?;
+        for _ in 0..1000 {
+            if fs::read_to_string(dir.join(file))
+                .map(|s| s.trim() == want)
+                .unwrap_or(false)
+            {
+                return Ok(());
+            }
+            write_file(dir, file, want)?;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(cg_err(
+            "freeze",
+            dir,
+            io::Error::from(io::ErrorKind::TimedOut),
+        ))
+    }
+
+    /// v2: writes `cgroup.freeze` and waits until `cgroup.events` reports `frozen 1` (or
+    /// `frozen 0`): the write only starts freezing, it does not wait for the tasks to stop.
+    fn freeze_v2(&self, frozen: bool) -> Result<(), RuntimeError> {
+        let dir = self.dirs[0].0.as_path();
+        write_file(dir, "cgroup.freeze", if frozen { "1" } else { "0" })?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        let events = dir.join("cgroup.events");
+        for _ in 0..1000 {
+            let text = fs::read_to_string(&events).map_err(|e| cg_err("read", &events, e))?;
+            if text.lines().any(|l| l.trim() == want) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Err(cg_err(
+            "freeze",
+            dir,
+            io::Error::from(io::ErrorKind::TimedOut),
+        ))
     }
 
     /// Whether the cgroup is frozen.

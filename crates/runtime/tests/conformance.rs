@@ -129,6 +129,30 @@ fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     out
 }
 
+/// Whether the kernel reports the container's cgroup as frozen: `frozen 1` in v2's
+/// `cgroup.events`, `FROZEN` in v1's `freezer.state`.
+fn kernel_frozen(id: &str) -> bool {
+    let rel = Path::new("berth").join(id);
+    match runtime::cgroup::Layout::detect() {
+        runtime::cgroup::Layout::V2(root) => {
+            std::fs::read_to_string(root.join(&rel).join("cgroup.events"))
+                .unwrap()
+                .lines()
+                .any(|l| l == "frozen 1")
+        }
+        runtime::cgroup::Layout::V1(hs) => {
+            let h = hs
+                .iter()
+                .find(|h| h.controllers.iter().any(|c| c == "freezer"))
+                .expect("a freezer hierarchy");
+            std::fs::read_to_string(h.mount.join(&rel).join("freezer.state"))
+                .unwrap()
+                .trim()
+                == "FROZEN"
+        }
+    }
+}
+
 struct Pipes {
     stdout: OwnedFd,
     stderr: OwnedFd,
@@ -255,6 +279,33 @@ pub fn memory_limit_in_cgroup(make: Make) {
     assert_eq!(out.trim(), (64u64 << 20).to_string());
 }
 
+pub fn cpu_limits_in_cgroup(make: Make) {
+    // v2: cpu.max, cpu.weight (shares 512 -> weight 20, runc's conversion) and cpuset.cpus of
+    // the container's own cgroup; v1: cfs quota/period, shares and the cpuset hierarchy's cpus.
+    let f = fixture(
+        make,
+        &sh(
+            "cd /sys/fs/cgroup; if [ -e cpu.max ]; then cat cpu.max cpu.weight cpuset.cpus; \
+             else d=$(ls -d cpu,cpuacct cpu 2>/dev/null | head -n 1); \
+             echo $(cat $d/cpu.cfs_quota_us) $(cat $d/cpu.cfs_period_us); cat $d/cpu.shares; \
+             cat cpuset/cpuset.cpus; fi",
+        ),
+        |o| {
+            o.cpu_quota = Some(50_000);
+            o.cpu_period = Some(100_000);
+            o.cpu_shares = Some(512);
+            o.cpuset_cpus = Some("0".into());
+        },
+    );
+    let (code, out, err) = run(&f);
+    assert_eq!(code, 0, "{err}");
+    let shares = match runtime::cgroup::Layout::detect() {
+        runtime::cgroup::Layout::V2(_) => "20",
+        runtime::cgroup::Layout::V1(_) => "512",
+    };
+    assert_eq!(out, format!("50000 100000\n{shares}\n0\n"), "{err}");
+}
+
 pub fn pids_limit_enforced(make: Make) {
     let f = fixture(
         make,
@@ -320,7 +371,12 @@ pub fn exec_not_executable(make: Make) {
 }
 
 pub fn kill_pause_resume_state(make: Make) {
-    let f = fixture(make, &["sleep", "100"], |_| {});
+    // Busy processes take a moment to freeze: pause must wait for them.
+    let f = fixture(
+        make,
+        &sh("for i in 1 2 3 4; do while :; do :; done & done; exec sleep 100"),
+        |_| {},
+    );
     let (io, _p) = pipes();
     let created = f.rt.create(&f.id, &f.bundle, io).unwrap();
     let mut c = Container {
@@ -338,8 +394,16 @@ pub fn kill_pause_resume_state(make: Make) {
     f.rt.start(&f.id).unwrap();
     assert_eq!(f.rt.state(&f.id).unwrap().status, Status::Running);
     f.rt.pause(&f.id).unwrap();
+    assert!(
+        kernel_frozen(&f.id),
+        "pause returned before the cgroup froze"
+    );
     assert_eq!(f.rt.state(&f.id).unwrap().status, Status::Paused);
     f.rt.resume(&f.id).unwrap();
+    assert!(
+        !kernel_frozen(&f.id),
+        "resume returned before the cgroup thawed"
+    );
     assert_eq!(f.rt.state(&f.id).unwrap().status, Status::Running);
     f.rt.kill(&f.id, libc::SIGKILL).unwrap();
     assert_eq!(c.wait(), 137);
@@ -464,6 +528,10 @@ macro_rules! suite {
             #[test]
             fn memory_limit_in_cgroup() {
                 super::memory_limit_in_cgroup($make)
+            }
+            #[test]
+            fn cpu_limits_in_cgroup() {
+                super::cpu_limits_in_cgroup($make)
             }
             #[test]
             fn pids_limit_enforced() {

@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::args::{DaemonArgs, RuntimeArgs, RuntimeCommand, ShimArgs};
+use anyhow::Context;
+
+use crate::args::{
+    DaemonArgs, RegistryArgs, RegistryCommand, RuntimeArgs, RuntimeCommand, ShimArgs,
+};
 use crate::error::StatusError;
 
 /// `berth shim`: runs on the calling thread, before any tokio runtime or logging thread exists
@@ -63,4 +67,30 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<i32> {
         .build()?;
     rt.block_on(engine::daemon::run(cfg))?;
     Ok(0)
+}
+
+/// `berth registry`: serves the OCI distribution API until SIGINT/SIGTERM; `registry gc`
+/// deletes unreferenced blobs (offline).
+pub fn registry(args: RegistryArgs) -> anyhow::Result<i32> {
+    match args.command {
+        Some(RegistryCommand::Gc(gc)) => {
+            let r = registry::gc(&gc.root)
+                .with_context(|| format!("garbage-collecting registry at {}", gc.root.display()))?;
+            println!(
+                "marked {} blobs, deleted {} blobs ({} bytes), removed {} links",
+                r.blobs_marked, r.blobs_deleted, r.bytes_freed, r.links_removed
+            );
+            Ok(0)
+        }
+        None => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(registry::serve(registry::RegistryConfig {
+                addr: args.addr,
+                root: args.root,
+            }))?;
+            Ok(0)
+        }
+    }
 }

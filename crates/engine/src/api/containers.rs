@@ -76,6 +76,34 @@ pub async fn stop(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+pub async fn restart(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let p = Params::from_uri(&uri);
+    let t = p.get("t").map(|t| {
+        t.parse::<i64>().map_err(|_| {
+            EngineError::Invalid(format!("invalid value for t: {t:?}: expected seconds"))
+        })
+    });
+    engine.restart(&id, t.transpose()?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn pause(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    engine.pause(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn unpause(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    engine.unpause(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 pub async fn kill(
     State(engine): State<AppState>,
     Path(id): Path<String>,

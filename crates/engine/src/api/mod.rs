@@ -44,6 +44,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/logs", get(containers::logs))
@@ -58,7 +61,20 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/images/{*rest}",
             get(images::get_named).delete(images::delete),
         )
+        .fallback(not_found)
         .with_state(engine)
+}
+
+/// dockerd's answer to a route it does not serve.
+async fn not_found(req: Request) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        &format!(
+            "page not found: berth does not serve {} {} yet",
+            req.method(),
+            req.uri().path()
+        ),
+    )
 }
 
 type BoxedResponse = Pin<Box<dyn std::future::Future<Output = Response> + Send>>;

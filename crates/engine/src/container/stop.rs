@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use api::shim::Request;
 
+use super::record::Status;
 use super::wait::WaitCondition;
 use super::{Container, Engine};
 use crate::error::EngineError;
@@ -94,6 +95,10 @@ impl Engine {
                 message: e.to_string(),
             })?;
         if resp.ok {
+            // A frozen container only acts on the signal once thawed (Docker does the same).
+            if c.status() == Status::Paused && matches!(sig, 9 | 15) {
+                self.thaw(c, false).await?;
+            }
             Ok(())
         } else if !c.status().is_running() {
             Err(EngineError::NotRunning(c.id.to_string()))
@@ -122,5 +127,90 @@ impl Engine {
         let sock = self.paths.shim_socket(c.id.as_str());
         let _ = shim_client::request(&sock, &Request::Resize { rows, cols }).await;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Stops (if running) and starts a container again.
+    pub async fn restart(
+        self: &Arc<Engine>,
+        name_or_id: &str,
+        timeout: Option<i64>,
+    ) -> Result<(), EngineError> {
+        let c = self.get(name_or_id)?;
+        {
+            let _op = c.op.lock().await;
+            if c.status().is_running() {
+                self.stop_locked(&c, timeout).await?;
+            }
+        }
+        self.start(c.id.as_str()).await
+    }
+
+    /// Freezes a running container (`docker pause`).
+    pub async fn pause(self: &Arc<Engine>, name_or_id: &str) -> Result<(), EngineError> {
+        let c = self.get(name_or_id)?;
+        let _op = c.op.lock().await;
+        match c.status() {
+            Status::Running => {}
+            Status::Paused => {
+                return Err(EngineError::Conflict(format!(
+                    "Container {} is already paused",
+                    c.id
+                )))
+            }
+            _ => return Err(EngineError::NotRunning(c.id.to_string())),
+        }
+        let sock = self.paths.shim_socket(c.id.as_str());
+        let resp = shim_client::request(&sock, &Request::Pause)
+            .await
+            .map_err(|e| EngineError::Shim {
+                id: c.id.to_string(),
+                message: e.to_string(),
+            })?;
+        if !resp.ok {
+            return Err(EngineError::Shim {
+                id: c.id.to_string(),
+                message: resp.error.unwrap_or_default(),
+            });
+        }
+        c.update(&self.paths, |r| r.state.status = Status::Paused)
+    }
+
+    /// Thaws a paused container (`docker unpause`).
+    pub async fn unpause(self: &Arc<Engine>, name_or_id: &str) -> Result<(), EngineError> {
+        let c = self.get(name_or_id)?;
+        let _op = c.op.lock().await;
+        self.thaw(&c, true).await
+    }
+
+    async fn thaw(&self, c: &Container, strict: bool) -> Result<(), EngineError> {
+        if c.status() != Status::Paused {
+            if strict {
+                return Err(EngineError::Conflict(format!(
+                    "Container {} is not paused",
+                    c.id
+                )));
+            }
+            return Ok(());
+        }
+        let sock = self.paths.shim_socket(c.id.as_str());
+        let resp = shim_client::request(&sock, &Request::Resume)
+            .await
+            .map_err(|e| EngineError::Shim {
+                id: c.id.to_string(),
+                message: e.to_string(),
+            })?;
+        if !resp.ok {
+            return Err(EngineError::Shim {
+                id: c.id.to_string(),
+                message: resp.error.unwrap_or_default(),
+            });
+        }
+        c.update(&self.paths, |r| {
+            if r.state.status == Status::Paused {
+                r.state.status = Status::Running;
+            }
+        })
     }
 }
