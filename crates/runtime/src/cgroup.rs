@@ -5,7 +5,8 @@
 //! named hierarchies like `name=systemd` and, on hybrid hosts, the cgroup2 mount at
 //! `/sys/fs/cgroup/unified`). A container's cgroup is `linux.cgroupsPath` (berth uses
 //! `/berth/<id>`) below each hierarchy root. Non-goals: systemd cgroup driver, hugetlb
-//! (dropped with a warning), blkio/io weights, device rules on v2 (they need an eBPF program).
+//! (dropped with a warning), blkio/io weights. Device rules on v2 are an eBPF program
+//! (`crate::device_filter`), attached when the cgroup is created, before the init joins it.
 
 use std::fs;
 use std::io;
@@ -128,7 +129,10 @@ impl Cgroup {
         resources: Option<&Resources>,
     ) -> Result<(Cgroup, Vec<String>), RuntimeError> {
         let cg = Cgroup::open(path);
-        let result = cg.make_dirs(path).and_then(|()| cg.apply(resources));
+        let result = cg
+            .make_dirs(path)
+            .and_then(|()| cg.apply(resources))
+            .and_then(|w| cg.attach_device_filter(resources).map(|()| w));
         match result {
             Ok(w) => Ok((cg, w)),
             Err(e) => {
@@ -258,11 +262,7 @@ impl Cgroup {
             if let Some(p) = &r.pids {
                 write_file(d, "pids.max", &max_or(p.limit))?;
             }
-            if !r.devices.is_empty() {
-                warnings.push(
-                    "device cgroup rules are not enforced on cgroup v2 by berth yet".to_string(),
-                );
-            }
+            // Device rules: an eBPF program, attached by `attach_device_filter`.
             return Ok(warnings);
         }
         if let (Some(m), Some(d)) = (&r.memory, self.has("memory")) {
@@ -314,6 +314,17 @@ impl Cgroup {
             }
         }
         Ok(warnings)
+    }
+
+    /// v2: enforces `resources.devices` with an eBPF program on the cgroup (v1 writes
+    /// `devices.allow`/`devices.deny` in `apply`). No rules, no program.
+    fn attach_device_filter(&self, resources: Option<&Resources>) -> Result<(), RuntimeError> {
+        let Some(r) = resources.filter(|r| self.v2 && !r.devices.is_empty()) else {
+            return Ok(());
+        };
+        let dir = &self.dirs[0].0;
+        crate::device_filter::attach(dir, &r.devices)
+            .map_err(|e| cg_err("attach the device filter to", dir, e))
     }
 
     /// Moves `pid` into the cgroup.
@@ -559,7 +570,8 @@ mod tests {
         assert!(read(&root.join("cgroup.subtree_control")).starts_with('+'));
         fs::write(root.join("berth/c1/memory.swap.max"), "").unwrap();
         let warnings = cg.apply(Some(&resources())).unwrap();
-        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("hugepage"));
         let c1 = root.join("berth/c1");
         assert_eq!(read(&c1.join("memory.max")), (64u64 << 20).to_string());
         assert_eq!(read(&c1.join("memory.swap.max")), (64u64 << 20).to_string());

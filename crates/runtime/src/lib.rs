@@ -25,10 +25,11 @@
 //! `/proc/self/fd` after pivot_root.
 //!
 //! Non-goals: exec into a running container, stats, checkpoint/restore, user-namespace
-//! remapping, rootless mode, device rules on cgroup v2 (all later work).
+//! remapping, rootless mode (all later work).
 
 pub mod berth;
 pub mod cgroup;
+mod device_filter;
 mod error;
 pub mod external;
 mod rootfs_path;
