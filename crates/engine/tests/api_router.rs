@@ -153,3 +153,73 @@ async fn images_list_starts_empty_and_unknown_image_delete_is_404() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("No such image"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_with_one_name_let_exactly_one_win() {
+    testkit::require_root();
+    let dir = testkit::TempDir::new("api");
+    let e = engine(&dir).await;
+    let tar = dir.path().join("bb.tar");
+    testkit::busybox_tarball(&tar, false).unwrap();
+    let images = e.images.clone();
+    tokio::task::spawn_blocking(move || {
+        let r: api::ImageRef = "busybox:latest".parse().unwrap();
+        images
+            .import(
+                std::fs::File::open(&tar).unwrap(),
+                Some(&r),
+                &Default::default(),
+                None,
+            )
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let e = e.clone();
+        tasks.push(tokio::spawn(async move {
+            let req: api::docker::CreateRequest =
+                serde_json::from_str(r#"{"Image":"busybox","Cmd":["true"]}"#).unwrap();
+            e.create(Some("same"), req).await
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        let status = match t.await.unwrap() {
+            Ok(_) => StatusCode::CREATED,
+            Err(err) => {
+                assert!(
+                    err.to_string()
+                        .contains("The container name \"/same\" is already in use"),
+                    "{err}"
+                );
+                StatusCode::CONFLICT
+            }
+        };
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        7,
+        "{statuses:?}"
+    );
+    // The losers left nothing behind: one container directory.
+    let dirs = std::fs::read_dir(dir.path().join("root/containers"))
+        .unwrap()
+        .count();
+    assert_eq!(dirs, 1);
+    let (status, _, _) = call(&e, Method::DELETE, "/containers/same", "").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}

@@ -100,11 +100,10 @@ impl Engine {
             return Err(e);
         }
         // A concurrent create may have taken the name meanwhile: the first to insert wins.
-        if let Some(owner) = self.name_owner(&name) {
+        if let Err(owner) = self.insert_unique(Container::new(record), &name) {
             let _ = self.remove_files(id.as_str()).await;
             return Err(EngineError::NameInUse { name, id: owner });
         }
-        self.insert(Container::new(record));
         tracing::info!(container = %id, name = %name, "created");
         Ok((id, Vec::new()))
     }

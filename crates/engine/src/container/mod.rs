@@ -264,11 +264,18 @@ impl Engine {
         Err(EngineError::NoSuchContainer(name_or_id.to_string()))
     }
 
-    fn insert(&self, c: Arc<Container>) {
-        self.containers
-            .lock()
-            .expect("containers lock")
-            .insert(c.id.to_string(), c);
+    /// Adds a container unless another one holds `name`; Err carries that one's id. The check
+    /// and the insert happen under one lock, so concurrent creates cannot share a name.
+    fn insert_unique(&self, c: Arc<Container>, name: &str) -> Result<(), String> {
+        let mut map = self.containers.lock().expect("containers lock");
+        if let Some(owner) = map
+            .values()
+            .find(|o| o.record.lock().expect("record lock").name == name)
+        {
+            return Err(owner.id.to_string());
+        }
+        map.insert(c.id.to_string(), c);
+        Ok(())
     }
 
     fn forget(&self, id: &str) {
