@@ -130,6 +130,9 @@ pub enum ImageError {
         #[source]
         source: serde_json::Error,
     },
+    /// Writing or reading an image archive (`save`/`load`) failed.
+    #[error("{0}")]
+    Archive(String),
     /// A filesystem operation failed.
     #[error("{op} {path}")]
     Io {
@@ -156,7 +159,9 @@ impl ImageError {
             ImageError::Unpack(e) => e.kind(),
             ImageError::Content(e) => e.kind(),
             ImageError::Snapshot(e) => e.kind(),
-            ImageError::Corrupt { .. } | ImageError::Io { .. } => ErrorKind::Internal,
+            ImageError::Corrupt { .. } | ImageError::Io { .. } | ImageError::Archive(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 

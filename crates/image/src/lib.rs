@@ -13,10 +13,14 @@
 //! snapshots/overlay/metadata.json           snapshot keys (or snapshots/copy/ without overlayfs)
 //! snapshots/overlay/snapshots/<n>/{fs,work} one directory per snapshot; layers keyed by chain id
 //! images/index.json                         images (config digest -> manifest, layers, size) and tags
+//! images/load-<unique>/                     an archive being loaded, spooled (removed on open)
 //! ```
 //!
-//! Non-goals here (yet): registry pull/push, `docker save`/`load` archives, multi-platform
-//! indexes, zstd layers, content garbage collection beyond the blobs an image removal frees.
+//! `docker save` writes docker-archive tars; `docker load` reads docker-archives and OCI image
+//! layouts (picking the host platform from indexes) — see `store/archive.rs`.
+//!
+//! Non-goals here (yet): registry pull/push, writing OCI layouts on save, zstd layers, content
+//! garbage collection beyond the blobs an image removal frees.
 //! The store is blocking code: async callers go through `spawn_blocking`.
 
 mod changes;
@@ -29,5 +33,5 @@ mod xattr;
 pub use changes::ImportChanges;
 pub use compression::{decompress, Compression};
 pub use error::{ImageError, UnpackError};
-pub use store::{ImageInfo, ImageStore, Removed};
+pub use store::{HistoryEntry, ImageInfo, ImageStore, LoadedImage, Removed};
 pub use unpack::{unpack_layer, UnpackStats};

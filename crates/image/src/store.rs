@@ -146,6 +146,7 @@ impl ImageStore {
         fs::create_dir_all(&images).map_err(ImageError::io("create directory", &images))?;
         content::atomic::remove_stray_temps(&images)
             .map_err(ImageError::io("remove stray temps in", &images))?;
+        remove_load_spools(&images)?;
         let index_path = images.join("index.json");
         let state: State = match fs::read(&index_path) {
             Ok(b) => serde_json::from_slice(&b).map_err(|source| ImageError::Corrupt {
@@ -581,6 +582,21 @@ fn resolve_in(state: &State, s: &str) -> Result<(Digest, Option<ImageRef>), Imag
     Err(not_found())
 }
 
+/// Removes the spool directories of `load` calls a crash interrupted.
+fn remove_load_spools(images: &Path) -> Result<(), ImageError> {
+    let entries = fs::read_dir(images).map_err(ImageError::io("read directory", images))?;
+    for e in entries.flatten() {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with(archive::LOAD_PREFIX)
+        {
+            let p = e.path();
+            fs::remove_dir_all(&p).map_err(ImageError::io("remove", &p))?;
+        }
+    }
+    Ok(())
+}
+
 /// Copies everything read from `inner` into `out`.
 struct Tee<'a, R, W> {
     inner: R,
@@ -596,6 +612,9 @@ impl<R: Read, W: Write> Read for Tee<'_, R, W> {
         Ok(n)
     }
 }
+
+mod archive;
+pub use archive::{HistoryEntry, LoadedImage};
 
 #[cfg(test)]
 mod tests;

@@ -99,11 +99,12 @@ impl Runtime for ExternalRuntime {
         let mut listener = None;
         // Unix socket paths are limited to 108 bytes, so the console socket lives in a short
         // private path rather than under the (possibly deep) state root.
-        let short_id: String = id.chars().take(12).collect();
-        let sock_path = std::env::temp_dir().join(format!(
-            "berth-console-{short_id}-{}.sock",
-            std::process::id()
-        ));
+        // Unique per call: several creates may run at once in one process (and ids may share
+        // a prefix).
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let sock_path =
+            std::env::temp_dir().join(format!("berth-console-{}-{seq}.sock", std::process::id()));
         match io {
             ContainerIo::Pipes {
                 stdin,

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::{body_reader, json_response, stream_response, ApiResult, AppState, Params};
@@ -73,7 +73,7 @@ fn summary(engine: &Engine, i: &ImageInfo) -> Value {
     })
 }
 
-/// `GET /images/{name}/json` (and later `/history`).
+/// `GET /images/{name}/json` and `GET /images/{name}/history`.
 pub async fn get_named(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
@@ -111,7 +111,138 @@ pub async fn get_named(
         });
         return Ok(json_response(StatusCode::OK, &body));
     }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let images = engine.images.clone();
+        let name = name.to_string();
+        let entries = tokio::task::spawn_blocking(move || images.history(&name))
+            .await
+            .map_err(crate::container::join_error)??;
+        let out: Vec<Value> = entries
+            .iter()
+            .map(|h| {
+                json!({
+                    "Id": h.id,
+                    "Created": created_unix(&h.created),
+                    "CreatedBy": h.created_by,
+                    "Tags": if h.tags.is_empty() { Value::Null } else { json!(h.tags) },
+                    "Size": h.size,
+                    "Comment": h.comment,
+                })
+            })
+            .collect();
+        return Ok(json_response(StatusCode::OK, &out));
+    }
     Err(EngineError::Invalid(format!("page not found: /images/{rest}")).into())
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+pub async fn post_named(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let Some(name) = rest.strip_suffix("/tag") else {
+        return Err(EngineError::Invalid(format!("page not found: /images/{rest}")).into());
+    };
+    let p = Params::from_uri(&uri);
+    let repo = p.get("repo").unwrap_or("");
+    if repo.is_empty() {
+        return Err(EngineError::Invalid(
+            "repository name must have at least one component".into(),
+        )
+        .into());
+    }
+    let tag = p.get("tag").filter(|t| !t.is_empty()).unwrap_or("latest");
+    let reference = format!("{repo}:{tag}")
+        .parse::<api::ImageRef>()
+        .map_err(|e| EngineError::Invalid(e.to_string()))?;
+    let images = engine.images.clone();
+    let name = name.to_string();
+    tokio::task::spawn_blocking(move || {
+        let info = images.resolve(&name)?;
+        images.tag(&info.id, &reference)
+    })
+    .await
+    .map_err(crate::container::join_error)??;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// Sends what a blocking task writes to a response channel, in 256 KiB chunks.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 256 * 1024 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.buf);
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+/// A response body fed by a channel whose last item may be an error: hyper then aborts the
+/// chunked response, so the client sees a failed transfer rather than a short archive.
+struct FallibleBody(tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>);
+
+impl http_body::Body for FallibleBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<axum::body::Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(|v| http_body::Frame::data(axum::body::Bytes::from(v)))))
+    }
+}
+
+/// `GET /images/get?names=..`: a docker-archive tar, streamed as it is built.
+pub async fn save(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let names = Params::from_uri(&uri).all("names");
+    if names.is_empty() {
+        return Err(EngineError::Invalid("no images specified".into()).into());
+    }
+    // Resolve first so an unknown name is a plain 404, not a broken stream.
+    let images = engine.images.clone();
+    let check = names.clone();
+    tokio::task::spawn_blocking(move || {
+        check.iter().try_for_each(|n| images.resolve(n).map(|_| ()))
+    })
+    .await
+    .map_err(crate::container::join_error)??;
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let images = engine.images.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = ChannelWriter {
+            tx: tx.clone(),
+            buf: Vec::new(),
+        };
+        if let Err(e) = images.save_archive(&names, &mut w) {
+            tracing::error!(error = %e, "image save failed");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let mut resp = Response::new(Body::new(FallibleBody(rx)));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-tar"),
+    );
+    Ok(resp)
 }
 
 pub async fn delete(
@@ -183,5 +314,49 @@ pub async fn create(State(engine): State<AppState>, uri: Uri, body: Body) -> Api
     let mut line = serde_json::to_vec(&json!({"status": info.id.to_string()})).unwrap_or_default();
     line.extend_from_slice(b"\r\n");
     let _ = tx.send(line).await;
+    Ok(resp)
+}
+
+/// `POST /images/load?quiet=`: the body is a docker-archive or OCI layout tar; the answer a
+/// JSON message stream (`Loaded image: NAME`), errors included as error objects.
+pub async fn load(State(engine): State<AppState>, body: Body) -> ApiResult<Response> {
+    let reader = body_reader(body);
+    let images = engine.images.clone();
+    let result = tokio::task::spawn_blocking(move || images.load(reader))
+        .await
+        .map_err(crate::container::join_error)?;
+    let mut lines: Vec<Value> = Vec::new();
+    match result {
+        Ok(loaded) => {
+            for l in loaded {
+                if l.tags.is_empty() {
+                    lines.push(json!({"stream": format!("Loaded image ID: {}\n", l.id)}));
+                }
+                for t in &l.tags {
+                    lines.push(json!({"stream": format!("Loaded image: {t}\n")}));
+                }
+            }
+        }
+        Err(e) => {
+            let mut message = e.to_string();
+            let mut cur = std::error::Error::source(&e);
+            while let Some(c) = cur {
+                let s = c.to_string();
+                if !message.contains(&s) {
+                    message.push_str(": ");
+                    message.push_str(&s);
+                }
+                cur = c.source();
+            }
+            tracing::warn!(error = %message, "image load failed");
+            lines.push(json!({"errorDetail": {"message": message}, "error": message}));
+        }
+    }
+    let (tx, resp) = stream_response(StatusCode::OK, Some("application/json"));
+    for l in lines {
+        let mut b = serde_json::to_vec(&l).unwrap_or_default();
+        b.extend_from_slice(b"\r\n");
+        let _ = tx.send(b).await;
+    }
     Ok(resp)
 }

@@ -57,9 +57,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
+        .route("/images/get", get(images::save))
+        .route("/images/load", post(images::load))
         .route(
             "/images/{*rest}",
-            get(images::get_named).delete(images::delete),
+            get(images::get_named)
+                .delete(images::delete)
+                .post(images::post_named),
         )
         .fallback(not_found)
         .with_state(engine)
