@@ -40,6 +40,12 @@ pub enum Command {
     Stop(StopArgs),
     /// Kill one or more running containers
     Kill(KillArgs),
+    /// Restart one or more containers
+    Restart(RestartArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
     /// Remove one or more containers
     Rm(RmArgs),
     /// Block until one or more containers stop, then print their exit codes
@@ -235,6 +241,31 @@ pub struct LogsArgs {
     /// The container
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+}
+
+/// Flags of `restart`.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Seconds to wait before killing the container
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        value_name = "int",
+        allow_hyphen_values = true
+    )]
+    pub time: Option<i64>,
+    /// Containers to restart
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
+}
+
+/// Arguments of commands that take only container names (`pause`, `unpause`).
+#[derive(Debug, Args)]
+pub struct ContainersArgs {
+    /// Containers
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
 }
 
 /// Flags of `stop`.

@@ -295,3 +295,36 @@ fn pause_unpause_restart_and_stop_of_a_paused_container() {
     assert!(!unknown.status.success());
     assert!(d.berth(&["rm", "-f", &id]).status.success());
 }
+
+#[test]
+fn berth_pause_unpause_restart_and_stop_with_a_signal() {
+    let d = Daemon::start();
+    let id = stdout(&d.berth(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-hup; exit 0' HUP; while true; do sleep 0.1; done",
+    ]))
+    .trim()
+    .to_string();
+    let out = d.berth(&["pause", &id]);
+    assert_eq!(stdout(&out).trim(), id, "{}", stderr(&out));
+    assert!(stdout(&d.berth(&["ps"])).contains("(Paused)"));
+    assert!(d.berth(&["unpause", &id]).status.success());
+    let out = d.berth(&["stop", "-s", "HUP", "-t", "5", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&d.berth(&["logs", &id])).contains("got-hup"));
+    assert!(stdout(&d.berth(&["ps", "-a"])).contains("Exited (0)"));
+    let out = d.berth(&["restart", "-t", "1", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&d.berth(&["ps"])).contains("Up "));
+    let out = d.berth(&["stop", "-s", "BOGUS", &id]);
+    assert!(
+        stderr(&out).contains("Invalid signal: BOGUS"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(d.berth(&["rm", "-f", &id]).status.success());
+}

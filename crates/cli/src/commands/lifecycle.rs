@@ -1,15 +1,15 @@
-//! `stop`, `kill`, `rm`, `wait`: one request per container, docker's per-name reporting.
+//! `stop`, `kill`, `restart`, `pause`, `unpause`, `rm`, `wait`: one request per container,
+//! docker's per-name reporting.
 
 use hyper::Method;
 
 use super::{for_each, Ctx};
-use crate::args::{KillArgs, RmArgs, StopArgs, WaitArgs};
+use crate::args::{ContainersArgs, KillArgs, RestartArgs, RmArgs, StopArgs, WaitArgs};
 use crate::client::{empty_body, read_json, Query};
 use crate::commands::run::WaitResponse;
 
 /// `berth stop` (304 "already stopped" is success).
 pub async fn stop(ctx: &Ctx, args: StopArgs) -> anyhow::Result<i32> {
-    let client = ctx.client().await?;
     let mut q = Query::new();
     if let Some(t) = args.time {
         q.add("t", t.to_string());
@@ -17,29 +17,52 @@ pub async fn stop(ctx: &Ctx, args: StopArgs) -> anyhow::Result<i32> {
     if let Some(s) = &args.signal {
         q.add("signal", s);
     }
-    for_each(&args.containers, |name| {
-        let client = client.clone();
-        let q = q.clone();
-        async move {
-            client.post(&format!("/containers/{name}/stop"), &q).await?;
-            Ok(Some(name))
-        }
-    })
-    .await
+    post_each(ctx, &args.containers, "stop", q).await
 }
 
 /// `berth kill`.
 pub async fn kill(ctx: &Ctx, args: KillArgs) -> anyhow::Result<i32> {
-    let client = ctx.client().await?;
     let mut q = Query::new();
     if let Some(s) = &args.signal {
         q.add("signal", s);
     }
-    for_each(&args.containers, |name| {
+    post_each(ctx, &args.containers, "kill", q).await
+}
+
+/// `berth restart`.
+pub async fn restart(ctx: &Ctx, args: RestartArgs) -> anyhow::Result<i32> {
+    let mut q = Query::new();
+    if let Some(t) = args.time {
+        q.add("t", t.to_string());
+    }
+    post_each(ctx, &args.containers, "restart", q).await
+}
+
+/// `berth pause`.
+pub async fn pause(ctx: &Ctx, args: ContainersArgs) -> anyhow::Result<i32> {
+    post_each(ctx, &args.containers, "pause", Query::new()).await
+}
+
+/// `berth unpause`.
+pub async fn unpause(ctx: &Ctx, args: ContainersArgs) -> anyhow::Result<i32> {
+    post_each(ctx, &args.containers, "unpause", Query::new()).await
+}
+
+/// `POST /containers/{name}/{action}` for each name, printing each name that succeeded.
+async fn post_each(
+    ctx: &Ctx,
+    containers: &[String],
+    action: &'static str,
+    q: Query,
+) -> anyhow::Result<i32> {
+    let client = ctx.client().await?;
+    for_each(containers, |name| {
         let client = client.clone();
         let q = q.clone();
         async move {
-            client.post(&format!("/containers/{name}/kill"), &q).await?;
+            client
+                .post(&format!("/containers/{name}/{action}"), &q)
+                .await?;
             Ok(Some(name))
         }
     })

@@ -72,7 +72,7 @@ pub async fn stop(
         })
     });
     let t = t.transpose()?;
-    engine.stop(&id, t).await?;
+    engine.stop(&id, t, p.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

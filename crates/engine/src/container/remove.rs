@@ -23,7 +23,7 @@ impl Engine {
             if !force {
                 return Err(EngineError::RemoveRunning(c.id.to_string()));
             }
-            self.stop_locked(&c, Some(0)).await?;
+            self.stop_locked(&c, Some(0), None).await?;
         }
         let id = c.id.to_string();
         // Mark first: a crash from here on finishes the removal at the next start.

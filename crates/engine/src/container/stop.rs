@@ -15,19 +15,28 @@ use crate::{shim_client, signal};
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
 impl Engine {
-    /// Sends the stop signal, then SIGKILL after `timeout` seconds (the container's
-    /// `StopTimeout`, else 10); waits for the exit. A stopped container is [`EngineError::NotModified`].
+    /// Sends the stop signal (`signal`, else the container's `StopSignal`, else SIGTERM), then
+    /// SIGKILL after `timeout` seconds (the container's `StopTimeout`, else 10); waits for the
+    /// exit. A stopped container is [`EngineError::NotModified`].
     pub async fn stop(
         self: &Arc<Engine>,
         name_or_id: &str,
         timeout: Option<i64>,
+        signal: Option<&str>,
     ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => Some(
+                signal::parse(s)
+                    .ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
+            ),
+            None => None,
+        };
         let _op = c.op.lock().await;
         if !c.status().is_running() {
             return Err(EngineError::NotModified);
         }
-        self.stop_locked(&c, timeout).await
+        self.stop_locked(&c, timeout, sig).await
     }
 
     /// Stop with the operation lock already held.
@@ -35,13 +44,11 @@ impl Engine {
         self: &Arc<Engine>,
         c: &Arc<Container>,
         timeout: Option<i64>,
+        signal: Option<i32>,
     ) -> Result<(), EngineError> {
         let rec = c.record();
-        let sig = rec
-            .config
-            .stop_signal
-            .as_deref()
-            .and_then(signal::parse)
+        let sig = signal
+            .or_else(|| rec.config.stop_signal.as_deref().and_then(signal::parse))
             .unwrap_or(15);
         let timeout = timeout
             .or(rec.config.stop_timeout)
@@ -141,7 +148,7 @@ impl Engine {
         {
             let _op = c.op.lock().await;
             if c.status().is_running() {
-                self.stop_locked(&c, timeout).await?;
+                self.stop_locked(&c, timeout, None).await?;
             }
         }
         self.start(c.id.as_str()).await
