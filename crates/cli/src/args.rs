@@ -41,7 +41,7 @@ pub enum Command {
     /// Kill one or more running containers
     Kill(KillArgs),
     /// Restart one or more containers
-    Restart(RestartArgs),
+    Restart(StopArgs),
     /// Pause all processes within one or more containers
     Pause(ContainersArgs),
     /// Unpause all processes within one or more containers
@@ -241,23 +241,6 @@ pub struct LogsArgs {
     /// The container
     #[arg(value_name = "CONTAINER")]
     pub container: String,
-}
-
-/// Flags of `restart`.
-#[derive(Debug, Args)]
-pub struct RestartArgs {
-    /// Seconds to wait before killing the container
-    #[arg(
-        short = 't',
-        long = "time",
-        alias = "timeout",
-        value_name = "int",
-        allow_hyphen_values = true
-    )]
-    pub time: Option<i64>,
-    /// Containers to restart
-    #[arg(value_name = "CONTAINER", required = true)]
-    pub containers: Vec<String>,
 }
 
 /// Arguments of commands that take only container names (`pause`, `unpause`).

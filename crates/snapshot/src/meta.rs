@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Info, Kind, SnapshotError};
+use crate::{ApplyTarget, Info, Kind, SnapshotError, WhiteoutStyle};
 
 /// One snapshot as recorded.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +94,27 @@ impl Core {
             .get(key)
             .cloned()
             .ok_or_else(|| SnapshotError::NotFound(key.to_string()))
+    }
+
+    /// Where a layer is unpacked into the active snapshot `key` (its `fs` directory), with the
+    /// whiteout style of the calling snapshotter.
+    pub fn apply_target(
+        &self,
+        key: &str,
+        whiteouts: WhiteoutStyle,
+    ) -> Result<ApplyTarget, SnapshotError> {
+        let r = self.get(key)?;
+        if r.kind != Kind::Active {
+            return Err(SnapshotError::WrongKind {
+                key: key.to_string(),
+                kind: r.kind,
+                op: "apply a layer",
+            });
+        }
+        Ok(ApplyTarget {
+            dir: self.dir(r.id).join("fs"),
+            whiteouts,
+        })
     }
 
     /// The record of `key` and its ancestors' records, nearest parent first.

@@ -144,17 +144,6 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
-        let r = self.core.get(key)?;
-        if r.kind != Kind::Active {
-            return Err(SnapshotError::WrongKind {
-                key: key.to_string(),
-                kind: r.kind,
-                op: "apply a layer",
-            });
-        }
-        Ok(ApplyTarget {
-            dir: self.core.dir(r.id).join("fs"),
-            whiteouts: WhiteoutStyle::Overlay,
-        })
+        self.core.apply_target(key, WhiteoutStyle::Overlay)
     }
 }

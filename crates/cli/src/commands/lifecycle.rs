@@ -4,12 +4,17 @@
 use hyper::Method;
 
 use super::{for_each, Ctx};
-use crate::args::{ContainersArgs, KillArgs, RestartArgs, RmArgs, StopArgs, WaitArgs};
+use crate::args::{ContainersArgs, KillArgs, RmArgs, StopArgs, WaitArgs};
 use crate::client::{empty_body, read_json, Query};
 use crate::commands::run::WaitResponse;
 
 /// `berth stop` (304 "already stopped" is success).
 pub async fn stop(ctx: &Ctx, args: StopArgs) -> anyhow::Result<i32> {
+    post_each(ctx, &args.containers, "stop", stop_query(&args)).await
+}
+
+/// `t` and `signal` of stop and restart.
+fn stop_query(args: &StopArgs) -> Query {
     let mut q = Query::new();
     if let Some(t) = args.time {
         q.add("t", t.to_string());
@@ -17,7 +22,7 @@ pub async fn stop(ctx: &Ctx, args: StopArgs) -> anyhow::Result<i32> {
     if let Some(s) = &args.signal {
         q.add("signal", s);
     }
-    post_each(ctx, &args.containers, "stop", q).await
+    q
 }
 
 /// `berth kill`.
@@ -29,13 +34,9 @@ pub async fn kill(ctx: &Ctx, args: KillArgs) -> anyhow::Result<i32> {
     post_each(ctx, &args.containers, "kill", q).await
 }
 
-/// `berth restart`.
-pub async fn restart(ctx: &Ctx, args: RestartArgs) -> anyhow::Result<i32> {
-    let mut q = Query::new();
-    if let Some(t) = args.time {
-        q.add("t", t.to_string());
-    }
-    post_each(ctx, &args.containers, "restart", q).await
+/// `berth restart` (same flags as `stop`).
+pub async fn restart(ctx: &Ctx, args: StopArgs) -> anyhow::Result<i32> {
+    post_each(ctx, &args.containers, "restart", stop_query(&args)).await
 }
 
 /// `berth pause`.

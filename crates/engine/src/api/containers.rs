@@ -66,14 +66,20 @@ pub async fn stop(
     uri: Uri,
 ) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
-    let t = p.get("t").or(p.get("timeout")).map(|t| {
-        t.parse::<i64>().map_err(|_| {
-            EngineError::Invalid(format!("invalid value for t: {t:?}: expected seconds"))
-        })
-    });
-    let t = t.transpose()?;
-    engine.stop(&id, t, p.get("signal")).await?;
+    engine.stop(&id, stop_timeout(&p)?, p.get("signal")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `t` (or `timeout`) of stop and restart: seconds before SIGKILL.
+fn stop_timeout(p: &Params) -> Result<Option<i64>, EngineError> {
+    p.get("t")
+        .or(p.get("timeout"))
+        .map(|t| {
+            t.parse::<i64>().map_err(|_| {
+                EngineError::Invalid(format!("invalid value for t: {t:?}: expected seconds"))
+            })
+        })
+        .transpose()
 }
 
 pub async fn restart(
@@ -82,12 +88,9 @@ pub async fn restart(
     uri: Uri,
 ) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
-    let t = p.get("t").map(|t| {
-        t.parse::<i64>().map_err(|_| {
-            EngineError::Invalid(format!("invalid value for t: {t:?}: expected seconds"))
-        })
-    });
-    engine.restart(&id, t.transpose()?).await?;
+    engine
+        .restart(&id, stop_timeout(&p)?, p.get("signal"))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

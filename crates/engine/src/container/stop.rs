@@ -11,6 +11,16 @@ use super::{Container, Engine};
 use crate::error::EngineError;
 use crate::{shim_client, signal};
 
+/// A signal as the API passes it (name or number); empty or absent is `None`.
+fn parse_signal(signal: Option<&str>) -> Result<Option<i32>, EngineError> {
+    match signal.filter(|s| !s.is_empty()) {
+        Some(s) => signal::parse(s)
+            .map(Some)
+            .ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}"))),
+        None => Ok(None),
+    }
+}
+
 /// Docker's default stop timeout in seconds.
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
@@ -25,13 +35,7 @@ impl Engine {
         signal: Option<&str>,
     ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
-        let sig = match signal.filter(|s| !s.is_empty()) {
-            Some(s) => Some(
-                signal::parse(s)
-                    .ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
-            ),
-            None => None,
-        };
+        let sig = parse_signal(signal)?;
         let _op = c.op.lock().await;
         if !c.status().is_running() {
             return Err(EngineError::NotModified);
@@ -82,11 +86,7 @@ impl Engine {
         signal: Option<&str>,
     ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
-        let sig = match signal.filter(|s| !s.is_empty()) {
-            Some(s) => signal::parse(s)
-                .ok_or_else(|| EngineError::Invalid(format!("Invalid signal: {s}")))?,
-            None => 9,
-        };
+        let sig = parse_signal(signal)?.unwrap_or(9);
         if !c.status().is_running() {
             return Err(EngineError::NotRunning(c.id.to_string()));
         }
@@ -143,12 +143,14 @@ impl Engine {
         self: &Arc<Engine>,
         name_or_id: &str,
         timeout: Option<i64>,
+        signal: Option<&str>,
     ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
+        let sig = parse_signal(signal)?;
         {
             let _op = c.op.lock().await;
             if c.status().is_running() {
-                self.stop_locked(&c, timeout, None).await?;
+                self.stop_locked(&c, timeout, sig).await?;
             }
         }
         self.start(c.id.as_str()).await
@@ -168,19 +170,7 @@ impl Engine {
             }
             _ => return Err(EngineError::NotRunning(c.id.to_string())),
         }
-        let sock = self.paths.shim_socket(c.id.as_str());
-        let resp = shim_client::request(&sock, &Request::Pause)
-            .await
-            .map_err(|e| EngineError::Shim {
-                id: c.id.to_string(),
-                message: e.to_string(),
-            })?;
-        if !resp.ok {
-            return Err(EngineError::Shim {
-                id: c.id.to_string(),
-                message: resp.error.unwrap_or_default(),
-            });
-        }
+        self.shim_ok(&c, &Request::Pause).await?;
         c.update(&self.paths, |r| r.state.status = Status::Paused)
     }
 
@@ -201,23 +191,28 @@ impl Engine {
             }
             return Ok(());
         }
-        let sock = self.paths.shim_socket(c.id.as_str());
-        let resp = shim_client::request(&sock, &Request::Resume)
-            .await
-            .map_err(|e| EngineError::Shim {
-                id: c.id.to_string(),
-                message: e.to_string(),
-            })?;
-        if !resp.ok {
-            return Err(EngineError::Shim {
-                id: c.id.to_string(),
-                message: resp.error.unwrap_or_default(),
-            });
-        }
+        self.shim_ok(c, &Request::Resume).await?;
         c.update(&self.paths, |r| {
             if r.state.status == Status::Paused {
                 r.state.status = Status::Running;
             }
         })
+    }
+
+    /// Sends `req` to the container's shim; a broken connection or a refusal is an error.
+    async fn shim_ok(&self, c: &Container, req: &Request) -> Result<(), EngineError> {
+        let sock = self.paths.shim_socket(c.id.as_str());
+        let shim_error = |message: String| EngineError::Shim {
+            id: c.id.to_string(),
+            message,
+        };
+        let resp = shim_client::request(&sock, req)
+            .await
+            .map_err(|e| shim_error(e.to_string()))?;
+        if resp.ok {
+            Ok(())
+        } else {
+            Err(shim_error(resp.error.unwrap_or_default()))
+        }
     }
 }
