@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static runc gzip iproute2 >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static runc gzip iproute2 nftables >/dev/null
 cargo build --release
 install -m 0755 target/release/berth /usr/local/bin/berth
 

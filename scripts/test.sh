@@ -5,17 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in busybox-static runc skopeo gzip iproute2; do
+for pkg in busybox-static runc skopeo gzip iproute2 nftables docker-registry docker.io; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-command -v docker >/dev/null || {
-  # The docker CLI (client only) drives the e2e tests; Debian ships it in docker.io.
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
-}
+# docker.io gives the interop tests a real Docker Engine (dockerd, started by the tests with their
+# own data root) and, where the machine has none, the docker CLI. It must not run as a service.
+systemctl stop docker.service docker.socket containerd.service docker-registry.service 2>/dev/null || true
 if [ "$(id -u)" != 0 ]; then
   echo "the test suite runs real containers: run it as root" >&2
   exit 1
