@@ -153,3 +153,192 @@ mod tests {
         assert_eq!(req.host_config.network_mode, "default");
     }
 }
+
+/// One object of Docker's JSON message stream (pull, push, load, import, build): exactly one
+/// of `status`, `stream`, `error` or `aux` carries the news; `id` names the layer or tag.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JsonMessage {
+    /// A status line (`Pulling fs layer`, `Digest: sha256:...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Raw output (build steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    /// The layer (12 hex digits) or tag the status is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Byte counts behind a progress bar; `{}` when there are none.
+    #[serde(
+        rename = "progressDetail",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub progress_detail: Option<ProgressDetail>,
+    /// The pre-rendered bar Docker's CLI prints on a terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+    /// A failure, ending the stream.
+    #[serde(
+        rename = "errorDetail",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub error_detail: Option<ErrorDetail>,
+    /// The failure's message again (older clients read this one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Extra structured data (push: `{"Tag","Digest","Size"}`; build: `{"ID"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aux: Option<serde_json::Value>,
+}
+
+/// `progressDetail`: both absent serialises as `{}`, as Docker sends it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgressDetail {
+    /// Bytes done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<u64>,
+    /// Bytes in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+/// `errorDetail` of a [`JsonMessage`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Exit code (build).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    /// What failed.
+    #[serde(default)]
+    pub message: String,
+}
+
+impl JsonMessage {
+    /// A bare status line.
+    pub fn status(status: impl Into<String>) -> JsonMessage {
+        JsonMessage {
+            status: Some(status.into()),
+            ..JsonMessage::default()
+        }
+    }
+
+    /// A status about one layer or tag, with an empty `progressDetail` as Docker sends.
+    pub fn layer(id: impl Into<String>, status: impl Into<String>) -> JsonMessage {
+        JsonMessage {
+            status: Some(status.into()),
+            id: Some(id.into()),
+            progress_detail: Some(ProgressDetail::default()),
+            ..JsonMessage::default()
+        }
+    }
+
+    /// A progress report about one layer, with Docker's rendered bar.
+    pub fn progress(
+        id: impl Into<String>,
+        status: impl Into<String>,
+        current: u64,
+        total: u64,
+    ) -> JsonMessage {
+        JsonMessage {
+            status: Some(status.into()),
+            id: Some(id.into()),
+            progress_detail: Some(ProgressDetail {
+                current: Some(current),
+                total: Some(total),
+            }),
+            progress: Some(progress_bar(current, total)),
+            ..JsonMessage::default()
+        }
+    }
+
+    /// The final error object of a failed stream.
+    pub fn error(message: impl Into<String>) -> JsonMessage {
+        let message = message.into();
+        JsonMessage {
+            error_detail: Some(ErrorDetail {
+                code: None,
+                message: message.clone(),
+            }),
+            error: Some(message),
+            ..JsonMessage::default()
+        }
+    }
+}
+
+/// Docker's progress bar: 50 columns of `=` up to a `>`, then `current/total` in
+/// [`human_size`] units (`[==>      ]  36.45kB/3.001MB`).
+pub fn progress_bar(current: u64, total: u64) -> String {
+    if total == 0 {
+        return format!("{:>8}", human_size(current));
+    }
+    let pct = ((current as f64 / total as f64 * 100.0) as usize / 2).min(50);
+    format!(
+        "[{}>{}] {:>8}/{}",
+        "=".repeat(pct),
+        " ".repeat(50 - pct),
+        human_size(current),
+        human_size(total)
+    )
+}
+
+/// go-units' `HumanSize`: decimal units with 4 significant digits (`36.45kB`, `3.001MB`,
+/// `3MB`, `512B`).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    format!("{}{}", significant4(v), UNITS[i])
+}
+
+/// `%.4g` for values below 1000: four significant digits, trailing zeros dropped.
+fn significant4(v: f64) -> String {
+    let decimals = if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.decimals$}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod json_message_tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes_match_go_units() {
+        assert_eq!(human_size(34304), "34.3kB");
+        assert_eq!(human_size(3000005), "3MB");
+        assert_eq!(human_size(36445), "36.45kB");
+        assert_eq!(human_size(3001174), "3.001MB");
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(123456789), "123.5MB");
+    }
+
+    #[test]
+    fn messages_serialise_like_docker() {
+        let m = JsonMessage::layer("be513873bda3", "Pulling fs layer");
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"status":"Pulling fs layer","id":"be513873bda3","progressDetail":{}}"#
+        );
+        let e = JsonMessage::error("no basic auth credentials");
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"errorDetail":{"message":"no basic auth credentials"},"error":"no basic auth credentials"}"#
+        );
+        let p = JsonMessage::progress("x", "Downloading", 50, 100);
+        assert!(p
+            .progress
+            .unwrap()
+            .starts_with("[=========================>"));
+    }
+}

@@ -66,6 +66,14 @@ pub enum Command {
     Save(SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(LoadArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
     /// Show the berth version information
     Version(VersionArgs),
     /// Display system-wide information
@@ -378,6 +386,59 @@ pub struct TagArgs {
     pub target: String,
 }
 
+/// Flags of `pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Set platform if server is multi-platform capable (os/arch[/variant])
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// The image to pull
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub name: String,
+}
+
+/// Flags of `push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// The image to push
+    #[arg(value_name = "NAME[:TAG]")]
+    pub name: String,
+}
+
+/// Flags of `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// The registry (default: Docker Hub)
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+/// Flags of `logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// The registry (default: Docker Hub)
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
 /// Flags of `history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
@@ -462,6 +523,17 @@ pub struct DaemonArgs {
     /// Default OCI runtime (`berth` or an external binary such as `runc`)
     #[arg(long, value_name = "NAME", default_value = "berth")]
     pub runtime: String,
+    /// Registry reached without TLS verification, falling back to plain HTTP (host:port or
+    /// CIDR; repeatable). Loopback registries always are.
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates for registries: DIR/<host:port>/*.crt (Docker's certs.d)
+    #[arg(
+        long = "certs-dir",
+        value_name = "DIR",
+        default_value = "/etc/berth/certs.d"
+    )]
+    pub certs_dir: PathBuf,
     /// Log level (error, warn, info, debug, trace)
     #[arg(
         short = 'l',

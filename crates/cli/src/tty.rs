@@ -64,3 +64,21 @@ pub fn size() -> Option<[u16; 2]> {
 pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
+
+/// Turns off echo on stdin (for a password prompt); returns the mode to [`restore`].
+pub fn echo_off() -> nix::Result<Termios> {
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(stdin.as_fd())?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(termios::LocalFlags::ECHO);
+    termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &quiet)?;
+    Ok(saved)
+}
+
+/// Restores a terminal mode saved by [`echo_off`].
+pub fn restore(saved: Termios) {
+    let stdin = std::io::stdin();
+    if let Err(e) = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &saved) {
+        tracing::warn!(error = %e, "cannot restore the terminal mode");
+    }
+}

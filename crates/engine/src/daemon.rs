@@ -21,6 +21,11 @@ pub struct DaemonConfig {
     pub runtime: String,
     /// Path of the berth binary, exec'd as `berth shim` for each container.
     pub self_exe: PathBuf,
+    /// Registries reached without TLS verification, with plain-HTTP fallback (`host:port`
+    /// or CIDR); loopback always is.
+    pub insecure_registries: Vec<String>,
+    /// Extra CA certificates per registry: `<dir>/<host:port>/*.crt` (Docker's certs.d).
+    pub certs_dir: Option<PathBuf>,
 }
 
 /// Error that stops the daemon from starting or serving.
@@ -74,6 +79,11 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let engine = Engine::open(paths, config.runtime.clone(), config.self_exe.clone())
         .await
         .map_err(DaemonError::Engine)?;
+    engine.set_registries(image::distribution::TransportConfig {
+        insecure: config.insecure_registries.clone(),
+        certs_dir: config.certs_dir.clone(),
+        ..image::distribution::TransportConfig::default()
+    });
     tracing::info!(socket = %config.socket.display(), root = %config.root.display(), runtime = %config.runtime, "berth daemon listening");
     let app = crate::api::app(engine);
     let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);

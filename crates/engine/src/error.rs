@@ -38,6 +38,9 @@ pub enum EngineError {
     /// An image store error (No such image, conflicts, corrupt input).
     #[error(transparent)]
     Image(#[from] image::ImageError),
+    /// Talking to a registry failed (pull, push, login).
+    #[error(transparent)]
+    Registry(#[from] image::distribution::DistributionError),
     /// The container could not be started; the message is Docker's.
     #[error("failed to create task for container: {message}: unknown")]
     Start {
@@ -77,6 +80,7 @@ impl EngineError {
             | EngineError::Conflict(_) => ErrorKind::Conflict,
             EngineError::NotModified => ErrorKind::NotModified,
             EngineError::Image(e) => e.kind(),
+            EngineError::Registry(e) => e.kind(),
             EngineError::Start { exit_code, .. } => {
                 if exit_code.is_some() {
                     ErrorKind::InvalidArgument

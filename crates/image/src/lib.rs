@@ -19,12 +19,12 @@
 //! `docker save` writes docker-archive tars; `docker load` reads docker-archives and OCI image
 //! layouts (picking the host platform from indexes) — see `store/archive.rs`.
 //!
-//! Non-goals here (yet): registry pull/push, writing OCI layouts on save, zstd layers, content
-//! garbage collection beyond the blobs an image removal frees.
+//! Registry pull, push and login: [`distribution`].
 //! The store is blocking code: async callers go through `spawn_blocking`.
 
 mod changes;
 mod compression;
+pub mod distribution;
 mod error;
 mod store;
 mod unpack;
@@ -33,5 +33,7 @@ mod xattr;
 pub use changes::ImportChanges;
 pub use compression::{decompress, Compression};
 pub use error::{ImageError, UnpackError};
-pub use store::{HistoryEntry, ImageInfo, ImageStore, LoadedImage, Removed};
+pub use store::{
+    HistoryEntry, ImageInfo, ImageStore, LoadedImage, PulledImage, PushSource, Removed,
+};
 pub use unpack::{unpack_layer, UnpackStats};

@@ -63,6 +63,8 @@ pub struct ImageInfo {
     /// The chain id of the top layer (the snapshot containers start from); `None` for an
     /// image without layers.
     pub top_layer: Option<Digest>,
+    /// Digest references in familiar form (`127.0.0.1:5000/bb@sha256:...`), sorted.
+    pub repo_digests: Vec<String>,
 }
 
 /// One step of an image removal, as Docker reports them.
@@ -89,6 +91,13 @@ struct ImageRecord {
     chain: Vec<Digest>,
     created: String,
     size: u64,
+    /// Canonical `domain/path@digest` references this image was pulled or pushed as.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    repo_digests: BTreeSet<String>,
+    /// Canonical repository (`domain/path`) the image was last pulled from or pushed to: a
+    /// push to another repository on the same registry tries a cross-repository mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
 }
 
 impl State {
@@ -110,6 +119,15 @@ impl State {
             size: r.size,
             manifest: r.manifest.clone(),
             top_layer: r.chain.last().cloned(),
+            repo_digests: r
+                .repo_digests
+                .iter()
+                .map(|d| {
+                    d.parse::<ImageRef>()
+                        .map(|r| r.familiar())
+                        .unwrap_or_else(|_| d.clone())
+                })
+                .collect(),
         }
     }
 }
@@ -327,6 +345,8 @@ impl ImageStore {
                     chain: vec![chain_id.clone()],
                     created: now,
                     size,
+                    repo_digests: BTreeSet::new(),
+                    source: None,
                 },
             );
             if let Some(r) = reference {
@@ -460,6 +480,25 @@ impl ImageStore {
                 }
             }
         }
+        // Docker untags a repository's digest references with its last tag.
+        let remaining: BTreeSet<String> =
+            next.tags_of(&id).iter().map(ImageRef::repository).collect();
+        if let Some(rec) = next.images.get_mut(&id) {
+            let gone: Vec<String> = rec
+                .repo_digests
+                .iter()
+                .filter(|d| {
+                    d.split_once('@')
+                        .is_some_and(|(repo, _)| !remaining.contains(repo))
+                })
+                .cloned()
+                .collect();
+            for d in gone {
+                rec.repo_digests.remove(&d);
+                let shown = d.parse::<ImageRef>().map(|r| r.familiar()).unwrap_or(d);
+                out.push(Removed::Untagged(shown));
+            }
+        }
         let delete = next.tags_of(&id).is_empty() && user.is_none();
         let removed = if delete {
             next.images.remove(&id)
@@ -550,10 +589,11 @@ fn resolve_in(state: &State, s: &str) -> Result<(Digest, Option<ImageRef>), Imag
     }
     if let Ok(r) = s.parse::<ImageRef>() {
         if let Some(d) = r.digest() {
+            let canonical = format!("{}@{d}", r.repository());
             let hit = state
                 .images
                 .iter()
-                .find(|(_, rec)| &rec.manifest == d)
+                .find(|(_, rec)| &rec.manifest == d || rec.repo_digests.contains(&canonical))
                 .map(|(id, _)| id.clone());
             return hit.map(|id| (id, None)).ok_or_else(not_found);
         }
@@ -614,7 +654,9 @@ impl<R: Read, W: Write> Read for Tee<'_, R, W> {
 }
 
 mod archive;
+mod registry;
 pub use archive::{HistoryEntry, LoadedImage};
+pub use registry::{PulledImage, PushSource};
 
 #[cfg(test)]
 mod tests;

@@ -61,6 +61,8 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<i32> {
         exec_root: args.exec_root,
         runtime: args.runtime,
         self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+        insecure_registries: args.insecure_registries,
+        certs_dir: Some(args.certs_dir),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -43,6 +43,11 @@ pub struct WaitResponse {
     error: Option<WaitError>,
 }
 
+/// Whether a 404 from create is about the image (not, say, a network).
+fn image_missing(e: &ClientError) -> bool {
+    e.to_string().contains("No such image")
+}
+
 /// `berth run` (`command` = "run") and `berth create` (`command` = "create").
 pub async fn run(ctx: &Ctx, args: RunArgs, command: &'static str) -> anyhow::Result<i32> {
     let env =
@@ -73,9 +78,20 @@ pub async fn run(ctx: &Ctx, args: RunArgs, command: &'static str) -> anyhow::Res
     let created: CreateResponse = match client.post_json("/containers/create", &query, &body).await
     {
         Ok(c) => c,
-        Err(e) if e.is_not_found() => {
+        Err(e) if e.is_not_found() && image_missing(&e) => {
+            // As docker: pull (progress on stderr), then create once more.
             eprintln!("Unable to find image '{image}' locally");
-            return Err(run_error(command, e, 125).into());
+            let r: api::ImageRef = image.parse().map_err(|_| run_error(command, e, 125))?;
+            let code = super::distribution::pull_with(&client, &r, None, false, true)
+                .await
+                .map_err(|e| run_error(command, e, 125))?;
+            if code != 0 {
+                return Err(StatusError::new(125, "").into());
+            }
+            client
+                .post_json("/containers/create", &query, &body)
+                .await
+                .map_err(|e| run_error(command, e, 125))?
         }
         Err(e) => return Err(run_error(command, e, 125).into()),
     };

@@ -104,6 +104,7 @@ impl Daemon {
     /// Runs the berth CLI against this daemon.
     pub fn berth(&self, args: &[&str]) -> Output {
         Command::new(BERTH)
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
             .arg("--host")
             .arg(self.host())
             .args(args)
@@ -116,6 +117,7 @@ impl Daemon {
     pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;
         let mut child = Command::new(BERTH)
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
             .arg("--host")
             .arg(self.host())
             .args(args)

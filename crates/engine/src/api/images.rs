@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
@@ -65,7 +65,7 @@ fn summary(engine: &Engine, i: &ImageInfo) -> Value {
         "Id": i.id.to_string(),
         "Labels": null,
         "ParentId": "",
-        "RepoDigests": [],
+        "RepoDigests": i.repo_digests,
         "RepoTags": tags,
         "SharedSize": -1,
         "Size": i.size,
@@ -92,7 +92,7 @@ pub async fn get_named(
         let body = json!({
             "Id": info.id.to_string(),
             "RepoTags": info.repo_tags,
-            "RepoDigests": [],
+            "RepoDigests": info.repo_digests,
             "Parent": "",
             "Comment": cfg["history"].as_array().and_then(|h| h.last()).and_then(|h| h["comment"].as_str()).unwrap_or(""),
             "Created": info.created,
@@ -135,12 +135,17 @@ pub async fn get_named(
     Err(EngineError::Invalid(format!("page not found: /images/{rest}")).into())
 }
 
-/// `POST /images/{name}/tag?repo=&tag=`.
+/// `POST /images/{name}/tag?repo=&tag=` and `POST /images/{name}/push?tag=`.
 pub async fn post_named(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
     uri: Uri,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
+    if let Some(name) = rest.strip_suffix("/push") {
+        let p = Params::from_uri(&uri);
+        return super::distribution::push(engine, name, &p, &headers).await;
+    }
     let Some(name) = rest.strip_suffix("/tag") else {
         return Err(EngineError::Invalid(format!("page not found: /images/{rest}")).into());
     };
@@ -270,8 +275,14 @@ pub async fn delete(
     Ok(json_response(StatusCode::OK, &out))
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the body as a root filesystem tarball.
-pub async fn create(State(engine): State<AppState>, uri: Uri, body: Body) -> ApiResult<Response> {
+/// `POST /images/create`: `fromSrc=-` imports the body as a root filesystem tarball;
+/// `fromImage=` pulls from a registry.
+pub async fn create(
+    State(engine): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     match p.get("fromSrc") {
         Some("-") => {}
@@ -281,13 +292,7 @@ pub async fn create(State(engine): State<AppState>, uri: Uri, body: Body) -> Api
             ))
             .into())
         }
-        None => {
-            let image = p.get("fromImage").unwrap_or("");
-            return Err(EngineError::Invalid(format!(
-                "pulling {image} is not supported by this berth daemon yet: import a root filesystem with `berth import`"
-            ))
-            .into());
-        }
+        None => return super::distribution::pull(engine, &p, &headers).await,
     }
     let mut repo = p.get("repo").unwrap_or("").to_string();
     if let Some(tag) = p.get("tag").filter(|t| !t.is_empty()) {

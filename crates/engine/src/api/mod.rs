@@ -3,6 +3,7 @@
 //! turn a request into typed input, call one [`Engine`] method and render the result.
 
 mod containers;
+mod distribution;
 mod images;
 mod system;
 
@@ -55,6 +56,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route("/auth", post(distribution::auth))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/get", get(images::save))

@@ -155,6 +155,7 @@ pub struct Engine {
     /// When the daemon started.
     pub started: SystemTime,
     containers: Mutex<BTreeMap<String, Arc<Container>>>,
+    registries: std::sync::RwLock<Arc<image::distribution::Transport>>,
 }
 
 impl Engine {
@@ -187,6 +188,9 @@ impl Engine {
             self_exe,
             started: SystemTime::now(),
             containers: Mutex::new(BTreeMap::new()),
+            registries: std::sync::RwLock::new(Arc::new(image::distribution::Transport::new(
+                image::distribution::TransportConfig::default(),
+            ))),
         });
         engine.load().await;
         Ok(engine)
@@ -222,6 +226,20 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// How registries are reached (insecure registries, `certs.d`).
+    pub fn registries(&self) -> Arc<image::distribution::Transport> {
+        self.registries
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the registry settings (the daemon's `--insecure-registry` and `certs.d`).
+    pub fn set_registries(&self, config: image::distribution::TransportConfig) {
+        *self.registries.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(image::distribution::Transport::new(config));
     }
 
     /// All containers, oldest first.

@@ -573,6 +573,8 @@ impl ImageStore {
                         .clone()
                         .unwrap_or_else(|| api::time::ZERO_TIME.to_string()),
                     size,
+                    repo_digests: BTreeSet::new(),
+                    source: None,
                 },
             ));
         }

@@ -1,0 +1,268 @@
+//! Pull, push and login through the daemon against Debian's docker-registry (distribution 2.8)
+//! on loopback: with the berth CLI and with the real docker CLI, anonymous and with htpasswd
+//! basic auth.
+
+mod support;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::Daemon;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A docker-registry process with its own storage; killed on drop.
+struct DockerRegistry {
+    child: Child,
+    port: u16,
+    _dir: testkit::TempDir,
+}
+
+impl DockerRegistry {
+    /// Starts `docker-registry serve` on a free loopback port; with `htpasswd` = (user,
+    /// password), basic auth is required.
+    fn start(htpasswd: Option<(&str, &str)>) -> DockerRegistry {
+        let dir = testkit::TempDir::new("dreg");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = htpasswd {
+            // bcrypt through the host's libcrypt (Python's crypt module), as htpasswd -B would.
+            let out = Command::new("python3")
+                .args([
+                    "-W",
+                    "ignore",
+                    "-c",
+                    "import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                    password,
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let hash = String::from_utf8(out.stdout).unwrap();
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{user}:{}\n", hash.trim())).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+                file.display()
+            ));
+        }
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry (is the docker-registry package installed?)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        DockerRegistry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn name(&self, repo: &str) -> String {
+        format!("127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for DockerRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn push_pull_run_round_trip_with_berth_and_docker_clis() {
+    let reg = DockerRegistry::start(None);
+    let d = Daemon::start();
+    let name = reg.name("bb:1");
+    ok(d.berth(&["tag", "busybox", &name]));
+
+    let out = ok(d.berth(&["push", &name]));
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{}]",
+            reg.name("bb")
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    assert!(out.contains("1: digest: sha256:"), "{out}");
+    // Pushing again finds every layer there.
+    let again = ok(d.berth(&["push", &name]));
+    assert!(again.contains(": Layer already exists"), "{again}");
+
+    // Gone locally, then pulled back and run.
+    ok(d.berth(&["rmi", &name]));
+    let pulled = ok(d.berth(&["pull", &name]));
+    assert!(pulled.contains("Pulling from bb"), "{pulled}");
+    assert!(
+        pulled.contains(": Pull complete") || pulled.contains(": Already exists"),
+        "{pulled}"
+    );
+    assert!(pulled.contains("Digest: sha256:"), "{pulled}");
+    assert!(
+        pulled.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{pulled}"
+    );
+    assert!(pulled.trim_end().ends_with(&name), "{pulled}");
+    let up = ok(d.berth(&["pull", &name]));
+    assert!(
+        up.contains(&format!("Status: Image is up to date for {name}")),
+        "{up}"
+    );
+    let run = ok(d.berth(&["run", "--rm", &name, "echo", "pulled-and-ran"]));
+    assert_eq!(run.trim(), "pulled-and-ran");
+
+    // The digest reference works and shows in inspect.
+    let digest = pulled
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .unwrap()
+        .to_string();
+    let by_digest = format!("{}@{digest}", reg.name("bb"));
+    let insp = ok(d.berth(&["inspect", "--format", "{{json .RepoDigests}}", &name]));
+    assert!(insp.contains(&by_digest), "{insp}");
+
+    // The docker CLI through berth: a fresh tag pushed with a cross-repository mount, pulled
+    // back with docker pull, and `docker run` of an image that is not there pulls it itself.
+    let other = reg.name("copy:2");
+    ok(d.docker(&["tag", &name, &other]));
+    let pushed = ok(d.docker(&["push", &other]));
+    assert!(
+        pushed.contains("Mounted from bb") || pushed.contains("Layer already exists"),
+        "{pushed}"
+    );
+    assert!(pushed.contains("2: digest: sha256:"), "{pushed}");
+    ok(d.docker(&["rmi", &other]));
+    let pulled = ok(d.docker(&["pull", &other]));
+    assert!(
+        pulled.contains(&format!("Status: Downloaded newer image for {other}")),
+        "{pulled}"
+    );
+    ok(d.docker(&["rmi", &other, &name]));
+    let run = d.docker(&["run", "--rm", &other, "echo", "auto-pulled"]);
+    let out = ok(run);
+    assert_eq!(out.trim(), "auto-pulled");
+
+    // A tag the registry does not have: the manifest-unknown error, exit 1, nothing stored.
+    let missing = d.berth(&["pull", &reg.name("bb:nope")]);
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains(&format!(
+            "manifest for {} not found: manifest unknown",
+            reg.name("bb:nope")
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn login_with_htpasswd_then_push_and_pull() {
+    let reg = DockerRegistry::start(Some(("capuser", "s3cret")));
+    let d = Daemon::start();
+    let server = format!("127.0.0.1:{}", reg.port);
+    let name = reg.name("private:1");
+    ok(d.berth(&["tag", "busybox", &name]));
+    let config = d.dir.path().join("docker-config/config.json");
+
+    // Without credentials: the registry's challenge, as docker reports it.
+    let denied = d.berth(&["push", &name]);
+    assert_eq!(denied.status.code(), Some(1), "{}", text(&denied));
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("no basic auth credentials"),
+        "{}",
+        text(&denied)
+    );
+
+    // A wrong password: refused, nothing stored.
+    let bad = d.berth_stdin(
+        &["login", &server, "-u", "capuser", "--password-stdin"],
+        b"wrong\n",
+    );
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("401 Unauthorized"),
+        "{}",
+        text(&bad)
+    );
+    assert!(!config.exists() || !std::fs::read_to_string(&config).unwrap().contains(&server));
+
+    // The right one: stored in docker's format, then push and pull work.
+    let good = d.berth_stdin(
+        &["login", &server, "-u", "capuser", "--password-stdin"],
+        b"s3cret\n",
+    );
+    assert!(ok(good).contains("Login Succeeded"));
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert_eq!(
+        stored["auths"][&server]["auth"], "Y2FwdXNlcjpzM2NyZXQ=",
+        "{stored}"
+    );
+    ok(d.berth(&["push", &name]));
+    ok(d.berth(&["rmi", &name]));
+    ok(d.berth(&["pull", &name]));
+
+    // The docker CLI reads the same file.
+    ok(d.docker(&["rmi", &name]));
+    ok(d.docker(&["pull", &name]));
+
+    // After logout the registry refuses again.
+    assert!(ok(d.berth(&["logout", &server])).contains("Removing login credentials"));
+    ok(d.berth(&["rmi", &name]));
+    let denied = d.berth(&["pull", &name]);
+    assert_eq!(denied.status.code(), Some(1), "{}", text(&denied));
+}
+
+#[test]
+fn unreachable_registry_fails_fast() {
+    let d = Daemon::start();
+    let port = free_port();
+    let start = Instant::now();
+    let out = d.berth(&["pull", &format!("127.0.0.1:{port}/nothing:1")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
