@@ -154,7 +154,7 @@ pub struct Manifest {
 }
 
 /// An image index (OCI) or manifest list (Docker).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Index {
     /// Always 2.
