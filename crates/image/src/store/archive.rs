@@ -101,14 +101,17 @@ impl ImageStore {
         Ok(out)
     }
 
-    /// Writes a docker-archive tar (`manifest.json`, `repositories`, `<config hex>.json`,
-    /// `<diff id hex>/layer.tar` uncompressed, shared layers once) of the named images to `out`.
-    /// Names that are tags are recorded as `RepoTags`; ids are saved untagged.
+    /// Writes the named images as one tar that is both a docker-archive (`manifest.json`,
+    /// `repositories`) and an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/`), as
+    /// Docker 25+ does: `manifest.json` points at the blobs, every blob (config, layers as
+    /// stored, manifest) is written once however many images share it. Names that are tags
+    /// are recorded as `RepoTags` and as index annotations; ids are saved untagged.
     pub fn save_archive(&self, names: &[String], out: impl Write) -> Result<(), ImageError> {
         struct Entry {
             config: Digest,
-            repo_tags: Vec<String>,
-            layers: Vec<(Digest, Digest)>, // (blob digest, diff id)
+            manifest: Digest,
+            repo_tags: Vec<ImageRef>,
+            layers: Vec<Digest>,
         }
         let mut entries: Vec<Entry> = Vec::new();
         {
@@ -116,9 +119,8 @@ impl ImageStore {
             for n in names {
                 let (id, by_ref) = resolve_in(&state, n)?;
                 let rec = &state.images[&id];
-                let tag = by_ref.map(|r| r.familiar());
                 if let Some(e) = entries.iter_mut().find(|e| e.config == id) {
-                    if let Some(t) = tag {
+                    if let Some(t) = by_ref {
                         if !e.repo_tags.contains(&t) {
                             e.repo_tags.push(t);
                         }
@@ -127,55 +129,76 @@ impl ImageStore {
                 }
                 entries.push(Entry {
                     config: id.clone(),
-                    repo_tags: tag.into_iter().collect(),
-                    layers: rec.layers.iter().map(|l| (l.clone(), l.clone())).collect(),
+                    manifest: rec.manifest.clone(),
+                    repo_tags: by_ref.into_iter().collect(),
+                    layers: rec.layers.clone(),
                 });
-            }
-        }
-        // Diff ids come from the configs.
-        for e in &mut entries {
-            let config = self.config(&e.config)?;
-            for (i, d) in config.rootfs.diff_ids.iter().enumerate() {
-                if let Some(l) = e.layers.get_mut(i) {
-                    l.1 = d.clone();
-                }
             }
         }
         let io_err =
             |what: &'static str| move |e: io::Error| ImageError::Archive(format!("{what}: {e}"));
+        let blob_name = |d: &Digest| format!("blobs/{}/{}", d.algorithm(), d.hex());
         let mut tar = tar::Builder::new(out);
+        append_dir(&mut tar, "blobs/").map_err(io_err("write directory"))?;
+        append_dir(&mut tar, "blobs/sha256/").map_err(io_err("write directory"))?;
         let mut written = BTreeSet::new();
-        let mut manifest = Vec::new();
+        let mut put_blob = |tar: &mut tar::Builder<_>, d: &Digest| -> Result<(), ImageError> {
+            if !written.insert(d.clone()) {
+                return Ok(());
+            }
+            let size = self.content.size(d)?;
+            let f = self.content.open(d)?;
+            let mut h = header(size);
+            tar.append_data(
+                &mut h,
+                blob_name(d),
+                io::BufReader::with_capacity(256 << 10, f).take(size),
+            )
+            .map_err(io_err("write blob"))
+        };
+        let mut manifest_json = Vec::new();
+        let mut index_entries = Vec::new();
         let mut repositories = serde_json::Map::new();
         for e in &entries {
-            let config_bytes = self.content.read(&e.config)?;
-            let config_name = format!("{}.json", e.config.hex());
-            append_bytes(&mut tar, &config_name, &config_bytes).map_err(io_err("write config"))?;
-            let mut layer_names = Vec::new();
-            for (blob, diff_id) in &e.layers {
-                let name = format!("{}/layer.tar", diff_id.hex());
-                if written.insert(diff_id.clone()) {
-                    // Two passes over the stored blob: the tar header needs the size first.
-                    let size = {
-                        let f = self.content.open(blob)?;
-                        let (_, mut dec) = decompress(io::BufReader::new(f))?;
-                        io::copy(&mut dec, &mut io::sink()).map_err(io_err("read layer"))?
-                    };
-                    let f = self.content.open(blob)?;
-                    let (_, dec) = decompress(io::BufReader::new(f))?;
-                    let mut h = header(size);
-                    tar.append_data(&mut h, &name, dec.take(size))
-                        .map_err(io_err("write layer"))?;
-                }
-                layer_names.push(name);
+            put_blob(&mut tar, &e.config)?;
+            for l in &e.layers {
+                put_blob(&mut tar, l)?;
             }
-            manifest.push(serde_json::json!({
-                "Config": config_name,
-                "RepoTags": if e.repo_tags.is_empty() { serde_json::Value::Null } else { e.repo_tags.clone().into() },
-                "Layers": layer_names,
-            }));
-            let top = e.layers.last().map(|l| l.1.hex().to_string());
+            put_blob(&mut tar, &e.manifest)?;
+            let manifest_bytes = self.content.read(&e.manifest)?;
+            let media_type = serde_json::from_slice::<serde_json::Value>(&manifest_bytes)
+                .ok()
+                .and_then(|v| v["mediaType"].as_str().map(String::from))
+                .unwrap_or_else(|| MEDIA_TYPE_OCI_MANIFEST.to_string());
+            let descriptor = |annotations: serde_json::Value| {
+                let mut d = serde_json::json!({
+                    "mediaType": media_type,
+                    "digest": e.manifest.to_string(),
+                    "size": manifest_bytes.len(),
+                });
+                if !annotations.is_null() {
+                    d["annotations"] = annotations;
+                }
+                d
+            };
+            if e.repo_tags.is_empty() {
+                index_entries.push(descriptor(serde_json::Value::Null));
+            }
             for t in &e.repo_tags {
+                index_entries.push(descriptor(serde_json::json!({
+                    "io.containerd.image.name": t.to_string(),
+                    "org.opencontainers.image.ref.name": t.tag().unwrap_or("latest"),
+                })));
+            }
+            let tags: Vec<String> = e.repo_tags.iter().map(ImageRef::familiar).collect();
+            manifest_json.push(serde_json::json!({
+                "Config": blob_name(&e.config),
+                "RepoTags": if tags.is_empty() { serde_json::Value::Null } else { tags.clone().into() },
+                "Layers": e.layers.iter().map(&blob_name).collect::<Vec<_>>(),
+            }));
+            let config = self.config(&e.config)?;
+            let top = config.rootfs.diff_ids.last().map(|d| d.hex().to_string());
+            for t in &tags {
                 if let (Some((repo, tag)), Some(top)) = (t.rsplit_once(':'), &top) {
                     let m = repositories
                         .entry(repo.to_string())
@@ -184,8 +207,21 @@ impl ImageStore {
                 }
             }
         }
-        let manifest = serde_json::to_vec(&manifest).expect("manifest serialises");
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": api::image::MEDIA_TYPE_OCI_INDEX,
+            "manifests": index_entries,
+        });
+        append_bytes(
+            &mut tar,
+            "index.json",
+            &serde_json::to_vec(&index).expect("index serialises"),
+        )
+        .map_err(io_err("write index"))?;
+        let manifest = serde_json::to_vec(&manifest_json).expect("manifest serialises");
         append_bytes(&mut tar, "manifest.json", &manifest).map_err(io_err("write manifest"))?;
+        append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .map_err(io_err("write oci-layout"))?;
         if !repositories.is_empty() {
             let r = serde_json::to_vec(&repositories).expect("repositories serialise");
             append_bytes(&mut tar, "repositories", &r).map_err(io_err("write repositories"))?;
@@ -196,6 +232,15 @@ impl ImageStore {
             .map_err(io_err("flush archive"))?;
         Ok(())
     }
+}
+
+fn append_dir<W: Write>(tar: &mut tar::Builder<W>, name: &str) -> io::Result<()> {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(0);
+    h.set_mode(0o755);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Directory);
+    tar.append_data(&mut h, name, io::empty())
 }
 
 fn header(size: u64) -> tar::Header {

@@ -57,6 +57,19 @@ fn assert_nothing(root: &Path, store: &ImageStore) {
     assert!(ImageStore::open(root).unwrap().list().is_empty());
 }
 
+fn json_entry(tar: &[u8], name: &str) -> serde_json::Value {
+    let mut ar = tar::Archive::new(tar);
+    let mut e = ar
+        .entries()
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|e| e.path().unwrap().to_str() == Some(name))
+        .unwrap();
+    let mut s = String::new();
+    e.read_to_string(&mut s).unwrap();
+    serde_json::from_str(&s).unwrap()
+}
+
 #[test]
 fn save_then_load_round_trip() {
     let a = testkit::TempDir::new("save");
@@ -65,26 +78,34 @@ fn save_then_load_round_trip() {
     src.save_archive(&["busybox".to_string()], &mut tar)
         .unwrap();
     let names = entry_names(&tar);
-    let config = format!("{}.json", info.id.hex());
-    assert!(names.contains(&config), "{names:?}");
-    assert!(names.contains(&"manifest.json".to_string()));
-    assert!(names.contains(&"repositories".to_string()));
-    let layer = names.iter().find(|n| n.ends_with("/layer.tar")).unwrap();
-    let m: serde_json::Value = {
-        let mut ar = tar::Archive::new(&tar[..]);
-        let mut e = ar
-            .entries()
-            .unwrap()
-            .map(Result::unwrap)
-            .find(|e| e.path().unwrap().to_str() == Some("manifest.json"))
-            .unwrap();
-        let mut s = String::new();
-        e.read_to_string(&mut s).unwrap();
-        serde_json::from_str(&s).unwrap()
-    };
+    let config = format!("blobs/sha256/{}", info.id.hex());
+    for n in [
+        &config,
+        "manifest.json",
+        "repositories",
+        "index.json",
+        "oci-layout",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n}: {names:?}");
+    }
+    let m = json_entry(&tar, "manifest.json");
     assert_eq!(m[0]["Config"], config.as_str());
     assert_eq!(m[0]["RepoTags"][0], "busybox:latest");
-    assert_eq!(m[0]["Layers"][0], layer.as_str());
+    let layer = m[0]["Layers"][0].as_str().unwrap();
+    assert!(names.iter().any(|n| n == layer), "{layer}: {names:?}");
+    // The same tar is an OCI layout naming the image.
+    let index = json_entry(&tar, "index.json");
+    let d = &index["manifests"][0];
+    assert_eq!(d["digest"], info.manifest.to_string());
+    assert_eq!(
+        d["annotations"]["io.containerd.image.name"],
+        "docker.io/library/busybox:latest"
+    );
+    assert_eq!(
+        d["annotations"]["org.opencontainers.image.ref.name"],
+        "latest"
+    );
+    assert!(names.contains(&format!("blobs/sha256/{}", info.manifest.hex())));
 
     let b = testkit::TempDir::new("load");
     let dst = ImageStore::open(b.path()).unwrap();
@@ -239,7 +260,9 @@ fn truncated_or_corrupt_archive_leaves_nothing() {
     }
     // A flipped byte inside the layer: the diff id check fails.
     let names = entry_names(&tar);
-    let layer_pos = names.iter().position(|n| n.ends_with("layer.tar")).unwrap();
+    let m = json_entry(&tar, "manifest.json");
+    let layer = m[0]["Layers"][0].as_str().unwrap();
+    let layer_pos = names.iter().position(|n| n == layer).unwrap();
     let mut offset = 0;
     for (i, e) in tar::Archive::new(&tar[..]).entries().unwrap().enumerate() {
         let e = e.unwrap();
@@ -272,11 +295,12 @@ fn shared_layers_are_saved_and_stored_once() {
     let mut tar = Vec::new();
     src.save_archive(&["busybox".to_string(), "other:2".to_string()], &mut tar)
         .unwrap();
-    let layers: Vec<_> = entry_names(&tar)
+    // One layer blob, two configs, two manifests.
+    let blobs: Vec<_> = entry_names(&tar)
         .into_iter()
-        .filter(|n| n.ends_with("layer.tar"))
+        .filter(|n| n.starts_with("blobs/sha256/") && n.len() > "blobs/sha256/".len())
         .collect();
-    assert_eq!(layers.len(), 1, "{layers:?}");
+    assert_eq!(blobs.len(), 5, "{blobs:?}");
 
     let b = testkit::TempDir::new("load");
     let dst = ImageStore::open(b.path()).unwrap();
