@@ -343,6 +343,19 @@ pub fn indent_json(input: &[u8], prefix: &str, indent: &str) -> Result<String, S
     Ok(out)
 }
 
+/// Docker's `Are you sure you want to continue? [y/N]` after `warning`; false unless the user
+/// answers y or yes (no terminal input counts as no).
+pub fn confirm(warning: &str) -> std::io::Result<bool> {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr();
+    write!(err, "{warning}\nAre you sure you want to continue? [y/N] ")?;
+    err.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let a = line.trim().to_ascii_lowercase();
+    Ok(a == "y" || a == "yes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -266,3 +266,167 @@ fn unreachable_registry_fails_fast() {
         start.elapsed()
     );
 }
+
+/// A docker-archive of a two-layer image (not runnable: just files) with pseudo-random content,
+/// so nothing else in the store shares its blobs: a `small`-byte layer, then a `big`-byte one.
+fn two_layer_archive(path: &std::path::Path, tag: &str, small: usize, big: usize) {
+    use sha2::Digest as _;
+    let mut seed = 0x9e3779b97f4a7c15u64 ^ small as u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let layer = |name: &str, data: Vec<u8>| -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, &data[..]).unwrap();
+        b.into_inner().unwrap()
+    };
+    let layers = [
+        layer("small.bin", noise(small)),
+        layer("big.bin", noise(big)),
+    ];
+    let hex = |b: &[u8]| format!("{:x}", sha2::Sha256::digest(b));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/nothing"]},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| format!("sha256:{}", hex(l))).collect::<Vec<_>>()},
+        "history": [{"created_by": "small"}, {"created_by": "big"}],
+    });
+    let config = serde_json::to_vec(&config).unwrap();
+    let manifest = serde_json::json!([{
+        "Config": format!("{}.json", hex(&config)),
+        "RepoTags": [tag],
+        "Layers": layers.iter().map(|l| format!("{}/layer.tar", hex(l))).collect::<Vec<_>>(),
+    }]);
+    let mut b = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut add = |name: String, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, data).unwrap();
+    };
+    add(format!("{}.json", hex(&config)), &config);
+    for l in &layers {
+        add(format!("{}/layer.tar", hex(l)), l);
+    }
+    add(
+        "manifest.json".into(),
+        &serde_json::to_vec(&manifest).unwrap(),
+    );
+    b.into_inner().unwrap();
+}
+
+/// Forwards loopback connections to `target`, sending answers at about `rate` bytes/s.
+fn throttling_proxy(target: u16, rate: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c, mut s) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; rate / 20];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if c.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                }
+                let _ = c.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn daemon_killed_during_a_pull_then_prune_reclaims_and_pull_completes() {
+    let reg = DockerRegistry::start(None);
+    let mut d = Daemon::start();
+    let archive = d.dir.path().join("two.tar");
+    let name = reg.name("two:1");
+    two_layer_archive(&archive, &name, 256 << 10, 24 << 20);
+    ok(d.berth(&["load", "-i", archive.to_str().unwrap()]));
+    let manifest: serde_json::Value = serde_json::from_str(&ok(d.berth(&[
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        &name,
+    ])))
+    .unwrap();
+    assert_eq!(manifest.as_array().unwrap().len(), 2);
+    ok(d.berth(&["push", &name]));
+    ok(d.berth(&["rmi", &name]));
+    let blobs = d.root().join("content/blobs/sha256");
+    let count = || std::fs::read_dir(&blobs).map(|r| r.count()).unwrap_or(0);
+    let before = count();
+
+    // Pull through a slow link (2 MB/s); kill -9 the daemon once the small layer is stored and
+    // the big one is still on its way.
+    let slow = throttling_proxy(reg.port, 2 << 20);
+    let slow_name = format!("127.0.0.1:{slow}/two:1");
+    let mut pull = Command::new(support::BERTH)
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .args(["--host", &d.host(), "pull", &slow_name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The small layer and the config land first.
+    while count() < before + 2 {
+        assert!(Instant::now() < deadline, "the pull stored nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.kill9();
+    let _ = pull.wait();
+    d.spawn();
+    assert!(count() >= before + 2, "blobs vanished before the prune");
+    assert!(
+        !ok(d.berth(&["images", "--format", "{{.Repository}}"])).contains("two"),
+        "a killed pull recorded an image"
+    );
+
+    // Prune reclaims what the killed pull left.
+    let pruned = ok(d.berth(&["image", "prune", "-f"]));
+    assert!(pruned.contains("Total reclaimed space:"), "{pruned}");
+    assert!(!pruned.contains("Total reclaimed space: 0B"), "{pruned}");
+    assert_eq!(count(), before, "{pruned}");
+
+    // The next pull completes.
+    let out = ok(d.berth(&["pull", &name]));
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert!(ok(d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"])).contains(&name));
+
+    // prune -a deletes every image no container uses, and their blobs.
+    let all = ok(d.berth(&["image", "prune", "-a", "-f"]));
+    assert!(all.contains(&format!("untagged: {name}")), "{all}");
+    assert!(all.contains("deleted: sha256:"), "{all}");
+    assert!(ok(d.berth(&["images", "-q"])).trim().is_empty());
+    assert_eq!(count(), 0, "blobs left after prune -a");
+}

@@ -138,6 +138,7 @@ pub struct ImageStore {
     snapshots: Box<dyn Snapshotter>,
     index_path: PathBuf,
     state: Mutex<State>,
+    leases: Mutex<Leases>,
 }
 
 impl ImageStore {
@@ -180,6 +181,7 @@ impl ImageStore {
             snapshots,
             index_path,
             state: Mutex::new(state),
+            leases: Mutex::new(Leases::default()),
         };
         store.recover()?;
         Ok(store)
@@ -654,8 +656,11 @@ impl<R: Read, W: Write> Read for Tee<'_, R, W> {
 }
 
 mod archive;
+mod gc;
 mod registry;
 pub use archive::{HistoryEntry, LoadedImage};
+use gc::Leases;
+pub use gc::{Lease, Pruned};
 pub use registry::{PulledImage, PushSource};
 
 #[cfg(test)]

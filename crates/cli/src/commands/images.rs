@@ -38,6 +38,81 @@ fn headers() -> Value {
     })
 }
 
+/// `berth image SUBCOMMAND`.
+pub async fn image(ctx: &Ctx, args: crate::args::ImageArgs) -> anyhow::Result<i32> {
+    use crate::args::ImageCommand as C;
+    match args.command {
+        C::Ls(a) => images(ctx, a).await,
+        C::Inspect(mut a) => {
+            a.kind = Some("image".into());
+            super::inspect::inspect(ctx, a).await
+        }
+        C::Rm(a) => rmi(ctx, a).await,
+        C::Prune(a) => prune(ctx, a).await,
+        C::Pull(a) => super::distribution::pull(ctx, a).await,
+        C::Push(a) => super::distribution::push(ctx, a).await,
+        C::Tag(a) => super::archive::tag(ctx, a).await,
+        C::Save(a) => super::archive::save(ctx, a).await,
+        C::Load(a) => super::archive::load(ctx, a).await,
+        C::History(a) => super::archive::history(ctx, a).await,
+        C::Import(a) => import(ctx, a).await,
+    }
+}
+
+/// `berth image prune [-a] [-f] [--filter]`.
+pub async fn prune(ctx: &Ctx, args: crate::args::ImagePruneArgs) -> anyhow::Result<i32> {
+    let mut filters = args.filter.clone();
+    if args.all {
+        filters.push("dangling=false".into());
+    } else {
+        filters.push("dangling=true".into());
+    }
+    if !args.force {
+        let warning = if args.all {
+            "WARNING! This will remove all images without at least one container associated to them."
+        } else {
+            "WARNING! This will remove all dangling images."
+        };
+        if !crate::opts::confirm(warning)? {
+            return Ok(0);
+        }
+    }
+    let filters = crate::opts::filters_json(&filters).map_err(|e| StatusError::new(125, e))?;
+    let client = ctx.client().await?;
+    let mut q = Query::new();
+    if let Some(f) = filters {
+        q.add("filters", f);
+    }
+    let resp = client
+        .request(
+            Method::POST,
+            "/images/prune",
+            &q,
+            crate::client::empty_body(),
+            &[],
+        )
+        .await?;
+    let v: Value = crate::client::read_json(resp).await?;
+    let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
+        println("Deleted Images:")?;
+        for d in &deleted {
+            if let Some(t) = d["Untagged"].as_str() {
+                println(&format!("untagged: {t}"))?;
+            }
+            if let Some(t) = d["Deleted"].as_str() {
+                println(&format!("deleted: {t}"))?;
+            }
+        }
+        println("")?;
+    }
+    println(&format!(
+        "Total reclaimed space: {}",
+        human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0) as f64, 4)
+    ))?;
+    Ok(0)
+}
+
 /// `berth images`.
 pub async fn images(ctx: &Ctx, args: ImagesArgs) -> anyhow::Result<i32> {
     let mut filters = args.filter.clone();

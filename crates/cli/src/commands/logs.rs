@@ -1,7 +1,7 @@
 //! `berth logs`: inspect the container for its `Tty` flag, then stream
 //! `GET /containers/{id}/logs`, demultiplexed unless the container has a TTY.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::Method;
 use serde_json::Value;
@@ -70,7 +70,7 @@ pub async fn logs(ctx: &Ctx, args: LogsArgs) -> anyhow::Result<i32> {
 /// `now`; an RFC 3339 time becomes `secs.nanos`; a Unix time passes through.
 pub fn timestamp(value: &str, now: SystemTime) -> Result<String, String> {
     if value != "0" {
-        if let Some(d) = go_duration(value) {
+        if let Some(d) = api::time::go_duration(value) {
             let t = now.checked_sub(d).unwrap_or(UNIX_EPOCH);
             return Ok(api::time::unix_seconds(t).to_string());
         }
@@ -98,43 +98,10 @@ pub fn timestamp(value: &str, now: SystemTime) -> Result<String, String> {
     ))
 }
 
-/// Go's `time.ParseDuration` for non-negative durations.
-pub fn go_duration(s: &str) -> Option<Duration> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return None;
-        }
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += n * scale;
-    }
-    Some(Duration::from_secs_f64(total))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn relative_and_absolute_times() {
@@ -148,7 +115,10 @@ mod tests {
         assert_eq!(timestamp("1795411800", now).unwrap(), "1795411800");
         assert_eq!(timestamp("0", now).unwrap(), "0");
         assert!(timestamp("yesterday", now).is_err());
-        assert_eq!(go_duration("1.5h"), Some(Duration::from_secs(5400)));
-        assert_eq!(go_duration("10"), None);
+        assert_eq!(
+            api::time::go_duration("1.5h"),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(api::time::go_duration("10"), None);
     }
 }

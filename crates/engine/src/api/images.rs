@@ -5,6 +5,8 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use super::{body_reader, json_response, stream_response, ApiResult, AppState, Params};
@@ -15,13 +17,63 @@ use image::{ImageInfo, ImportChanges, Removed};
 pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     let filters = p.filters()?;
+    for k in filters.keys() {
+        if !["reference", "dangling", "label", "before", "since", "until"].contains(&k.as_str()) {
+            return Err(EngineError::Invalid(format!("invalid filter '{k}'")).into());
+        }
+    }
     let images = engine.images.clone();
-    let infos = tokio::task::spawn_blocking(move || images.list())
-        .await
-        .map_err(crate::container::join_error)?;
+    let (infos, labels) = tokio::task::spawn_blocking(move || {
+        let infos = images.list();
+        let labels: Vec<BTreeMap<String, String>> =
+            infos.iter().map(|i| image_labels(&images, i)).collect();
+        (infos, labels)
+    })
+    .await
+    .map_err(crate::container::join_error)?;
+    let created_of = |name: &str| -> Result<i64, EngineError> {
+        infos
+            .iter()
+            .find(|i| {
+                i.id.to_string() == name
+                    || i.id.hex().starts_with(name)
+                    || i.repo_tags
+                        .iter()
+                        .any(|t| t == name || reference_matches(t, name))
+            })
+            .map(|i| created_unix(&i.created))
+            .ok_or_else(|| EngineError::Image(image::ImageError::NotFound(name.to_string())))
+    };
+    let before = filters
+        .get("before")
+        .map(|v| {
+            v.iter()
+                .map(|n| created_of(n))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let since = filters
+        .get("since")
+        .map(|v| {
+            v.iter()
+                .map(|n| created_of(n))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let until = filters
+        .get("until")
+        .map(|v| {
+            v.iter()
+                .map(|t| parse_until(t))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    // `all` shows intermediate images in docker; berth keeps none (no build parents yet), so
+    // every image is listed either way.
     let out: Vec<Value> = infos
         .iter()
-        .filter(|i| {
+        .zip(labels.iter())
+        .filter(|(i, _)| {
             filters.get("reference").is_none_or(|refs| {
                 refs.is_empty()
                     || refs
@@ -29,14 +81,140 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
                         .any(|r| i.repo_tags.iter().any(|t| reference_matches(t, r)))
             })
         })
-        .filter(|i| {
+        .filter(|(i, _)| {
             filters
                 .get("dangling")
                 .is_none_or(|d| d.iter().all(|v| (v == "true") == i.repo_tags.is_empty()))
         })
-        .map(|i| summary(&engine, i))
+        .filter(|(_, l)| {
+            filters
+                .get("label")
+                .is_none_or(|want| labels_match(l, want))
+        })
+        .filter(|(i, _)| {
+            let c = created_unix(&i.created);
+            before.as_ref().is_none_or(|b| b.iter().all(|t| c < *t))
+                && since.as_ref().is_none_or(|s| s.iter().all(|t| c > *t))
+                && until.as_ref().is_none_or(|u| u.iter().all(|t| c < *t))
+        })
+        .map(|(i, _)| summary(&engine, i))
         .collect();
     Ok(json_response(StatusCode::OK, &out))
+}
+
+/// The image's config labels (empty when unreadable).
+fn image_labels(images: &image::ImageStore, i: &ImageInfo) -> BTreeMap<String, String> {
+    images
+        .config(&i.id)
+        .ok()
+        .and_then(|c| c.config)
+        .and_then(|c| c.labels)
+        .unwrap_or_default()
+}
+
+/// `label=key` or `label=key=value`, every one must match.
+fn labels_match(labels: &BTreeMap<String, String>, want: &[String]) -> bool {
+    want.iter().all(|w| match w.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(w.as_str()),
+    })
+}
+
+/// An `until` filter: unix seconds, RFC 3339, or a Go duration (`24h`, `90m`) before now.
+fn parse_until(s: &str) -> Result<i64, EngineError> {
+    if let Ok(n) = s.parse::<f64>() {
+        return Ok(n as i64);
+    }
+    if let Some(t) = api::time::parse_rfc3339(s) {
+        return Ok(api::time::unix_seconds(t));
+    }
+    let now = api::time::unix_seconds(std::time::SystemTime::now());
+    api::time::go_duration(s)
+        .map(|d| now - d.as_secs() as i64)
+        .ok_or_else(|| {
+            EngineError::Invalid(format!("failed to parse value as time or duration: {s:?}"))
+        })
+}
+
+/// `POST /images/prune?filters=`: deletes dangling images (all unused ones with
+/// `dangling=false`) that no container uses, then every blob and layer no image references.
+pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let p = Params::from_uri(&uri);
+    let filters = p.filters()?;
+    for k in filters.keys() {
+        if !["dangling", "label", "label!", "until"].contains(&k.as_str()) {
+            return Err(EngineError::Invalid(format!("invalid filter '{k}'")).into());
+        }
+    }
+    let all = filters
+        .get("dangling")
+        .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
+    let until = filters
+        .get("until")
+        .map(|v| {
+            v.iter()
+                .map(|t| parse_until(t))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let images = engine.images.clone();
+    let eng = engine.clone();
+    let (deleted, reclaimed) = tokio::task::spawn_blocking(move || {
+        let mut deleted: Vec<Value> = Vec::new();
+        let mut reclaimed = 0u64;
+        for i in images.list() {
+            if !all && !i.repo_tags.is_empty() {
+                continue;
+            }
+            if !eng.containers_using(&i.id.to_string()).is_empty() {
+                continue;
+            }
+            let c = created_unix(&i.created);
+            if until.as_ref().is_some_and(|u| u.iter().any(|t| c >= *t)) {
+                continue;
+            }
+            let labels = image_labels(&images, &i);
+            if filters
+                .get("label")
+                .is_some_and(|w| !labels_match(&labels, w))
+            {
+                continue;
+            }
+            if filters.get("label!").is_some_and(|w| {
+                w.iter()
+                    .any(|x| labels_match(&labels, std::slice::from_ref(x)))
+            }) {
+                continue;
+            }
+            let in_use = |_: &api::Digest| None;
+            match images.remove(&i.id.to_string(), true, &in_use) {
+                Ok(removed) => {
+                    for r in removed {
+                        deleted.push(match r {
+                            Removed::Untagged(t) => json!({"Untagged": t}),
+                            Removed::Deleted(d) => {
+                                reclaimed += i.size;
+                                json!({"Deleted": d.to_string()})
+                            }
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(image = %i.id, error = %e, "prune could not remove image"),
+            }
+        }
+        let gc = images.collect_garbage()?;
+        reclaimed += gc.bytes;
+        Ok::<_, image::ImageError>((deleted, reclaimed))
+    })
+    .await
+    .map_err(crate::container::join_error)??;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "ImagesDeleted": if deleted.is_empty() { Value::Null } else { Value::Array(deleted) },
+            "SpaceReclaimed": reclaimed,
+        }),
+    ))
 }
 
 /// `busybox` matches `busybox:latest`; `busybox:1` matches exactly.

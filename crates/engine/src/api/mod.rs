@@ -58,6 +58,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/auth", post(distribution::auth))
         .route("/images/json", get(images::list))
+        .route("/images/prune", post(images::prune))
         .route("/images/create", post(images::create))
         .route("/images/get", get(images::save))
         .route("/images/load", post(images::load))

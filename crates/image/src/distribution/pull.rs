@@ -150,6 +150,12 @@ pub async fn pull(
         }
     }
 
+    // Nothing this pull stores is garbage until the image is recorded.
+    let lease = store.lease();
+    let mut leased: Vec<Digest> = manifest.layers.iter().map(|l| l.digest.clone()).collect();
+    leased.push(manifest.config.digest.clone());
+    lease.add(&leased, &[]);
+
     // Config.
     let config = if store.content().exists(&manifest.config.digest) {
         store.content().read(&manifest.config.digest)?
@@ -171,6 +177,8 @@ pub async fn pull(
     let chain: Vec<Digest> = (0..diff_ids.len())
         .map(|i| api::image::chain_id(&diff_ids[..=i]).expect("non-empty"))
         .collect();
+
+    lease.add(&[], &chain);
 
     // Downloads, bounded, in the background.
     let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
@@ -278,6 +286,7 @@ pub async fn pull(
     let (image, changed) = tokio::task::spawn_blocking(move || store2.record_pulled(pulled))
         .await
         .map_err(|e| DistributionError::Protocol(format!("record task failed: {e}")))??;
+    drop(lease);
     progress.status(format!("Digest: {digest}"));
     let shown = reference.familiar();
     progress.status(if changed {
