@@ -77,6 +77,7 @@ pub fn unpack_layer(
         chown: nix::unistd::geteuid().is_root(),
         written: HashSet::new(),
         dir_times: Vec::new(),
+        verified: Vec::new(),
     };
     let mut archive = tar::Archive::new(reader);
     let mut stats = UnpackStats::default();
@@ -99,7 +100,15 @@ struct Unpacker {
     /// Paths (relative) this layer wrote, for opaque directories in `Delete` style.
     written: HashSet<PathBuf>,
     dir_times: Vec<(PathBuf, u64)>,
+    /// The parent chain the last entry walked, known to be real directories: the next entry
+    /// re-checks only what differs (so deep trees cost linear, not quadratic, stats). Cleared
+    /// whenever this layer removes or replaces anything.
+    verified: Vec<std::ffi::OsString>,
 }
+
+/// Longest path (root included) an entry may have: Linux's PATH_MAX. Deeper trees could not be
+/// used anyway.
+const MAX_NAME: usize = 4096;
 
 /// Cleans a tar name into relative components. Empty result = the root itself.
 fn clean(name: &[u8]) -> Result<Vec<&OsStr>, UnpackError> {
@@ -133,7 +142,17 @@ impl Unpacker {
     ) -> Result<PathBuf, UnpackError> {
         let mut p = self.root.clone();
         let mut rel = PathBuf::new();
-        for c in comps {
+        let known = self
+            .verified
+            .iter()
+            .zip(comps)
+            .take_while(|(a, b)| a.as_os_str() == **b)
+            .count();
+        for c in &comps[..known] {
+            p.push(c);
+            rel.push(c);
+        }
+        for c in &comps[known..] {
             p.push(c);
             rel.push(c);
             match fs::symlink_metadata(&p) {
@@ -165,6 +184,7 @@ impl Unpacker {
                 Err(e) => return Err(UnpackError::io("stat", &p)(e)),
             }
         }
+        self.verified = comps.iter().map(|c| c.to_os_string()).collect();
         Ok(p)
     }
 
@@ -176,6 +196,14 @@ impl Unpacker {
             || kind.is_gnu_longname()
         {
             return Ok(());
+        }
+        if self.root.as_os_str().len() + 1 + name.len() >= MAX_NAME
+            || entry.link_name_bytes().is_some_and(|l| l.len() > MAX_NAME)
+        {
+            return Err(UnpackError::Invalid {
+                name: lossy(&name[..name.len().min(64)]) + "...",
+                reason: "path longer than 4096 bytes (PATH_MAX) under the layer root",
+            });
         }
         let comps = clean(&name)?;
         let Some((base, parents)) = comps.split_last() else {
@@ -208,6 +236,7 @@ impl Unpacker {
         };
         if let Some(md) = &existing {
             if !(md.is_dir() && kind.is_dir()) {
+                self.verified.clear();
                 remove_any(&path, md.is_dir())?;
             }
         }
@@ -226,7 +255,7 @@ impl Unpacker {
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&path)
                     .map_err(UnpackError::io("create file", &path))?;
-                io::copy(entry, &mut f).map_err(|e| match e.kind() {
+                copy_sparse(entry, &mut f).map_err(|e| match e.kind() {
                     io::ErrorKind::UnexpectedEof
                     | io::ErrorKind::InvalidData
                     | io::ErrorKind::Other => UnpackError::Read(e),
@@ -324,6 +353,7 @@ impl Unpacker {
         parent: &Path,
         what: &[u8],
     ) -> Result<(), UnpackError> {
+        self.verified.clear();
         let rel_parent: PathBuf = parents.iter().collect();
         if what == &OPAQUE_WHITEOUT.as_bytes()[WHITEOUT_PREFIX.len()..] {
             match self.whiteouts {
@@ -414,6 +444,43 @@ impl Unpacker {
             set_mtime(path, mtime)
         }
     }
+}
+
+/// Copies `r` into `f`, leaving holes where whole 64 KiB blocks are zero (a sparse entry's
+/// holes arrive as zeros): a 2 GB sparse file stays small on disk.
+fn copy_sparse(r: &mut impl Read, f: &mut fs::File) -> io::Result<u64> {
+    // Compared with memcmp: fast even unoptimised.
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    use std::io::{Seek, SeekFrom, Write};
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0u64;
+    let mut hole = false;
+    loop {
+        let mut n = 0;
+        while n < buf.len() {
+            match r.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        if n == buf.len() && buf[..] == ZEROS[..] {
+            f.seek(SeekFrom::Current(n as i64))?;
+            hole = true;
+        } else {
+            f.write_all(&buf[..n])?;
+            hole = false;
+        }
+        total += n as u64;
+    }
+    if hole {
+        f.set_len(total)?;
+    }
+    Ok(total)
 }
 
 fn remove_any(path: &Path, is_dir: bool) -> Result<(), UnpackError> {
@@ -786,6 +853,71 @@ mod tests {
             crate::xattr::lget(&d.path().join("owned"), b"user.berth").unwrap(),
             Some(b"v".to_vec())
         );
+    }
+
+    #[test]
+    fn ten_thousand_deep_directories_are_refused_quickly() {
+        let d = testkit::TempDir::new("unpack");
+        let mut b = tar::Builder::new(Vec::new());
+        let mut name = String::new();
+        for _ in 0..10_000 {
+            name.push_str("a/");
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            b.append_data(&mut h, &name, &[][..]).unwrap();
+        }
+        let layer = b.into_inner().unwrap();
+        let start = std::time::Instant::now();
+        let e = unpack(&layer, d.path(), WhiteoutStyle::Delete).unwrap_err();
+        assert!(e.to_string().contains("PATH_MAX"), "{e}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        // Everything stayed inside the root.
+        assert!(d.path().join("a/a/a").is_dir());
+    }
+
+    #[test]
+    fn a_2gb_sparse_file_stays_sparse() {
+        use std::os::unix::fs::MetadataExt;
+        let d = testkit::TempDir::new("unpack");
+        // A GNU sparse entry: 2 GiB long, 1 KiB of data at its end.
+        let size: u64 = 2 << 30;
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(EntryType::GNUSparse);
+        h.set_mode(0o644);
+        h.set_size(1024);
+        h.set_path("big.img").unwrap();
+        {
+            let gnu = h.as_gnu_mut().unwrap();
+            let octal = |field: &mut [u8], v: u64| {
+                let s = format!("{:0width$o}", v, width = field.len() - 1);
+                field[..s.len()].copy_from_slice(s.as_bytes());
+                field[s.len()] = 0;
+            };
+            octal(&mut gnu.sparse[0].offset, size - 1024);
+            octal(&mut gnu.sparse[0].numbytes, 1024);
+            octal(&mut gnu.realsize, size);
+        }
+        h.set_cksum();
+        let mut b = tar::Builder::new(Vec::new());
+        b.append(&h, &[7u8; 1024][..]).unwrap();
+        let layer = b.into_inner().unwrap();
+        unpack(&layer, d.path(), WhiteoutStyle::Delete).unwrap();
+        let md = fs::metadata(d.path().join("big.img")).unwrap();
+        assert_eq!(md.len(), size);
+        // Allocated blocks (512 bytes each): a few KiB, not 2 GiB.
+        assert!(md.blocks() * 512 < (1 << 20), "{} blocks", md.blocks());
+        let mut f = fs::File::open(d.path().join("big.img")).unwrap();
+        use std::io::{Seek, SeekFrom};
+        f.seek(SeekFrom::Start(size - 1024)).unwrap();
+        let mut tail = Vec::new();
+        f.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, vec![7u8; 1024]);
     }
 
     #[test]
