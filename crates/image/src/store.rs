@@ -656,9 +656,11 @@ impl<R: Read, W: Write> Read for Tee<'_, R, W> {
 }
 
 mod archive;
+mod commit;
 mod gc;
 mod registry;
 pub use archive::{HistoryEntry, LoadedImage};
+pub use commit::{Change, ChangeKind, CommitOptions};
 use gc::Leases;
 pub use gc::{Lease, Pruned};
 pub use registry::{PulledImage, PushSource};

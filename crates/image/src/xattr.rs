@@ -32,7 +32,6 @@ pub(crate) fn lset(path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
 }
 
 /// `lgetxattr` into a vector; `Ok(None)` when the attribute is absent.
-#[cfg(test)]
 pub(crate) fn lget(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
     let p = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;

@@ -100,4 +100,13 @@ impl Snapshotter for CopySnapshotter {
     fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
         self.core.apply_target(key, WhiteoutStyle::Delete)
     }
+
+    fn lower_dirs(&self, key: &str) -> Result<Vec<std::path::PathBuf>, SnapshotError> {
+        let (_, parents) = self.core.chain(key)?;
+        Ok(parents
+            .first()
+            .map(|p| self.core.dir(p.id).join("fs"))
+            .into_iter()
+            .collect())
+    }
 }

@@ -153,4 +153,10 @@ pub trait Snapshotter: Send + Sync {
 
     /// Where to write a layer's changes into active snapshot `key` without mounting it.
     fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError>;
+
+    /// The read-only directories whose union (first wins, overlayfs whiteouts applied) is
+    /// the content `key` started from: its parents' own directories top first (overlay), or
+    /// the parent's full copy (copy). Empty without a parent. For computing a snapshot's
+    /// changes against what it started from.
+    fn lower_dirs(&self, key: &str) -> Result<Vec<PathBuf>, SnapshotError>;
 }

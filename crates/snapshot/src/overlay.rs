@@ -146,4 +146,12 @@ impl Snapshotter for OverlaySnapshotter {
     fn apply_target(&self, key: &str) -> Result<ApplyTarget, SnapshotError> {
         self.core.apply_target(key, WhiteoutStyle::Overlay)
     }
+
+    fn lower_dirs(&self, key: &str) -> Result<Vec<std::path::PathBuf>, SnapshotError> {
+        let (_, parents) = self.core.chain(key)?;
+        Ok(parents
+            .iter()
+            .map(|p| self.core.dir(p.id).join("fs"))
+            .collect())
+    }
 }

@@ -46,6 +46,27 @@ fn two_layers(s: &dyn Snapshotter) {
     s.commit("top", "x2").unwrap();
 }
 
+/// The lower directories of an active snapshot show its parents' content, top layer first.
+pub(crate) fn lower_dirs_show_the_parent_state(make: &Make) {
+    let root = testkit::TempDir::new("snap");
+    let s = make(root.path());
+    two_layers(&*s);
+    s.prepare("work", Some("top")).unwrap();
+    let lowers = s.lower_dirs("work").unwrap();
+    assert!(!lowers.is_empty());
+    let find = |rel: &str| lowers.iter().find(|d| d.join(rel).exists()).cloned();
+    assert_eq!(
+        fs::read_to_string(find("d").unwrap().join("d")).unwrap(),
+        "D"
+    );
+    assert_eq!(
+        fs::read_to_string(find("dir/c").unwrap().join("dir/c")).unwrap(),
+        "C"
+    );
+    s.prepare("fresh", None).unwrap();
+    assert!(s.lower_dirs("fresh").unwrap().is_empty());
+}
+
 pub(crate) fn prepare_commit_stat_list(make: &Make) {
     let root = testkit::TempDir::new("snap");
     let s = make(root.path());
@@ -303,6 +324,10 @@ macro_rules! conformance {
             use super::*;
             fn make() -> Box<Make> {
                 Box::new($make)
+            }
+            #[test]
+            fn lower_dirs_show_the_parent_state() {
+                super::lower_dirs_show_the_parent_state(&*make());
             }
             #[test]
             fn prepare_commit_stat_list() {

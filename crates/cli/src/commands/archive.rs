@@ -142,15 +142,29 @@ pub async fn save(ctx: &Ctx, args: SaveArgs) -> anyhow::Result<i32> {
             &[],
         )
         .await?;
-    let mut body = resp.into_body();
-    match &args.output {
+    write_output(
+        resp.into_body(),
+        args.output.as_deref(),
+        "failed to save image",
+    )
+    .await?;
+    Ok(0)
+}
+
+/// Streams a response body to `output` (atomically: written next to it, then renamed, so a
+/// failure leaves no partial file) or to stdout.
+pub async fn write_output(
+    mut body: hyper::body::Incoming,
+    output: Option<&str>,
+    what: &str,
+) -> anyhow::Result<()> {
+    match output {
         Some(path) => {
-            // Write next to the target and rename, so a failed save leaves no partial file.
             let tmp = format!("{path}.berth-tmp");
             let result = async {
                 let mut f = tokio::fs::File::create(&tmp)
                     .await
-                    .map_err(|e| StatusError::new(1, format!("failed to save image: {e}")))?;
+                    .map_err(|e| StatusError::new(1, format!("{what}: {e}")))?;
                 while let Some(chunk) = next_chunk(&mut body).await? {
                     f.write_all(&chunk).await?;
                 }
@@ -162,7 +176,7 @@ pub async fn save(ctx: &Ctx, args: SaveArgs) -> anyhow::Result<i32> {
             if result.is_err() {
                 let _ = tokio::fs::remove_file(&tmp).await;
             }
-            result?;
+            result
         }
         None => {
             let mut out = std::io::stdout().lock();
@@ -170,9 +184,9 @@ pub async fn save(ctx: &Ctx, args: SaveArgs) -> anyhow::Result<i32> {
                 out.write_all(&chunk)?;
             }
             out.flush()?;
+            Ok(())
         }
     }
-    Ok(0)
 }
 
 /// `berth load [-i FILE] [-q]`: streams the archive as a chunked body to

@@ -351,9 +351,9 @@ pub async fn post_named(
 }
 
 /// Sends what a blocking task writes to a response channel, in 256 KiB chunks.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
+pub(super) struct ChannelWriter {
+    pub(super) tx: tokio::sync::mpsc::Sender<std::io::Result<Vec<u8>>>,
+    pub(super) buf: Vec<u8>,
 }
 
 impl std::io::Write for ChannelWriter {
@@ -378,7 +378,7 @@ impl std::io::Write for ChannelWriter {
 
 /// A response body fed by a channel whose last item may be an error: hyper then aborts the
 /// chunked response, so the client sees a failed transfer rather than a short archive.
-struct FallibleBody(tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>);
+pub(super) struct FallibleBody(pub(super) tokio::sync::mpsc::Receiver<std::io::Result<Vec<u8>>>);
 
 impl http_body::Body for FallibleBody {
     type Data = axum::body::Bytes;

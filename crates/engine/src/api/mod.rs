@@ -2,6 +2,7 @@
 //! streaming plumbing every handler shares. Handlers are thin (one file per resource): they
 //! turn a request into typed input, call one [`Engine`] method and render the result.
 
+mod commit;
 mod containers;
 mod distribution;
 mod images;
@@ -52,6 +53,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/changes", get(commit::changes))
+        .route("/containers/{id}/export", get(commit::export))
+        .route("/commit", post(commit::commit))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),

@@ -4,6 +4,7 @@
 //! Docker JSON of inspect and list.
 
 mod attach;
+mod commit;
 mod create;
 mod logs;
 pub mod record;
@@ -24,6 +25,7 @@ use image::ImageStore;
 use tokio::sync::watch;
 
 pub use attach::AttachOptions;
+pub use commit::{CommitRequest, MOUNT_POINTS};
 pub(crate) use create::join_error;
 pub use logs::LogsOptions;
 pub use view::ListOptions;
