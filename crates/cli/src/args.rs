@@ -68,6 +68,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Manage images
     Image(ImageArgs),
+    /// Manage berth
+    System(SystemArgs),
     /// Create a new image from a container's changes
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
@@ -429,6 +431,31 @@ pub enum ImageCommand {
     History(HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+}
+
+/// `system` and its subcommands.
+#[derive(Debug, Args)]
+pub struct SystemArgs {
+    /// The system command.
+    #[command(subcommand)]
+    pub command: SystemCommand,
+}
+
+/// `berth system ...`.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show docker disk usage
+    Df(DfArgs),
+    /// Display system-wide information
+    Info(InfoArgs),
+}
+
+/// Flags of `system df`.
+#[derive(Debug, Args)]
+pub struct DfArgs {
+    /// Format output using a custom template
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
 }
 
 /// Flags of `commit`.

@@ -170,3 +170,45 @@ fn diff_commit_and_export_a_container() {
     let e = d.berth(&["diff", "nosuch"]);
     assert!(String::from_utf8_lossy(&e.stderr).contains("No such container: nosuch"));
 }
+
+#[test]
+fn system_df_counts_images_and_containers() {
+    let d = Daemon::start();
+    ok(d.berth(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/tmp/f",
+        "bs=1024",
+        "count=300",
+    ]));
+    ok(d.berth(&["tag", "busybox", "other:1"]));
+    let row = |out: &str, kind: &str| -> Vec<String> {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(kind))
+            .unwrap_or_else(|| panic!("no {kind} row: {out}"));
+        line[kind.len()..]
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    };
+    for out in [
+        ok(d.berth(&["system", "df"])),
+        ok(d.docker(&["system", "df"])),
+    ] {
+        assert!(out.starts_with("TYPE"), "{out}");
+        let images = row(&out, "Images");
+        // Used by a container (even a stopped one): active, nothing reclaimable.
+        assert_eq!(&images[..2], ["1", "1"], "{out}");
+        assert!(images[2].ends_with("MB"), "{out}");
+        assert_eq!(images[3..].join(" "), "0B (0%)", "{out}");
+        let containers = row(&out, "Containers");
+        assert_eq!(&containers[..2], ["1", "0"], "{out}");
+        assert_eq!(containers[2], "307.2kB", "{out}");
+        assert_eq!(containers[3..].join(" "), "307.2kB (100%)", "{out}");
+    }
+}

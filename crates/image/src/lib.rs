@@ -34,7 +34,7 @@ pub use changes::ImportChanges;
 pub use compression::{decompress, Compression};
 pub use error::{ImageError, UnpackError};
 pub use store::{
-    Change, ChangeKind, CommitOptions, HistoryEntry, ImageInfo, ImageStore, Lease, LoadedImage,
-    Pruned, PulledImage, PushSource, Removed,
+    Change, ChangeKind, CommitOptions, DiskUsage, HistoryEntry, ImageInfo, ImageStore, Lease,
+    LoadedImage, Pruned, PulledImage, PushSource, Removed,
 };
 pub use unpack::{unpack_layer, UnpackStats};

@@ -662,7 +662,7 @@ mod registry;
 pub use archive::{HistoryEntry, LoadedImage};
 pub use commit::{Change, ChangeKind, CommitOptions};
 use gc::Leases;
-pub use gc::{Lease, Pruned};
+pub use gc::{DiskUsage, Lease, Pruned};
 pub use registry::{PulledImage, PushSource};
 
 #[cfg(test)]

@@ -284,3 +284,93 @@ mod tests {
         );
     }
 }
+
+/// `berth system SUBCOMMAND`.
+pub async fn system(ctx: &Ctx, args: crate::args::SystemArgs) -> anyhow::Result<i32> {
+    match args.command {
+        crate::args::SystemCommand::Df(a) => df(ctx, a).await,
+        crate::args::SystemCommand::Info(a) => info(ctx, a).await,
+    }
+}
+
+/// `berth system df`: docker's summary table of `/system/df`.
+pub async fn df(ctx: &Ctx, args: crate::args::DfArgs) -> anyhow::Result<i32> {
+    use crate::format::{human_size, ListFormat};
+    let client = ctx.client().await?;
+    let v: Value = client.get_json("/system/df", &Query::new()).await?;
+    let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+    let (images, containers, volumes, cache) = (
+        list("Images"),
+        list("Containers"),
+        list("Volumes"),
+        list("BuildCache"),
+    );
+    let size = |n: i64| human_size(n as f64, 4);
+    let with_pct = |reclaimable: i64, total: i64| {
+        if total > 0 {
+            format!("{} ({}%)", size(reclaimable), reclaimable * 100 / total)
+        } else {
+            size(reclaimable)
+        }
+    };
+    let layers = v["LayersSize"].as_i64().unwrap_or(0);
+    let used: i64 = images
+        .iter()
+        .filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0)
+        .map(|i| i["Size"].as_i64().unwrap_or(0) - i["SharedSize"].as_i64().unwrap_or(0))
+        .sum();
+    let active_images = images
+        .iter()
+        .filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0)
+        .count();
+    let rw: i64 = containers
+        .iter()
+        .map(|c| c["SizeRw"].as_i64().unwrap_or(0))
+        .sum();
+    let running = |c: &&Value| c["State"].as_str() == Some("running");
+    let active_containers = containers.iter().filter(running).count();
+    let idle_rw: i64 = containers
+        .iter()
+        .filter(|c| !running(c))
+        .map(|c| c["SizeRw"].as_i64().unwrap_or(0))
+        .sum();
+    let vol_size: i64 = volumes
+        .iter()
+        .map(|x| x["UsageData"]["Size"].as_i64().unwrap_or(0))
+        .sum();
+    let cache_size: i64 = cache.iter().map(|x| x["Size"].as_i64().unwrap_or(0)).sum();
+    let row = |t: &str, total: usize, active: usize, s: String, r: String| json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(), "Size": s, "Reclaimable": r});
+    let rows = vec![
+        row(
+            "Images",
+            images.len(),
+            active_images,
+            size(layers),
+            with_pct(layers - used, layers),
+        ),
+        row(
+            "Containers",
+            containers.len(),
+            active_containers,
+            size(rw),
+            with_pct(idle_rw, rw),
+        ),
+        row("Local Volumes", volumes.len(), 0, size(vol_size), size(0)),
+        row(
+            "Build Cache",
+            cache.len(),
+            0,
+            size(cache_size),
+            size(cache_size),
+        ),
+    ];
+    let fields = ["Type", "TotalCount", "Active", "Size", "Reclaimable"];
+    let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
+    let format = ListFormat::choose(
+        args.format.as_deref(),
+        None,
+        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+    );
+    print(&format.render(&fields, &headers, &rows)?)?;
+    Ok(0)
+}

@@ -231,7 +231,7 @@ fn created_unix(created: &str) -> i64 {
         .unwrap_or(0)
 }
 
-fn summary(engine: &Engine, i: &ImageInfo) -> Value {
+pub(super) fn summary(engine: &Engine, i: &ImageInfo) -> Value {
     let tags: Vec<String> = if i.repo_tags.is_empty() {
         vec!["<none>:<none>".into()]
     } else {

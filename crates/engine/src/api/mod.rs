@@ -4,6 +4,7 @@
 
 mod commit;
 mod containers;
+mod df;
 mod distribution;
 mod images;
 mod system;
@@ -40,6 +41,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/system/df", get(df::df))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/{id}/json", get(containers::inspect))

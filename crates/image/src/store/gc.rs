@@ -140,3 +140,65 @@ impl ImageStore {
         Ok(out)
     }
 }
+
+/// Disk use of images, as `docker system df` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct DiskUsage {
+    /// Every layer's own size, each counted once.
+    pub layers_size: u64,
+    /// Per image: (image, bytes shared with other images).
+    pub images: Vec<(crate::ImageInfo, u64)>,
+}
+
+impl ImageStore {
+    /// Sizes of images and of the layers they share.
+    pub fn disk_usage(&self) -> Result<DiskUsage, ImageError> {
+        let chains: Vec<(crate::ImageInfo, Vec<Digest>)> = {
+            let state = self.lock();
+            state
+                .images
+                .iter()
+                .map(|(id, r)| (state.info(id, r), r.chain.clone()))
+                .collect()
+        };
+        let mut users: BTreeMap<Digest, usize> = BTreeMap::new();
+        for (_, chain) in &chains {
+            for c in chain {
+                *users.entry(c.clone()).or_default() += 1;
+            }
+        }
+        let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+        for c in users.keys() {
+            let size = self
+                .snapshots
+                .usage(&c.to_string())
+                .map(|u| u.size)
+                .unwrap_or(0);
+            sizes.insert(c.clone(), size);
+        }
+        let layers_size = sizes.values().sum();
+        let images = chains
+            .into_iter()
+            .map(|(info, chain)| {
+                let shared = chain
+                    .iter()
+                    .filter(|c| users.get(*c).copied().unwrap_or(0) > 1)
+                    .map(|c| sizes.get(c).copied().unwrap_or(0))
+                    .sum();
+                (info, shared)
+            })
+            .collect();
+        Ok(DiskUsage {
+            layers_size,
+            images,
+        })
+    }
+
+    /// Bytes a container wrote into its root snapshot.
+    pub fn rootfs_usage(&self, container_key: &str) -> u64 {
+        self.snapshots
+            .usage(container_key)
+            .map(|u| u.size)
+            .unwrap_or(0)
+    }
+}
