@@ -253,38 +253,6 @@ pub fn render_info(v: &Value) -> String {
     o
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn info_renders_the_core_fields() {
-        let v = json!({"Containers":2,"ContainersRunning":1,"ContainersPaused":0,"ContainersStopped":1,
-            "Images":1,"ServerVersion":"0.1.0","Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"]],
-            "CgroupDriver":"cgroupfs","CgroupVersion":"2","KernelVersion":"6.1","OperatingSystem":"Debian",
-            "OSType":"linux","Architecture":"x86_64","NCPU":2,"MemTotal":25276510208i64,"DockerRootDir":"/var/lib/berth",
-            "Debug":false,"ExperimentalBuild":false,"LiveRestoreEnabled":false,"Name":"vm","ID":"x"});
-        let out = render_info(&v);
-        assert!(
-            out.contains("\n Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 1\n")
-        );
-        assert!(out.contains(
-            " Server Version: 0.1.0\n Storage Driver: overlay2\n  Backing Filesystem: extfs\n"
-        ));
-        assert!(out.contains(" Cgroup Driver: cgroupfs\n Cgroup Version: 2\n"));
-        assert!(out.contains(" CPUs: 2\n Total Memory: 23.54GiB\n"));
-        assert!(out.contains(" Docker Root Dir: /var/lib/berth\n"));
-    }
-
-    #[test]
-    fn version_lines_align_at_20() {
-        assert_eq!(
-            align(&[" Version:\t1".to_string(), "Server:".to_string()]),
-            " Version:           1\nServer:\n"
-        );
-    }
-}
-
 /// `berth system SUBCOMMAND`.
 pub async fn system(ctx: &Ctx, args: crate::args::SystemArgs) -> anyhow::Result<i32> {
     match args.command {
@@ -373,4 +341,36 @@ pub async fn df(ctx: &Ctx, args: crate::args::DfArgs) -> anyhow::Result<i32> {
     );
     print(&format.render(&fields, &headers, &rows)?)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_renders_the_core_fields() {
+        let v = json!({"Containers":2,"ContainersRunning":1,"ContainersPaused":0,"ContainersStopped":1,
+            "Images":1,"ServerVersion":"0.1.0","Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"]],
+            "CgroupDriver":"cgroupfs","CgroupVersion":"2","KernelVersion":"6.1","OperatingSystem":"Debian",
+            "OSType":"linux","Architecture":"x86_64","NCPU":2,"MemTotal":25276510208i64,"DockerRootDir":"/var/lib/berth",
+            "Debug":false,"ExperimentalBuild":false,"LiveRestoreEnabled":false,"Name":"vm","ID":"x"});
+        let out = render_info(&v);
+        assert!(
+            out.contains("\n Containers: 2\n  Running: 1\n  Paused: 0\n  Stopped: 1\n Images: 1\n")
+        );
+        assert!(out.contains(
+            " Server Version: 0.1.0\n Storage Driver: overlay2\n  Backing Filesystem: extfs\n"
+        ));
+        assert!(out.contains(" Cgroup Driver: cgroupfs\n Cgroup Version: 2\n"));
+        assert!(out.contains(" CPUs: 2\n Total Memory: 23.54GiB\n"));
+        assert!(out.contains(" Docker Root Dir: /var/lib/berth\n"));
+    }
+
+    #[test]
+    fn version_lines_align_at_20() {
+        assert_eq!(
+            align(&[" Version:\t1".to_string(), "Server:".to_string()]),
+            " Version:           1\nServer:\n"
+        );
+    }
 }
