@@ -158,3 +158,57 @@ fn truncated_archive_load_fails_and_leaves_nothing() {
         .unwrap_or(0);
     assert_eq!(blobs, 0);
 }
+
+#[test]
+fn images_filters_format_and_quiet() {
+    let d = Daemon::start();
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    // Three images, created in order, one with a label.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ok(d.berth(&["run", "--name", "one", "busybox", "touch", "/one"]));
+    ok(d.berth(&["commit", "-c", "LABEL tier=web", "one", "labelled:1"]));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ok(d.berth(&["commit", "one", "later:1"]));
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = ok(d.berth(&a)).lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&[]), ["busybox:latest", "labelled:1", "later:1"]);
+    assert_eq!(names(&["--filter", "label=tier=web"]), ["labelled:1"]);
+    assert_eq!(names(&["--filter", "label=tier"]), ["labelled:1"]);
+    assert_eq!(
+        names(&["--filter", "before=later:1"]),
+        ["busybox:latest", "labelled:1"]
+    );
+    assert_eq!(
+        names(&["--filter", "since=busybox"]),
+        ["labelled:1", "later:1"]
+    );
+    assert_eq!(names(&["--filter", "reference=lab*"]), ["labelled:1"]);
+    assert_eq!(
+        names(&["--filter", "reference=*:1"]),
+        ["labelled:1", "later:1"]
+    );
+    assert_eq!(names(&["labelled"]), ["labelled:1"]);
+    let quiet = ok(d.berth(&["images", "-q"]));
+    assert_eq!(quiet.lines().count(), 3);
+    assert!(quiet.lines().all(|l| l.len() == 12), "{quiet}");
+    // The docker CLI sends the same filters.
+    let docker = ok(d.docker(&[
+        "images",
+        "--filter",
+        "label=tier=web",
+        "--format",
+        "{{.Repository}}",
+    ]));
+    assert_eq!(docker.trim(), "labelled");
+    let bad = d.berth(&["images", "--filter", "colour=blue"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid filter 'colour'"));
+}

@@ -217,12 +217,21 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
     ))
 }
 
-/// `busybox` matches `busybox:latest`; `busybox:1` matches exactly.
+/// `busybox` matches `busybox:latest`; `busybox:1` matches exactly; `*` and `?` glob as
+/// Go's `path.Match` (not across `/`), against the repository and against `repo:tag`.
 fn reference_matches(tag: &str, pattern: &str) -> bool {
-    tag == pattern
-        || tag
-            .rsplit_once(':')
-            .is_some_and(|(repo, _)| repo == pattern)
+    let repo = tag.rsplit_once(':').map(|(r, _)| r).unwrap_or(tag);
+    glob(pattern.as_bytes(), tag.as_bytes()) || glob(pattern.as_bytes(), repo.as_bytes())
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match (p.first(), s.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && s[0] != b'/' && glob(p, &s[1..])),
+        (Some(b'?'), Some(c)) if *c != b'/' => glob(&p[1..], &s[1..]),
+        (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+        _ => false,
+    }
 }
 
 fn created_unix(created: &str) -> i64 {
