@@ -51,11 +51,17 @@ fn command_not_found_is_127_and_not_executable_is_126() {
 }
 
 #[test]
-fn unknown_image_is_no_such_image_and_125() {
+fn unknown_image_is_pulled_and_a_failed_pull_is_125() {
     let d = Daemon::start();
-    let out = d.berth(&["run", "--rm", "nosuchimage:1", "true"]);
+    // Nothing listens on port 1: the pull fails at once, as docker's does without a registry.
+    let out = d.berth(&["run", "--rm", "127.0.0.1:1/nosuchimage:1", "true"]);
     assert_eq!(out.status.code(), Some(125));
-    assert!(stderr(&out).contains("No such image"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("Unable to find image '127.0.0.1:1/nosuchimage:1' locally"),
+        "{err}"
+    );
+    assert!(err.contains("connection refused"), "{err}");
 }
 
 #[test]

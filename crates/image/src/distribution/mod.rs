@@ -94,6 +94,10 @@ fn go_io_error(url: &str, e: &std::io::Error) -> String {
             format!("dial tcp {authority}: connect: connection refused")
         }
         std::io::ErrorKind::TimedOut => format!("dial tcp {authority}: i/o timeout"),
+        _ if e.to_string().contains("failed to lookup address") => {
+            let host = authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority);
+            format!("dial tcp: lookup {host}: no such host")
+        }
         _ => {
             let s = e.to_string();
             let s = match s.find(" (os error") {
