@@ -467,9 +467,26 @@ impl View {
         Ok(())
     }
 
+    /// Replaces the bars by their final lines, in the order the layers appeared.
     fn finish(&mut self) {
-        for b in self.by_id.values() {
-            b.abandon();
+        let Some(mp) = self.bars.take() else {
+            return;
+        };
+        let _ = mp.clear();
+        let mut done: Vec<(u64, String)> = self
+            .by_id
+            .drain()
+            .map(|(id, bar)| {
+                (
+                    bar.elapsed().as_nanos() as u64,
+                    format!("{id}: {}", bar.message()),
+                )
+            })
+            .collect();
+        // Older bars have run longer: show them first.
+        done.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, line) in done {
+            let _ = self.out(&line);
         }
     }
 }

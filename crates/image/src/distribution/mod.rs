@@ -95,7 +95,10 @@ fn go_io_error(url: &str, e: &std::io::Error) -> String {
         }
         std::io::ErrorKind::TimedOut => format!("dial tcp {authority}: i/o timeout"),
         _ if e.to_string().contains("failed to lookup address") => {
-            let host = authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority);
+            let host = authority
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(authority);
             format!("dial tcp: lookup {host}: no such host")
         }
         _ => {
