@@ -68,6 +68,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Manage images
     Image(ImageArgs),
+    /// Get real time events from the server
+    Events(EventsArgs),
     /// Manage berth
     System(SystemArgs),
     /// Create a new image from a container's changes
@@ -454,6 +456,23 @@ pub enum SystemCommand {
 #[derive(Debug, Args)]
 pub struct DfArgs {
     /// Format output using a custom template
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+}
+
+/// Flags of `events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Show all events created since timestamp
+    #[arg(long, value_name = "string")]
+    pub since: Option<String>,
+    /// Stream events until this timestamp
+    #[arg(long, value_name = "string")]
+    pub until: Option<String>,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template ('json' prints each event as JSON)
     #[arg(long, value_name = "string")]
     pub format: Option<String>,
 }

@@ -12,6 +12,7 @@ pub mod api;
 pub mod container;
 pub mod daemon;
 pub mod error;
+pub mod events;
 mod names;
 mod shim_client;
 mod signal;

@@ -484,7 +484,7 @@ impl View {
             })
             .collect();
         // Older bars have run longer: show them first.
-        done.sort_by(|a, b| b.0.cmp(&a.0));
+        done.sort_by_key(|d| std::cmp::Reverse(d.0));
         for (_, line) in done {
             let _ = self.out(&line);
         }

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod commit;
 pub mod distribution;
+pub mod events;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;

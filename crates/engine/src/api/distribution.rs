@@ -112,9 +112,13 @@ pub async fn pull(engine: AppState, params: &Params, headers: &HeaderMap) -> Api
     let store = engine.images.clone();
     let transport = engine.registries();
     stream_job(move |progress| async move {
-        distribution::pull(store, transport, &reference, auth, &options, &progress)
-            .await
-            .map(|_| ())
+        distribution::pull(store, transport, &reference, auth, &options, &progress).await?;
+        engine.image_event(
+            "pull",
+            &reference.familiar(),
+            Some(&reference.familiar_name()),
+        );
+        Ok(())
     })
     .await
 }
@@ -181,6 +185,7 @@ pub async fn push(
         for r in &refs {
             distribution::push(store.clone(), transport.clone(), r, auth.clone(), &progress)
                 .await?;
+            engine.image_event("push", &r.familiar(), Some(&r.familiar_name()));
         }
         Ok(())
     })

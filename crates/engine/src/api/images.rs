@@ -350,12 +350,14 @@ pub async fn post_named(
         .map_err(|e| EngineError::Invalid(e.to_string()))?;
     let images = engine.images.clone();
     let name = name.to_string();
-    tokio::task::spawn_blocking(move || {
+    let shown = reference.familiar();
+    let id = tokio::task::spawn_blocking(move || {
         let info = images.resolve(&name)?;
-        images.tag(&info.id, &reference)
+        images.tag(&info.id, &reference).map(|_| info.id)
     })
     .await
     .map_err(crate::container::join_error)??;
+    engine.image_event("tag", &id.to_string(), Some(&shown));
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -455,8 +457,14 @@ pub async fn delete(
     let out: Vec<Value> = removed
         .into_iter()
         .map(|r| match r {
-            Removed::Untagged(t) => json!({"Untagged": t}),
-            Removed::Deleted(d) => json!({"Deleted": d.to_string()}),
+            Removed::Untagged(t) => {
+                engine.image_event("untag", &t, Some(&t));
+                json!({"Untagged": t})
+            }
+            Removed::Deleted(d) => {
+                engine.image_event("delete", &d.to_string(), None);
+                json!({"Deleted": d.to_string()})
+            }
         })
         .collect();
     Ok(json_response(StatusCode::OK, &out))
@@ -502,6 +510,11 @@ pub async fn create(
     })
     .await
     .map_err(crate::container::join_error)??;
+    engine.image_event(
+        "import",
+        &info.id.to_string(),
+        info.repo_tags.first().map(String::as_str),
+    );
     let (tx, resp) = stream_response(StatusCode::OK, Some("application/json"));
     let mut line = serde_json::to_vec(&json!({"status": info.id.to_string()})).unwrap_or_default();
     line.extend_from_slice(b"\r\n");
@@ -520,6 +533,10 @@ pub async fn load(State(engine): State<AppState>, body: Body) -> ApiResult<Respo
     let mut lines: Vec<Value> = Vec::new();
     match result {
         Ok(loaded) => {
+            for l in &loaded {
+                let name = l.tags.first().cloned().unwrap_or_else(|| l.id.to_string());
+                engine.image_event("load", &name, Some(&name));
+            }
             for l in loaded {
                 if l.tags.is_empty() {
                     lines.push(json!({"stream": format!("Loaded image ID: {}\n", l.id)}));

@@ -6,6 +6,7 @@ mod commit;
 mod containers;
 mod df;
 mod distribution;
+mod events;
 mod images;
 mod system;
 
@@ -42,6 +43,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/version", get(system::version))
         .route("/info", get(system::info))
         .route("/system/df", get(df::df))
+        .route("/events", get(events::events))
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/{id}/json", get(containers::inspect))

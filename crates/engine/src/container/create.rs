@@ -90,6 +90,7 @@ impl Engine {
             image: info.id.to_string(),
             state: State::default(),
             restart_count: 0,
+            manually_stopped: false,
             runtime: self.runtime.clone(),
         };
         if let Err(e) = record.save(&data_dir) {
@@ -105,6 +106,9 @@ impl Engine {
             return Err(EngineError::NameInUse { name, id: owner });
         }
         tracing::info!(container = %id, name = %name, "created");
+        if let Ok(c) = self.get(id.as_str()) {
+            self.container_event(&c.record(), "create", &[]);
+        }
         Ok((id, Vec::new()))
     }
 }
@@ -160,14 +164,11 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
             )))
         }
     }
-    match hc.restart_policy.name.as_str() {
-        "" | "no" => {}
-        other => {
-            return Err(EngineError::Invalid(format!(
-                "restart policy {other:?} is not supported yet: use --restart no"
-            )))
-        }
-    }
+    super::restart::validate(
+        &hc.restart_policy.name,
+        hc.restart_policy.maximum_retry_count,
+        hc.auto_remove,
+    )?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ mod create;
 mod logs;
 pub mod record;
 mod remove;
+mod restart;
 mod spec;
 mod start;
 mod stop;
@@ -158,6 +159,10 @@ pub struct Engine {
     pub started: SystemTime,
     containers: Mutex<BTreeMap<String, Arc<Container>>>,
     registries: std::sync::RwLock<Arc<image::distribution::Transport>>,
+    /// Container and image events (`GET /events`).
+    pub events: crate::events::Events,
+    /// Restart back-off per container id (in memory, as Docker's restart manager).
+    restarts: Mutex<BTreeMap<String, restart::Backoff>>,
 }
 
 impl Engine {
@@ -193,8 +198,11 @@ impl Engine {
             registries: std::sync::RwLock::new(Arc::new(image::distribution::Transport::new(
                 image::distribution::TransportConfig::default(),
             ))),
+            events: crate::events::Events::default(),
+            restarts: Mutex::new(BTreeMap::new()),
         });
         engine.load().await;
+        engine.restart_on_boot().await;
         Ok(engine)
     }
 
@@ -228,6 +236,33 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Publishes a container event with Docker's attributes (name, image, labels, `extra`).
+    pub fn container_event(&self, rec: &Record, action: &str, extra: &[(&str, String)]) {
+        let mut attrs: BTreeMap<String, String> = rec.config.labels.clone().unwrap_or_default();
+        attrs.insert("name".into(), rec.name.clone());
+        attrs.insert("image".into(), rec.config.image.clone());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.publish(crate::events::Event::new(
+            "container",
+            action,
+            rec.id.clone(),
+            attrs,
+        ));
+    }
+
+    /// Publishes an image event (`id` is the image id or, as Docker does for pull/push/tag,
+    /// the reference).
+    pub fn image_event(&self, action: &str, id: &str, name: Option<&str>) {
+        let mut attrs = BTreeMap::new();
+        if let Some(n) = name {
+            attrs.insert("name".to_string(), n.to_string());
+        }
+        self.events
+            .publish(crate::events::Event::new("image", action, id, attrs));
     }
 
     /// How registries are reached (insecure registries, `certs.d`).

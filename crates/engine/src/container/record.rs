@@ -91,6 +91,10 @@ pub struct Record {
     pub state: State,
     /// Restarts by a policy.
     pub restart_count: u32,
+    /// Stopped or killed through the API: `unless-stopped` and `on-failure` then leave it
+    /// stopped, also across daemon restarts (Docker's `HasBeenManuallyStopped`).
+    #[serde(default)]
+    pub manually_stopped: bool,
     /// OCI runtime used.
     pub runtime: String,
 }

@@ -19,6 +19,12 @@ impl Engine {
         if c.lifecycle.borrow().removed {
             return Ok(());
         }
+        if c.status().is_running() && !force && c.status() != Status::Restarting {
+            return Err(EngineError::RemoveRunning(c.id.to_string()));
+        }
+        // No policy may restart what is being removed.
+        let _ = c.update(&self.paths, |r| r.manually_stopped = true);
+        self.cancel_restart(&c);
         if c.status().is_running() {
             if !force {
                 return Err(EngineError::RemoveRunning(c.id.to_string()));
@@ -38,6 +44,8 @@ impl Engine {
         self.remove_files(&id).await?;
         self.forget(&id);
         c.lifecycle.send_modify(|lc| lc.removed = true);
+        self.forget_restart(&id);
+        self.container_event(&c.record(), "destroy", &[]);
         tracing::info!(container = %id, "removed");
         Ok(())
     }

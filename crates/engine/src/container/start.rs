@@ -35,6 +35,22 @@ impl Engine {
 
     async fn start_container(self: &Arc<Engine>, c: &Arc<Container>) -> Result<(), EngineError> {
         let _op = c.op.lock().await;
+        if !c.status().is_running() {
+            // A start by hand resets the restart policy's bookkeeping, as Docker's does.
+            c.update(&self.paths, |r| {
+                r.manually_stopped = false;
+                r.restart_count = 0;
+            })?;
+            self.forget_restart(c.id.as_str());
+        }
+        self.start_locked(c).await
+    }
+
+    /// Start with the operation lock held (also the restart policy's path).
+    pub(crate) async fn start_locked(
+        self: &Arc<Engine>,
+        c: &Arc<Container>,
+    ) -> Result<(), EngineError> {
         let rec = c.record();
         if rec.state.status.is_running() {
             return Err(EngineError::NotModified);
@@ -132,6 +148,7 @@ impl Engine {
             r.state.finished_at = None;
         })?;
         tracing::info!(container = %id, "started");
+        self.container_event(&c.record(), "start", &[]);
         // An attach that registered while this start was under way.
         let late: Vec<_> = std::mem::take(&mut *c.pending_attach.lock().expect("attach lock"));
         for p in late {
@@ -261,6 +278,14 @@ impl Engine {
         finished: Option<String>,
     ) {
         let finished = finished.unwrap_or_else(|| api::time::rfc3339_nano(SystemTime::now()));
+        let ran_for = c
+            .record()
+            .state
+            .started_at
+            .as_deref()
+            .and_then(api::time::parse_rfc3339)
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
         if let Err(e) = c.update(&self.paths, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
@@ -270,7 +295,13 @@ impl Engine {
             tracing::error!(container = %c.id, error = %e, "cannot record exit");
         }
         tracing::info!(container = %c.id, exit_code = code, "exited");
-        let auto_remove = c.record().host_config.auto_remove;
+        let rec = c.record();
+        self.container_event(&rec, "die", &[("exitCode", code.to_string())]);
+        if !c.lifecycle.borrow().removed && super::restart::wants_restart(&rec, code) {
+            self.schedule_restart(c, ran_for);
+            return;
+        }
+        let auto_remove = rec.host_config.auto_remove;
         if auto_remove {
             if let Err(e) = self.remove(c.id.as_str(), true).await {
                 tracing::warn!(container = %c.id, error = %e, "auto-remove failed");

@@ -37,10 +37,20 @@ impl Engine {
         let c = self.get(name_or_id)?;
         let sig = parse_signal(signal)?;
         let _op = c.op.lock().await;
+        // Marked first, so an exit racing with this stop is not restarted by a policy.
+        if c.status().is_running() {
+            c.update(&self.paths, |r| r.manually_stopped = true)?;
+        }
+        if self.cancel_restart(&c) {
+            self.container_event(&c.record(), "stop", &[]);
+            return Ok(());
+        }
         if !c.status().is_running() {
             return Err(EngineError::NotModified);
         }
-        self.stop_locked(&c, timeout, sig).await
+        self.stop_locked(&c, timeout, sig).await?;
+        self.container_event(&c.record(), "stop", &[]);
+        Ok(())
     }
 
     /// Stop with the operation lock already held.
@@ -87,10 +97,19 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
         let sig = parse_signal(signal)?.unwrap_or(9);
+        if c.status() == Status::Restarting {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is restarting, wait until the container is running",
+                c.id
+            )));
+        }
         if !c.status().is_running() {
             return Err(EngineError::NotRunning(c.id.to_string()));
         }
-        self.signal(&c, sig).await
+        c.update(&self.paths, |r| r.manually_stopped = true)?;
+        self.signal(&c, sig).await?;
+        self.container_event(&c.record(), "kill", &[("signal", sig.to_string())]);
+        Ok(())
     }
 
     async fn signal(&self, c: &Container, sig: i32) -> Result<(), EngineError> {
@@ -149,11 +168,16 @@ impl Engine {
         let sig = parse_signal(signal)?;
         {
             let _op = c.op.lock().await;
+            self.cancel_restart(&c);
             if c.status().is_running() {
+                // Not a policy restart: the start below resets this.
+                c.update(&self.paths, |r| r.manually_stopped = true)?;
                 self.stop_locked(&c, timeout, sig).await?;
             }
         }
-        self.start(c.id.as_str()).await
+        self.start(c.id.as_str()).await?;
+        self.container_event(&c.record(), "restart", &[]);
+        Ok(())
     }
 
     /// Freezes a running container (`docker pause`).
@@ -171,14 +195,18 @@ impl Engine {
             _ => return Err(EngineError::NotRunning(c.id.to_string())),
         }
         self.shim_ok(&c, &Request::Pause).await?;
-        c.update(&self.paths, |r| r.state.status = Status::Paused)
+        c.update(&self.paths, |r| r.state.status = Status::Paused)?;
+        self.container_event(&c.record(), "pause", &[]);
+        Ok(())
     }
 
     /// Thaws a paused container (`docker unpause`).
     pub async fn unpause(self: &Arc<Engine>, name_or_id: &str) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
         let _op = c.op.lock().await;
-        self.thaw(&c, true).await
+        self.thaw(&c, true).await?;
+        self.container_event(&c.record(), "unpause", &[]);
+        Ok(())
     }
 
     async fn thaw(&self, c: &Container, strict: bool) -> Result<(), EngineError> {

@@ -1,0 +1,247 @@
+//! Restart policies (with Docker's back-off and across daemon restarts) and the event stream,
+//! with the berth CLI and the real docker CLI.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::Daemon;
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    ok(d.berth(&["inspect", "--format", format, name]))
+}
+
+/// Polls `f` until it is true or `secs` pass.
+fn eventually(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn restart_policies_follow_docker() {
+    let mut d = Daemon::start();
+    // on-failure:2 — two restarts, then it stays exited.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure:2",
+        "--name",
+        "flaky",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]));
+    eventually(20, "two restarts", || {
+        inspect(&d, "flaky", "{{.RestartCount}} {{.State.Status}}") == "2 exited"
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        inspect(&d, "flaky", "{{.RestartCount}} {{.State.ExitCode}}"),
+        "2 3"
+    );
+    // on-failure does not restart a clean exit.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--restart",
+        "on-failure",
+        "--name",
+        "clean",
+        "busybox",
+        "true",
+    ]));
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        inspect(&d, "clean", "{{.RestartCount}} {{.State.Status}}"),
+        "0 exited"
+    );
+
+    // always — restarts after every exit, with a growing back-off; stop ends it.
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        "looper",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]));
+    eventually(20, "restarts of an always container", || {
+        inspect(&d, "looper", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 3
+    });
+    ok(d.berth(&["stop", "looper"]));
+    let count = inspect(&d, "looper", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(inspect(&d, "looper", "{{.State.Status}}"), "exited");
+    assert_eq!(
+        inspect(&d, "looper", "{{.RestartCount}}"),
+        count,
+        "restarted after stop"
+    );
+
+    // Across a daemon restart: `always` comes back even after a stop by hand,
+    // `unless-stopped` does not; a running one is simply re-adopted.
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--restart",
+        "unless-stopped",
+        "--name",
+        "held",
+        "busybox",
+        "sleep",
+        "600",
+    ]));
+    ok(d.berth(&["stop", "-t", "0", "held"]));
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--name",
+        "keeper",
+        "busybox",
+        "sleep",
+        "600",
+    ]));
+    let pid = inspect(&d, "keeper", "{{.State.Pid}}");
+    d.kill9();
+    d.spawn();
+    eventually(20, "looper back at boot", || {
+        inspect(&d, "looper", "{{.State.Status}}") == "running"
+    });
+    assert_eq!(inspect(&d, "held", "{{.State.Status}}"), "exited");
+    assert_eq!(
+        inspect(&d, "keeper", "{{.State.Status}} {{.State.Pid}}"),
+        format!("running {pid}")
+    );
+
+    // Bad policies: docker's messages.
+    let bad = d.berth(&["run", "-d", "--restart", "always:3", "busybox", "true"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("maximum retry count cannot be used with restart policy"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let bad = d.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("Conflicting options: --restart and --rm")
+    );
+}
+
+#[test]
+fn events_replay_filter_and_stream() {
+    let d = Daemon::start();
+    let start = ok(d.berth(&["version", "--format", "{{.Server.Version}}"]));
+    assert!(!start.is_empty());
+    // A live subscriber, started first.
+    let mut live = Command::new(support::BERTH)
+        .args([
+            "--host",
+            &d.host(),
+            "events",
+            "--filter",
+            "event=start",
+            "--format",
+            "{{.Actor.Attributes.name}}",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let run = d.berth(&["run", "--name", "ev1", "busybox", "sh", "-c", "exit 4"]);
+    assert_eq!(run.status.code(), Some(4));
+    ok(d.berth(&["tag", "busybox", "evimg:1"]));
+    let mut reader = BufReader::new(live.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert_eq!(first.trim(), "ev1");
+    let _ = live.kill();
+    let _ = live.wait();
+
+    // Replay with since/until, from both CLIs.
+    let until = (std::time::SystemTime::now() + Duration::from_secs(1))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let actions = ok(d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "container=ev1",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert_eq!(
+        actions.lines().collect::<Vec<_>>(),
+        ["create", "start", "die"]
+    );
+    let docker = ok(d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "container=ev1",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert_eq!(docker, actions);
+    let lines = ok(d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+    ]));
+    assert!(lines.contains(" container die "), "{lines}");
+    assert!(lines.contains("exitCode=4"), "{lines}");
+    assert!(lines.contains("name=ev1"), "{lines}");
+    let images = ok(d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]));
+    assert!(images.lines().any(|l| l == "tag evimg:1"), "{images}");
+}
