@@ -92,7 +92,7 @@ pub enum Command {
     Info(InfoArgs),
     /// Run the berth daemon (Docker Engine API on a unix socket)
     Daemon(DaemonArgs),
-    /// Run an OCI distribution registry (HTTP, no auth yet)
+    /// Run an OCI distribution registry
     Registry(RegistryArgs),
     /// Per-container supervisor (started by the daemon)
     #[command(hide = true)]
@@ -802,12 +802,18 @@ mod tests {
 pub struct RegistryArgs {
     #[command(subcommand)]
     pub command: Option<RegistryCommand>,
-    /// Address to listen on
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5000")]
-    pub addr: std::net::SocketAddr,
-    /// Registry data directory
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/berth/registry")]
-    pub root: PathBuf,
+    /// YAML configuration (TLS, auth, access rules, GC, uploads); flags override it
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<std::net::SocketAddr>,
+    /// Registry data directory [default: /var/lib/berth/registry]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address
+    #[arg(long)]
+    pub insecure: bool,
     /// Log level (error, warn, info, debug, trace)
     #[arg(
         short = 'l',
@@ -821,7 +827,8 @@ pub struct RegistryArgs {
 /// Subcommands of `registry`.
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
-    /// Delete blobs no manifest references (stop the registry first)
+    /// Delete blobs no manifest references (offline; refuses a root a registry serves, whose
+    /// online GC runs on `gc.interval` or on SIGUSR1)
     Gc(RegistryGcArgs),
 }
 

@@ -99,6 +99,29 @@ impl ContentStore {
         w.commit_exact(expected, size)
     }
 
+    /// Moves a file whose bytes the caller has already hashed to `digest` into the store by
+    /// rename (it must be on the store's filesystem), making it durable first. When the blob
+    /// exists already, it is kept and `path` is removed. Returns the size.
+    pub fn adopt_verified(&self, path: &Path, digest: &Digest) -> Result<u64, ContentError> {
+        let file = File::open(path).map_err(ContentError::io("open", path))?;
+        file.sync_all().map_err(ContentError::io("fsync", path))?;
+        let size = file
+            .metadata()
+            .map_err(ContentError::io("stat", path))?
+            .len();
+        drop(file);
+        let target = self.blob_path(digest);
+        if target.exists() {
+            fs::remove_file(path).map_err(ContentError::io("remove", path))?;
+            return Ok(size);
+        }
+        let dir = target.parent().expect("blob path has a parent");
+        fs::create_dir_all(dir).map_err(ContentError::io("create blob directory", dir))?;
+        fs::rename(path, &target).map_err(ContentError::io("rename blob into place", &target))?;
+        crate::atomic::sync_dir(dir).map_err(ContentError::io("fsync blob directory", dir))?;
+        Ok(size)
+    }
+
     /// Stores bytes held in memory (a manifest, a config).
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, ContentError> {
         Ok(self.ingest(bytes, None)?.0)

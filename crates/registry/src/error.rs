@@ -223,6 +223,39 @@ pub enum RegistryError {
     /// A blocking task panicked or was cancelled.
     #[error("registry task failed: {0}")]
     Task(String),
+    /// No or bad credentials; answered with `challenge` in `WWW-Authenticate`.
+    #[error("{message}")]
+    Unauthorized {
+        /// What to tell the client.
+        message: String,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+        /// The access the request needed.
+        detail: Value,
+    },
+    /// Authenticated, but not allowed.
+    #[error("{0}")]
+    Denied(String),
+    /// Too many requests; retry after this many seconds.
+    #[error("too many requests: {what}")]
+    TooManyRequests {
+        /// What limit was hit.
+        what: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The operation is disabled by configuration.
+    #[error("{0} is disabled on this registry")]
+    Disabled(&'static str),
+    /// The configuration is invalid.
+    #[error("{0}")]
+    Config(String),
+    /// TLS setup failed.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// Another process holds the data root.
+    #[error("registry root {0} is in use by another berth registry (serving or collecting garbage): stop it first")]
+    Locked(PathBuf),
 }
 
 impl RegistryError {
@@ -253,9 +286,16 @@ impl RegistryError {
                 content::ContentError::Read(_) => ErrorCode::BlobUploadInvalid,
                 content::ContentError::Io { .. } => ErrorCode::Unknown,
             },
-            RegistryError::Io { .. } | RegistryError::Serve { .. } | RegistryError::Task(_) => {
-                ErrorCode::Unknown
-            }
+            RegistryError::Unauthorized { .. } => ErrorCode::Unauthorized,
+            RegistryError::Denied(_) => ErrorCode::Denied,
+            RegistryError::TooManyRequests { .. } => ErrorCode::TooManyRequests,
+            RegistryError::Disabled(_) => ErrorCode::Unsupported,
+            RegistryError::Io { .. }
+            | RegistryError::Serve { .. }
+            | RegistryError::Task(_)
+            | RegistryError::Config(_)
+            | RegistryError::Tls(_)
+            | RegistryError::Locked(_) => ErrorCode::Unknown,
         }
     }
 
@@ -296,6 +336,7 @@ impl RegistryError {
             RegistryError::ChunkOutOfOrder { start, size } => {
                 json!({ "start": start, "size": size })
             }
+            RegistryError::Unauthorized { detail, .. } => detail.clone(),
             _ => Value::Null,
         }
     }

@@ -1,16 +1,22 @@
-//! Offline mark-and-sweep garbage collection of the registry's content store.
+//! Mark-and-sweep garbage collection of the registry's content store, offline ([`gc()`],
+//! `berth registry gc --root`) or online while serving ([`collect`] with a grace period, run
+//! periodically by the server).
 //!
 //! Mark: for every repository and every manifest it links (tagged or not, so referrers stay
 //! alive with their subjects), mark the manifest itself, its config and layers, and the child
 //! manifests of an index. Sweep: delete every blob of the content store that is not marked, and
 //! remove repository blob links that now point at nothing.
 //!
-//! Assumes the registry is stopped (offline GC): a push running concurrently could upload a
-//! layer, have it swept, and then push a manifest referencing it. Upload sessions are not in the
-//! content store until they complete, so GC never touches them.
+//! Online safety: [`collect`] holds the store's GC lock exclusively while it marks and sweeps,
+//! so no manifest push or blob link interleaves with it; and it never sweeps a blob modified
+//! within the grace period, so a layer uploaded (or mounted, or found by HEAD and re-linked)
+//! for a manifest not yet pushed survives. Upload sessions are not in the content store until
+//! they complete, so GC never touches them. A kill at any point leaves at worst unreferenced
+//! blobs (swept next time) or links to swept blobs (treated as absent, removed next time).
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
 use api::Digest;
 
@@ -32,9 +38,19 @@ pub struct GcReport {
     pub links_removed: usize,
 }
 
-/// Runs GC on the registry rooted at `root`. The registry must not be serving.
+/// Runs GC on the registry rooted at `root`. Refuses ([`RegistryError::Locked`]) while a
+/// registry serves that root.
 pub fn gc(root: &Path) -> Result<GcReport, RegistryError> {
+    let _lock = crate::store::RootLock::acquire(root)?;
     let store = RegistryStore::open(root)?;
+    collect(&store, Duration::ZERO)
+}
+
+/// Runs GC on an open store, safe while it serves: blobs modified less than `grace` ago are
+/// kept.
+pub fn collect(store: &RegistryStore, grace: Duration) -> Result<GcReport, RegistryError> {
+    let _exclusive = store.gc_guard();
+    let cutoff = SystemTime::now().checked_sub(grace);
     let repos: Vec<RepoName> = store
         .repositories()?
         .into_iter()
@@ -77,6 +93,13 @@ pub fn gc(root: &Path) -> Result<GcReport, RegistryError> {
     for digest in content.list()? {
         if marked.contains(&digest) {
             continue;
+        }
+        if !grace.is_zero() {
+            let modified = std::fs::metadata(content.blob_path(&digest)).and_then(|m| m.modified());
+            match (modified, cutoff) {
+                (Ok(m), Some(c)) if m < c => {}
+                _ => continue,
+            }
         }
         let size = content.size(&digest).unwrap_or(0);
         content.delete(&digest)?;
@@ -166,6 +189,36 @@ mod tests {
         assert!(s.blob_size(&name, &orphan).is_err());
         // A second run has nothing to do.
         assert_eq!(gc(t.path()).unwrap().blobs_deleted, 0);
+    }
+
+    #[test]
+    fn online_gc_spares_blobs_within_the_grace_period() {
+        let t = testkit::TempDir::new("registry-gc");
+        let s = RegistryStore::open(t.path()).unwrap();
+        let name: RepoName = "app".parse().unwrap();
+        let fresh = push_blob(&s, &name, b"just uploaded");
+        let r = collect(&s, Duration::from_secs(3600)).unwrap();
+        assert_eq!(r.blobs_deleted, 0);
+        assert!(s.content().exists(&fresh));
+        // Age the blob past the grace period.
+        let old = SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::open(s.content().blob_path(&fresh))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let r = collect(&s, Duration::from_secs(3600)).unwrap();
+        assert_eq!(r.blobs_deleted, 1);
+        assert!(!s.content().exists(&fresh));
+        assert!(s.blob_size(&name, &fresh).is_err());
+    }
+
+    #[test]
+    fn offline_gc_refuses_a_locked_root() {
+        let t = testkit::TempDir::new("registry-gc");
+        let lock = crate::store::RootLock::acquire(t.path()).unwrap();
+        assert!(matches!(gc(t.path()), Err(RegistryError::Locked(_))));
+        drop(lock);
+        gc(t.path()).unwrap();
     }
 
     #[test]

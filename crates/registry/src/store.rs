@@ -22,16 +22,24 @@
 //! `<name>` only when `<name>` links it. API deletes remove links; [`crate::gc()`] reclaims
 //! bytes.
 //!
+//! Online GC safety: every operation that makes a blob reachable (linking a finished upload or
+//! a mount, pushing a manifest) holds the shared side of one `RwLock`; online GC holds the
+//! exclusive side while it marks and sweeps, and never sweeps blobs modified within its grace
+//! period (linking a blob touches its mtime). Upload sessions live outside the content store
+//! and are purged by age ([`RegistryStore::purge_uploads`]).
+//!
 //! Not here yet: locking of concurrent PATCHes to one session (clients send one at a time),
-//! purging abandoned uploads by age, and an index for referrers (they are found by scanning the
-//! repository's manifest links).
+//! and an index for referrers (they are found by scanning the repository's manifest links).
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use api::digest::Algorithm;
+use api::digest::{Algorithm, Hasher};
 use api::Digest;
 use content::atomic::write_file;
 use content::ContentStore;
@@ -85,10 +93,56 @@ pub struct PushedManifest {
 }
 
 /// The registry's storage rooted at one directory (see the module doc for the layout).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RegistryStore {
     root: PathBuf,
     content: ContentStore,
+    /// Taken shared by every operation that makes a blob reachable (blob link, manifest
+    /// push) and exclusively by online GC's mark and sweep, so a push never interleaves with
+    /// a sweep.
+    gc_lock: Arc<RwLock<()>>,
+    /// Upload sessions on disk (counted at open, kept up to date since).
+    open_uploads: Arc<AtomicUsize>,
+    /// sha256 state of sessions written in order since this process started, with the
+    /// offset it covers: completion then needs no second read of the data.
+    hashers: Arc<Mutex<HashMap<String, (Hasher, u64)>>>,
+}
+
+/// Exclusive hold on a data root (`<root>/.lock`, flock): one serving registry or one offline
+/// GC at a time. Released on drop or when the process dies.
+#[derive(Debug)]
+pub struct RootLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+impl RootLock {
+    /// Takes the lock, failing at once with [`RegistryError::Locked`] when it is held.
+    pub fn acquire(root: &Path) -> Result<RootLock, RegistryError> {
+        fs::create_dir_all(root).map_err(RegistryError::io("create directory", root))?;
+        let path = root.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(RegistryError::io("open", &path))?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(RootLock { _lock: lock }),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                Err(RegistryError::Locked(root.to_path_buf()))
+            }
+            Err((_, errno)) => Err(RegistryError::io("lock", &path)(errno.into())),
+        }
+    }
+}
+
+impl std::fmt::Debug for RegistryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryStore")
+            .field("root", &self.root)
+            .field("open_uploads", &self.open_uploads)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RegistryStore {
@@ -98,10 +152,29 @@ impl RegistryStore {
             fs::create_dir_all(&d).map_err(RegistryError::io("create directory", &d))?;
         }
         let content = ContentStore::new(&root.join("content"))?;
+        let uploads = list_names(&root.join("uploads"))?.len();
         Ok(RegistryStore {
             root: root.to_path_buf(),
             content,
+            gc_lock: Arc::new(RwLock::new(())),
+            open_uploads: Arc::new(AtomicUsize::new(uploads)),
+            hashers: Arc::new(Mutex::new(HashMap::new())),
         })
+    }
+
+    /// Shared side of the GC lock (see the field).
+    fn push_guard(&self) -> RwLockReadGuard<'_, ()> {
+        self.gc_lock.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Exclusive side of the GC lock, for online GC.
+    pub(crate) fn gc_guard(&self) -> RwLockWriteGuard<'_, ()> {
+        self.gc_lock.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Upload sessions in progress.
+    pub fn uploads_in_progress(&self) -> usize {
+        self.open_uploads.load(Ordering::Relaxed)
     }
 
     /// The store's root.
@@ -178,8 +251,17 @@ impl RegistryStore {
         Ok((file, size))
     }
 
-    /// Links an existing blob into `name`.
+    /// Links an existing blob into `name`, and marks the blob as recently used so online GC's
+    /// grace period protects it until a manifest references it.
     fn link_blob(&self, name: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
+        let blob = self.content.blob_path(digest);
+        if let Ok(f) = File::open(&blob) {
+            let _ = f.set_modified(std::time::SystemTime::now());
+        }
+        let link = self.link_path(name, LAYERS, digest);
+        if link.is_file() {
+            return Ok(());
+        }
         Self::write_meta(
             &self.link_path(name, LAYERS, digest),
             digest.to_string().as_bytes(),
@@ -207,6 +289,7 @@ impl RegistryStore {
         from: &RepoName,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
+        let _guard = self.push_guard();
         match self.blob_size(from, digest) {
             Ok(_) => {
                 self.link_blob(name, digest)?;
@@ -225,6 +308,13 @@ impl RegistryStore {
         reader: impl Read,
     ) -> Result<u64, RegistryError> {
         let (_, size) = self.content.ingest(reader, Some(digest))?;
+        let _guard = self.push_guard();
+        if !self.content.exists(digest) {
+            // Swept between ingest and link (only possible with a zero grace period).
+            return Err(RegistryError::UploadInvalid(
+                "blob removed by gc; retry".into(),
+            ));
+        }
         self.link_blob(name, digest)?;
         Ok(size)
     }
@@ -240,7 +330,71 @@ impl RegistryStore {
         File::create(&data).map_err(RegistryError::io("create", &data))?;
         write_file(&dir.join("repository"), name.as_str().as_bytes())
             .map_err(RegistryError::io("write", dir.join("repository")))?;
+        self.open_uploads.fetch_add(1, Ordering::Relaxed);
         Ok(id)
+    }
+
+    /// When a session started (the time its `repository` file was written).
+    pub fn upload_started(&self, name: &RepoName, id: &UploadId) -> Option<std::time::SystemTime> {
+        self.upload_data(name, id).ok()?;
+        fs::metadata(self.upload_dir(id).join("repository"))
+            .and_then(|m| m.modified())
+            .ok()
+    }
+
+    /// Removes upload sessions whose data was last written more than `max_age` ago (all of
+    /// them for a zero age). Returns how many were removed.
+    pub fn purge_uploads(&self, max_age: std::time::Duration) -> Result<usize, RegistryError> {
+        let base = self.root.join("uploads");
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in list_names(&base)? {
+            let dir = base.join(&entry);
+            let newest = ["data", "repository", ""]
+                .iter()
+                .filter_map(|f| fs::metadata(dir.join(f)).and_then(|m| m.modified()).ok())
+                .max();
+            let stale = match newest {
+                Some(t) => now.duration_since(t).unwrap_or_default() >= max_age,
+                None => true,
+            };
+            if stale {
+                match fs::remove_dir_all(&dir) {
+                    Ok(()) => {
+                        removed += 1;
+                        let _ = self.open_uploads.fetch_update(
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                            |n| Some(n.saturating_sub(1)),
+                        );
+                        tracing::info!(upload = %entry, "purged stale upload session");
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(RegistryError::io("remove upload directory", &dir)(e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Bytes of blobs and manifests linked into each repository (a blob shared by several
+    /// repositories counts in each).
+    pub fn usage(&self) -> Result<Vec<(String, u64)>, RegistryError> {
+        let mut out = Vec::new();
+        for repo in self.repositories()? {
+            let Ok(name) = repo.parse::<RepoName>() else {
+                continue;
+            };
+            let mut total = 0u64;
+            for d in self.blob_digests(&name)? {
+                total += self.content.size(&d).unwrap_or(0);
+            }
+            for d in self.manifest_digests(&name)? {
+                total += self.content.size(&d).unwrap_or(0);
+            }
+            out.push((repo, total));
+        }
+        Ok(out)
     }
 
     /// The data file of a session that belongs to `name`.
@@ -287,7 +441,18 @@ impl RegistryStore {
                 return Err(RegistryError::ChunkOutOfOrder { start, size });
             }
         }
-        let mut buf = vec![0u8; 128 * 1024];
+        // Continue the running hash when it covers exactly what is on disk.
+        let mut hasher = match self
+            .hashers
+            .lock()
+            .expect("hashers lock")
+            .remove(id.as_str())
+        {
+            Some((h, at)) if at == size => Some(h),
+            None if size == 0 => Some(Hasher::new(Algorithm::Sha256)),
+            _ => None,
+        };
+        let mut buf = vec![0u8; 256 * 1024];
         let mut total = size;
         loop {
             let n = match reader.read(&mut buf) {
@@ -302,12 +467,23 @@ impl RegistryStore {
                     )));
                 }
             };
-            file.write_all(&buf[..n])
-                .map_err(RegistryError::io("write", &data))?;
+            if let Err(e) = file.write_all(&buf[..n]) {
+                let _ = file.set_len(size);
+                return Err(RegistryError::io("write", &data)(e));
+            }
+            if let Some(h) = hasher.as_mut() {
+                h.update(&buf[..n]);
+            }
             total += n as u64;
         }
-        file.sync_data()
-            .map_err(RegistryError::io("fsync", &data))?;
+        // No fsync here: the data is made durable once, when the session completes; a crash
+        // before that loses only an unfinished session (purged later).
+        if let Some(h) = hasher {
+            self.hashers
+                .lock()
+                .expect("hashers lock")
+                .insert(id.as_str().to_string(), (h, total));
+        }
         Ok(total)
     }
 
@@ -320,10 +496,43 @@ impl RegistryStore {
         digest: &Digest,
     ) -> Result<u64, RegistryError> {
         let data = self.upload_data(name, id)?;
-        let file = File::open(&data).map_err(RegistryError::io("open", &data))?;
-        let result = self.content.ingest(file, Some(digest));
+        let running = self
+            .hashers
+            .lock()
+            .expect("hashers lock")
+            .remove(id.as_str());
+        let on_disk = fs::metadata(&data)
+            .map_err(RegistryError::io("stat", &data))?
+            .len();
+        let result = match running {
+            // Fast path: the running hash covers the whole file; verify and rename it into
+            // the content store without reading it again.
+            Some((h, at)) if at == on_disk && digest.algorithm() == Algorithm::Sha256 => {
+                let actual = h.finish();
+                if actual == *digest {
+                    self.content
+                        .adopt_verified(&data, digest)
+                        .map(|size| (actual, size))
+                } else {
+                    Err(content::ContentError::DigestMismatch {
+                        expected: digest.clone(),
+                        actual,
+                    })
+                }
+            }
+            _ => {
+                let file = File::open(&data).map_err(RegistryError::io("open", &data))?;
+                self.content.ingest(file, Some(digest))
+            }
+        };
         self.remove_upload(id)?;
         let (_, size) = result?;
+        let _guard = self.push_guard();
+        if !self.content.exists(digest) {
+            return Err(RegistryError::UploadInvalid(
+                "blob removed by gc; retry".into(),
+            ));
+        }
         self.link_blob(name, digest)?;
         Ok(size)
     }
@@ -335,8 +544,24 @@ impl RegistryStore {
     }
 
     fn remove_upload(&self, id: &UploadId) -> Result<(), RegistryError> {
+        self.hashers
+            .lock()
+            .expect("hashers lock")
+            .remove(id.as_str());
         let dir = self.upload_dir(id);
-        fs::remove_dir_all(&dir).map_err(RegistryError::io("remove upload directory", &dir))
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => {
+                let _ = self
+                    .open_uploads
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        Some(n.saturating_sub(1))
+                    });
+                Ok(())
+            }
+            // Purged concurrently.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(RegistryError::io("remove upload directory", &dir)(e)),
+        }
     }
 
     // ---- manifests ----
@@ -350,6 +575,7 @@ impl RegistryStore {
         content_type: Option<&str>,
     ) -> Result<PushedManifest, RegistryError> {
         let parsed = parse_manifest(bytes, content_type)?;
+        let _guard = self.push_guard();
         let digest = match reference {
             Reference::Digest(d) => {
                 let mut h = api::digest::Hasher::new(d.algorithm());

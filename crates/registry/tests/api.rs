@@ -316,6 +316,7 @@ async fn chunked_push_with_content_range() {
         )
         .await;
     res.assert_error(416, "BLOB_UPLOAD_INVALID");
+    assert_eq!(res.header("range"), "0-4", "416 carries the current range");
     // Status on the first location.
     let res = r.get(&loc).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT);
@@ -734,6 +735,68 @@ async fn uppercase_name_is_name_invalid() {
     r.get(&format!("/v2/{long}/tags/list"))
         .await
         .assert_error(400, "NAME_INVALID");
+    let long = format!("{}/{}", "a".repeat(150), "b".repeat(149));
+    assert_eq!(long.len(), 300);
+    r.send(
+        "POST",
+        &format!("/v2/{long}/blobs/uploads/"),
+        &[],
+        Body::empty(),
+    )
+    .await
+    .assert_error(400, "NAME_INVALID");
+    for bad in ["a/../b", "../etc", "a/./b", "a//b"] {
+        r.send(
+            "POST",
+            &format!("/v2/{bad}/blobs/uploads/"),
+            &[],
+            Body::empty(),
+        )
+        .await
+        .assert_error(400, "NAME_INVALID");
+    }
+}
+
+#[tokio::test]
+async fn manifest_over_4_mib_is_refused() {
+    let r = Registry::new();
+    let config = r.push_blob("big", b"{}").await;
+    let mut m = image_manifest(&config, 2, &[]);
+    m["annotations"] = json!({"pad": "x".repeat(4 * 1024 * 1024)});
+    let res = r
+        .send(
+            "PUT",
+            "/v2/big/manifests/v1",
+            &[("content-type", OCI_MANIFEST)],
+            m.to_string(),
+        )
+        .await;
+    res.assert_error(400, "MANIFEST_INVALID");
+    r.get("/v2/big/manifests/v1")
+        .await
+        .assert_error(404, "MANIFEST_UNKNOWN");
+}
+
+#[tokio::test]
+async fn accept_negotiation_for_oci_manifests() {
+    let r = Registry::new();
+    let (digest, _) = push_image(&r, "neg", "v1", b"layer").await;
+    let uri = "/v2/neg/manifests/v1";
+    // Only Docker schema2 accepted: an OCI manifest is not served (as distribution).
+    r.send("GET", uri, &[("accept", DOCKER_MANIFEST)], Body::empty())
+        .await
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    for accept in [
+        OCI_MANIFEST,
+        "*/*",
+        "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json;q=0.5",
+    ] {
+        let res = r.send("GET", uri, &[("accept", accept)], Body::empty()).await;
+        assert_eq!(res.status, StatusCode::OK, "{accept}");
+        assert_eq!(res.header("docker-content-digest"), digest.to_string());
+    }
+    // No Accept at all: served.
+    assert_eq!(r.get(uri).await.status, StatusCode::OK);
 }
 
 #[tokio::test]

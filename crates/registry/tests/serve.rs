@@ -24,10 +24,7 @@ async fn serves_http_answers_tls_probe_and_shuts_down() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let config = RegistryConfig {
-        addr,
-        root: tmp.path().to_path_buf(),
-    };
+    let config = RegistryConfig::new(addr, tmp.path());
     let server = tokio::spawn(serve_with_shutdown(listener, config, async {
         let _ = stopped.await;
     }));
@@ -70,11 +67,8 @@ async fn bind_failure_names_the_address() {
     let tmp = testkit::TempDir::new("registry-serve");
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let err = registry::serve(RegistryConfig {
-        addr,
-        root: tmp.path().to_path_buf(),
-    })
-    .await
-    .unwrap_err();
+    let err = registry::serve(RegistryConfig::new(addr, tmp.path()))
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), format!("serve registry on {addr}"));
 }

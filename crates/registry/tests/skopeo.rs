@@ -130,10 +130,7 @@ fn skopeo_push_inspect_list_pull_delete() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = RegistryConfig {
-        addr,
-        root: root.clone(),
-    };
+    let config = RegistryConfig::new(addr, root.clone());
     let server = rt.spawn(serve_listener(listener, config));
 
     let image = format!("docker://{addr}/test/img:1");

@@ -88,10 +88,21 @@ pub fn registry(args: RegistryArgs) -> anyhow::Result<i32> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(registry::serve(registry::RegistryConfig {
-                addr: args.addr,
-                root: args.root,
-            }))?;
+            let mut config = match &args.config {
+                Some(path) => registry::RegistryConfig::load(path)?,
+                None => registry::RegistryConfig::new(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 5000)),
+                    "/var/lib/berth/registry",
+                ),
+            };
+            if let Some(addr) = args.addr {
+                config.addr = addr;
+            }
+            if let Some(root) = args.root {
+                config.root = root;
+            }
+            config.insecure |= args.insecure;
+            rt.block_on(registry::serve(config))?;
             Ok(0)
         }
     }

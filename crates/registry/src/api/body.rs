@@ -1,8 +1,9 @@
 //! Moving bytes between HTTP bodies and files without holding whole blobs in memory.
 //!
 //! Uploads: [`stream_into`] pumps request body frames through a small channel into a blocking
-//! task that reads them with [`std::io::Read`]. Downloads: [`FileBody`] streams a byte range of
-//! a file as a response body.
+//! task that reads them with [`std::io::Read`]. Downloads: [`file_body`] streams a byte range of
+//! a file as a response body, read ahead in large chunks by one blocking task (a tokio `File`
+//! would hop to the blocking pool for every small read).
 
 use std::io;
 use std::pin::Pin;
@@ -11,13 +12,14 @@ use std::task::{Context, Poll};
 use axum::body::{Body, Bytes};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::error::RegistryError;
 
-/// Frames in flight between the connection and the disk writer.
+/// Batches in flight between the connection and the disk writer.
 const CHANNEL_DEPTH: usize = 8;
+/// Bytes collected from small body frames before they are handed to the disk writer.
+const UPLOAD_BATCH: usize = 256 * 1024;
 
 /// The blocking side of an upload stream.
 pub(crate) struct BodyReader {
@@ -56,44 +58,93 @@ where
         })
     });
     let mut body = body;
+    // Small frames are batched so the disk writer wakes once per UPLOAD_BATCH bytes, not once
+    // per network read.
+    let mut batch: Vec<u8> = Vec::new();
     loop {
         match body.frame().await {
             None => break,
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    if !data.is_empty() && tx.send(Ok(data)).await.is_err() {
-                        break;
+                    if batch.is_empty() && data.len() >= UPLOAD_BATCH {
+                        if tx.send(Ok(data)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    batch.extend_from_slice(&data);
+                    if batch.len() >= UPLOAD_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(UPLOAD_BATCH));
+                        if tx.send(Ok(Bytes::from(full))).await.is_err() {
+                            break;
+                        }
                     }
                 }
             }
             Some(Err(e)) => {
                 let _ = tx.send(Err(io::Error::other(e))).await;
+                batch.clear();
                 break;
             }
         }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(Ok(Bytes::from(batch))).await;
     }
     drop(tx);
     task.await.map_err(|e| RegistryError::Task(e.to_string()))?
 }
 
-/// A response body streaming `remaining` bytes from the current position of a file.
-pub(crate) struct FileBody {
-    file: tokio::fs::File,
-    remaining: u64,
-    buf: Vec<u8>,
-}
+/// Bytes per read of a download.
+const DOWNLOAD_CHUNK: usize = 512 * 1024;
+/// Chunks read ahead of the connection.
+const DOWNLOAD_AHEAD: usize = 4;
 
-impl FileBody {
-    pub(crate) fn new(file: tokio::fs::File, len: u64) -> FileBody {
-        FileBody {
-            file,
-            remaining: len,
-            buf: vec![0u8; 64 * 1024],
+/// A response body with `len` bytes of `file` from `start`, read by a blocking task.
+pub(crate) fn file_body(mut file: std::fs::File, start: u64, len: u64) -> Body {
+    use std::io::{Read, Seek};
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(DOWNLOAD_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        if start > 0 {
+            if let Err(e) = file.seek(io::SeekFrom::Start(start)) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
         }
-    }
+        let mut remaining = len;
+        while remaining > 0 {
+            let want = DOWNLOAD_CHUNK.min(usize::try_from(remaining).unwrap_or(usize::MAX));
+            // read_to_end fills spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(want);
+            if let Err(e) = (&mut file).take(want as u64).read_to_end(&mut buf) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+            let filled = buf.len();
+            if filled == 0 {
+                let _ = tx.blocking_send(Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "blob shorter than its recorded size",
+                )));
+                return;
+            }
+            remaining -= filled as u64;
+            // The client went away: stop reading.
+            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                return;
+            }
+        }
+    });
+    Body::new(ChannelBody { rx, remaining: len })
 }
 
-impl http_body::Body for FileBody {
+/// The async side of [`file_body`].
+struct ChannelBody {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    remaining: u64,
+}
+
+impl http_body::Body for ChannelBody {
     type Data = Bytes;
     type Error = io::Error;
 
@@ -105,26 +156,16 @@ impl http_body::Body for FileBody {
         if this.remaining == 0 {
             return Poll::Ready(None);
         }
-        let want = this
-            .buf
-            .len()
-            .min(usize::try_from(this.remaining).unwrap_or(usize::MAX));
-        let mut rb = ReadBuf::new(&mut this.buf[..want]);
-        match Pin::new(&mut this.file).poll_read(cx, &mut rb) {
+        match this.rx.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(())) => {
-                let n = rb.filled().len();
-                if n == 0 {
-                    return Poll::Ready(Some(Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "blob shorter than its recorded size",
-                    ))));
-                }
-                this.remaining -= n as u64;
-                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
-                    &this.buf[..n],
-                )))))
+            Poll::Ready(None) => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "blob reader stopped early",
+            )))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Ok(b))) => {
+                this.remaining = this.remaining.saturating_sub(b.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(b))))
             }
         }
     }

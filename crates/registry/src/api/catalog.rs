@@ -2,11 +2,13 @@
 //! `last` and a `Link: <...>; rel="next"` header.
 
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{blocking, json_response, set, Request, Shared};
+use super::{authorize, blocking, json_response, set, AppState, Request};
+use crate::auth::Need;
 use crate::error::RegistryError;
 
 /// Largest page size accepted (as distribution).
@@ -98,13 +100,19 @@ pub(super) async fn tags(req: Request) -> Result<Response, RegistryError> {
 }
 
 /// Lists repositories.
-pub(super) async fn catalog(State(store): State<Shared>, RawQuery(query): RawQuery) -> Response {
+pub(super) async fn catalog(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let result = async {
+        authorize(&app, &headers, Need::Catalog).await?;
+        let store = &app.store;
         let query: Vec<(String, String)> =
             serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
                 .map_err(|e| RegistryError::PaginationInvalid(e.to_string()))?;
         let page = Page::from_query(&query)?;
-        let all = blocking(&store, |s| s.repositories()).await?;
+        let all = blocking(store, |s| s.repositories()).await?;
         let (repos, more) = paginate(all, &page);
         let body = json!({ "repositories": repos });
         Ok::<_, RegistryError>(page_response(body, "/v2/_catalog", &repos, more, &page))

@@ -1,7 +1,7 @@
 //! `GET/HEAD/PUT/DELETE /v2/<name>/manifests/<reference>`.
 
 use axum::body::Body;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 
 use super::{blocking, empty, set, Request};
@@ -27,7 +27,16 @@ fn lookup_reference(req: &Request, reference: &str) -> Result<Reference, Registr
 pub(super) async fn get(req: Request, reference: &str) -> Result<Response, RegistryError> {
     let reference = lookup_reference(&req, reference)?;
     let name = req.name.clone();
+    let shown = reference.to_string();
     let m = blocking(&req.store, move |s| s.get_manifest(&name, &reference)).await?;
+    if !accepts(&req.headers, &m.media_type) {
+        // As distribution: an OCI manifest or index is not served to a client whose Accept
+        // list leaves it out (Docker types are served regardless).
+        return Err(RegistryError::ManifestUnknown {
+            name: req.name.to_string(),
+            reference: format!("{shown} (stored as {}, not in Accept)", m.media_type),
+        });
+    }
     let len = m.bytes.len();
     let body = if req.method == Method::HEAD {
         Body::empty()
@@ -40,6 +49,31 @@ pub(super) async fn get(req: Request, reference: &str) -> Result<Response, Regis
     set(&mut res, "docker-content-digest", m.digest.to_string());
     set(&mut res, "etag", format!("\"{}\"", m.digest));
     Ok(res)
+}
+
+/// Whether the client's `Accept` headers allow a manifest of `media_type`. No `Accept`, a
+/// wildcard, `application/json` or a Docker media type always do.
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    if !media_type.starts_with("application/vnd.oci.") {
+        return true;
+    }
+    let mut any = false;
+    for value in headers.get_all(header::ACCEPT) {
+        let Ok(value) = value.to_str() else {
+            return true;
+        };
+        for item in value.split(',') {
+            let t = item.split(';').next().unwrap_or("").trim();
+            if t.is_empty() {
+                continue;
+            }
+            any = true;
+            if t == media_type || t == "*/*" || t == "application/*" || t == "application/json" {
+                return true;
+            }
+        }
+    }
+    !any
 }
 
 /// Validates and stores a manifest under a tag or digest.

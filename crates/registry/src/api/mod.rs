@@ -1,5 +1,6 @@
-//! The HTTP front end: routing of `/v2/...` paths, error rendering, and the plumbing that
-//! moves bytes between async request/response bodies and the blocking [`RegistryStore`].
+//! The HTTP front end: routing of `/v2/...` paths, authentication of each route, error
+//! rendering, access logs and metrics, and the plumbing that moves bytes between async
+//! request/response bodies and the blocking [`RegistryStore`].
 //!
 //! Repository names contain `/`, so every repository route goes through one wildcard and
 //! [`parse_route`] splits the suffix (`/blobs/uploads/`, `/tags/list`, `/manifests/`,
@@ -10,10 +11,13 @@ mod blobs;
 mod body;
 mod catalog;
 mod manifests;
+mod ops;
 mod referrers;
+mod token;
 mod uploads;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -21,28 +25,73 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
+use http_body_util::BodyExt;
 
+use crate::auth::{Action, Auth, Need, Principal};
 use crate::error::RegistryError;
+use crate::metrics::Metrics;
 use crate::name::RepoName;
 use crate::store::RegistryStore;
 
-/// Shared state of the HTTP handlers.
+pub use manifests::MAX_MANIFEST_BYTES;
+
+/// Shared store handle of the HTTP handlers.
 pub(crate) type Shared = Arc<RegistryStore>;
+
+/// Everything the handlers share: the store, the authenticator, metrics and policy.
+#[derive(Debug)]
+pub struct App {
+    /// The storage.
+    pub store: Arc<RegistryStore>,
+    /// Authentication and access rules; `None` allows everything.
+    pub auth: Option<Auth>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Whether DELETE is allowed.
+    pub delete_enabled: bool,
+    /// Open upload sessions beyond this get `429 TOOMANYREQUESTS`.
+    pub max_sessions: usize,
+    /// Whether the listener speaks TLS (for the default token realm's scheme).
+    pub tls: bool,
+}
+
+impl App {
+    /// An open registry over `store`: no auth, deletes on, default limits.
+    pub fn new(store: RegistryStore) -> App {
+        App {
+            store: Arc::new(store),
+            auth: None,
+            metrics: Arc::new(Metrics::default()),
+            delete_enabled: true,
+            max_sessions: crate::config::UploadsConfig::default().max_sessions,
+            tls: false,
+        }
+    }
+}
+
+pub(crate) type AppState = Arc<App>;
 
 /// `Docker-Distribution-API-Version`, sent on every response.
 pub const API_VERSION_HEADER: &str = "docker-distribution-api-version";
 
-/// The registry's HTTP API as an axum router (drive it in memory with `oneshot`, or serve it).
+/// The registry's HTTP API over `store`, without auth (drive it in memory with `oneshot`).
 pub fn router(store: RegistryStore) -> Router {
-    let shared: Shared = Arc::new(store);
+    app_router(Arc::new(App::new(store)))
+}
+
+/// The registry's HTTP API with its full configuration.
+pub fn app_router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v2", get(base).head(base))
         .route("/v2/", get(base).head(base))
         .route("/v2/_catalog", get(catalog::catalog))
         .route("/v2/{*rest}", any(dispatch))
+        .route("/token", get(token::get).post(token::post))
+        .route("/metrics", get(ops::metrics))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .layer(axum::middleware::map_response(add_version_header))
-        .with_state(shared)
+        .with_state(app)
 }
 
 async fn add_version_header(mut res: Response) -> Response {
@@ -51,8 +100,121 @@ async fn add_version_header(mut res: Response) -> Response {
     res
 }
 
-async fn base() -> Response {
-    json_response(StatusCode::OK, &serde_json::json!({}))
+/// The route label of a path, for metrics.
+fn route_label(method: &Method, path: &str) -> &'static str {
+    match path {
+        "/v2" | "/v2/" => return "base",
+        "/v2/_catalog" => return "catalog",
+        "/token" => return "token",
+        "/metrics" => return "metrics",
+        _ => {}
+    }
+    match path.strip_prefix("/v2/").and_then(parse_route) {
+        Some(Route::Blob(..)) => "blob",
+        Some(Route::UploadStart(_)) => "upload_start",
+        Some(Route::Upload(..)) if *method == Method::PUT => "upload_complete",
+        Some(Route::Upload(..)) => "upload",
+        Some(Route::Manifest(..)) => "manifest",
+        Some(Route::Tags(_)) => "tags",
+        Some(Route::Referrers(..)) => "referrers",
+        None => "other",
+    }
+}
+
+/// Access log and metrics around every request.
+async fn observe(
+    State(app): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let route = route_label(&method, &path);
+    let metrics = app.metrics.clone();
+    let req = req.map(|b| {
+        Body::new(b.map_frame(move |f| {
+            if let Some(d) = f.data_ref() {
+                metrics.add_bytes_in(d.len() as u64);
+            }
+            f
+        }))
+    });
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    let out = if method == Method::HEAD {
+        0
+    } else {
+        res.headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    app.metrics.add_bytes_out(out);
+    app.metrics.record_request(route, method.as_str(), status);
+    let user = res
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.name().to_string())
+        .unwrap_or_default();
+    tracing::info!(
+        target: "registry::access",
+        method = %method,
+        path = %path,
+        status,
+        bytes_out = out,
+        user = %user,
+        micros = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    res
+}
+
+/// The default token realm: `<scheme>://<Host>/token`.
+fn realm_url(app: &App, headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if app.tls { "https" } else { "http" };
+    format!("{scheme}://{host}/token")
+}
+
+/// Checks the request's credentials against `need`; `Ok(None)` when auth is off.
+pub(crate) async fn authorize(
+    app: &AppState,
+    headers: &HeaderMap,
+    need: Need,
+) -> Result<Option<Principal>, RegistryError> {
+    let Some(auth) = &app.auth else {
+        return Ok(None);
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let realm = realm_url(app, headers);
+    if auth.needs_blocking(authorization.as_deref()) {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            let auth = app.auth.as_ref().expect("checked above");
+            auth.check(authorization.as_deref(), &need, &realm)
+        })
+        .await
+        .map_err(|e| RegistryError::Task(e.to_string()))?
+        .map(Some)
+    } else {
+        auth.check(authorization.as_deref(), &need, &realm)
+            .map(Some)
+    }
+}
+
+async fn base(State(app): State<AppState>, headers: HeaderMap) -> Response {
+    match authorize(&app, &headers, Need::Base).await {
+        Ok(_) => json_response(StatusCode::OK, &serde_json::json!({})),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn not_found() -> Response {
@@ -75,7 +237,6 @@ pub(crate) enum Route<'a> {
     /// `/v2/<name>/referrers/<digest>`
     Referrers(&'a str, &'a str),
 }
-
 /// Splits the path below `/v2/` into a route. `None` for anything else.
 pub(crate) fn parse_route(rest: &str) -> Option<Route<'_>> {
     let single = |s: &str| !s.is_empty() && !s.contains('/');
@@ -133,6 +294,7 @@ fn percent_decode(s: &str) -> String {
 
 /// What every repository handler receives.
 pub(crate) struct Request {
+    pub app: AppState,
     pub store: Shared,
     pub method: Method,
     pub name: RepoName,
@@ -156,8 +318,35 @@ impl Request {
     }
 }
 
+/// Whether the request's credentials allow `action` on `name` (for the `from` of a mount).
+pub(crate) async fn may(
+    app: &AppState,
+    headers: &HeaderMap,
+    name: &RepoName,
+    action: Action,
+) -> bool {
+    authorize(app, headers, Need::Repo(name.clone(), action))
+        .await
+        .is_ok()
+}
+
+/// The action a repository route needs, or `None` for a method the route does not serve.
+fn required_action(route: &Route<'_>, method: &Method) -> Option<Action> {
+    Some(match (route, method) {
+        (Route::Blob(..) | Route::Manifest(..), &Method::GET | &Method::HEAD) => Action::Pull,
+        (Route::Tags(_) | Route::Referrers(..), &Method::GET) => Action::Pull,
+        (Route::Blob(..) | Route::Manifest(..), &Method::DELETE) => Action::Delete,
+        (Route::UploadStart(_), &Method::POST) => Action::Push,
+        (Route::Upload(..), &Method::PATCH | &Method::PUT | &Method::GET | &Method::DELETE) => {
+            Action::Push
+        }
+        (Route::Manifest(..), &Method::PUT) => Action::Push,
+        _ => return None,
+    })
+}
+
 async fn dispatch(
-    State(store): State<Shared>,
+    State(app): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -180,6 +369,17 @@ async fn dispatch(
         Ok(n) => n,
         Err(e) => return e.into_response(),
     };
+    let Some(action) = required_action(&route, &method) else {
+        return RegistryError::Unsupported(format!("method {method} not allowed on this route"))
+            .into_response();
+    };
+    let principal = match authorize(&app, &headers, Need::Repo(name.clone(), action)).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if action == Action::Delete && !app.delete_enabled {
+        return RegistryError::Disabled("delete").into_response();
+    }
     let query = match uri.query() {
         None => Vec::new(),
         Some(q) => match serde_urlencoded::from_str::<Vec<(String, String)>>(q) {
@@ -191,7 +391,8 @@ async fn dispatch(
         },
     };
     let req = Request {
-        store,
+        store: app.store.clone(),
+        app,
         method: method.clone(),
         name,
         query,
@@ -215,7 +416,11 @@ async fn dispatch(
             "method {m} not allowed on this route"
         ))),
     };
-    result.unwrap_or_else(IntoResponse::into_response)
+    let mut res = result.unwrap_or_else(IntoResponse::into_response);
+    if let Some(p) = principal {
+        res.extensions_mut().insert(p);
+    }
+    res
 }
 
 /// Runs one store operation on the blocking pool.
@@ -263,8 +468,20 @@ impl RegistryError {
             tracing::error!(error = %ErrorChain(&self), "registry request failed");
         }
         let mut res = json_response(status, &self.body());
-        if let RegistryError::RangeNotSatisfiable { size } = &self {
-            set(&mut res, "content-range", format!("bytes */{size}"));
+        match &self {
+            RegistryError::RangeNotSatisfiable { size } => {
+                set(&mut res, "content-range", format!("bytes */{size}"));
+            }
+            RegistryError::ChunkOutOfOrder { size, .. } => {
+                set(&mut res, "range", crate::range::upload_range_header(*size));
+            }
+            RegistryError::Unauthorized { challenge, .. } => {
+                set(&mut res, "www-authenticate", challenge);
+            }
+            RegistryError::TooManyRequests { retry_after, .. } => {
+                set(&mut res, "retry-after", retry_after.to_string());
+            }
+            _ => {}
         }
         res
     }

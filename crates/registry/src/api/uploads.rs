@@ -5,7 +5,8 @@ use axum::http::{header, StatusCode};
 use axum::response::Response;
 
 use super::body::stream_into;
-use super::{blocking, empty, set, Request};
+use super::{blocking, empty, may, set, Request};
+use crate::auth::Action;
 use crate::error::{parse_digest, RegistryError};
 use crate::name::{RepoName, UploadId};
 use crate::range::{parse_content_range, upload_range_header};
@@ -50,9 +51,12 @@ pub(super) async fn start(req: Request) -> Result<Response, RegistryError> {
     if let Some(mount) = req.query("mount") {
         let digest = parse_digest(mount)?;
         if let Some(from) = req.query("from").and_then(|f| f.parse::<RepoName>().ok()) {
-            let (n, d) = (name.clone(), digest.clone());
-            if blocking(&req.store, move |s| s.mount_blob(&n, &from, &d)).await? {
-                return Ok(blob_created(&name, &digest));
+            // Mounting needs pull on the source; without it, fall back to an upload.
+            if may(&req.app, &req.headers, &from, Action::Pull).await {
+                let (n, d) = (name.clone(), digest.clone());
+                if blocking(&req.store, move |s| s.mount_blob(&n, &from, &d)).await? {
+                    return Ok(blob_created(&name, &digest));
+                }
             }
         }
         // Unknown blob or source: fall back to a plain upload session.
@@ -61,6 +65,13 @@ pub(super) async fn start(req: Request) -> Result<Response, RegistryError> {
         let (store, n, d) = (req.store.clone(), name.clone(), digest.clone());
         stream_into(req.body, move |reader| store.put_blob(&n, &d, reader)).await?;
         return Ok(blob_created(&name, &digest));
+    }
+    let open = req.store.uploads_in_progress();
+    if open >= req.app.max_sessions {
+        return Err(RegistryError::TooManyRequests {
+            what: format!("{open} upload sessions in progress"),
+            retry_after: 10,
+        });
     }
     let n = name.clone();
     let id = blocking(&req.store, move |s| s.start_upload(&n)).await?;
@@ -111,7 +122,14 @@ pub(super) async fn put(req: Request, id: &str) -> Result<Response, RegistryErro
         .await?;
     }
     let (n, d) = (name.clone(), digest.clone());
-    blocking(&req.store, move |s| s.complete_upload(&n, &id, &d)).await?;
+    let started = blocking(&req.store, move |s| {
+        let started = s.upload_started(&n, &id);
+        s.complete_upload(&n, &id, &d).map(|_| started)
+    })
+    .await?;
+    if let Some(elapsed) = started.and_then(|t| t.elapsed().ok()) {
+        req.app.metrics.observe_upload(elapsed);
+    }
     Ok(blob_created(&name, &digest))
 }
 
