@@ -61,6 +61,9 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<i32> {
         exec_root: args.exec_root,
         runtime: args.runtime,
         self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+        bridge: args.bridge,
+        bip: args.bip,
+        nft_table: args.nft_table,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

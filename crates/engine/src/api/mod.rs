@@ -4,6 +4,7 @@
 
 mod containers;
 mod images;
+mod networks;
 mod system;
 
 use std::collections::BTreeMap;
@@ -55,6 +56,15 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/containers/{id}",
             axum::routing::delete(containers::remove),
         )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/get", get(images::save))

@@ -24,6 +24,7 @@ impl Engine {
         req: CreateRequest,
     ) -> Result<(ContainerId, Vec<String>), EngineError> {
         validate_host_config(&req.host_config)?;
+        crate::network::validate_input(&req.host_config)?;
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
@@ -56,6 +57,12 @@ impl Engine {
         .map_err(join_error)??;
         let image_cfg = serde_json::to_value(&image_config).unwrap_or_default();
         let config = merge_image_config(req.config, &image_cfg["config"]);
+        let exposed = config.exposed_ports.as_ref().is_some_and(|p| !p.is_empty());
+        let endpoints = req
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.as_ref());
+        let (networks, warnings) = self.plan_networks(&req.host_config, endpoints, exposed)?;
         let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
         argv.extend(config.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
@@ -91,6 +98,7 @@ impl Engine {
             state: State::default(),
             restart_count: 0,
             runtime: self.runtime.clone(),
+            networks,
         };
         if let Err(e) = record.save(&data_dir) {
             let images = self.images.clone();
@@ -105,7 +113,7 @@ impl Engine {
             return Err(EngineError::NameInUse { name, id: owner });
         }
         tracing::info!(container = %id, name = %name, "created");
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 }
 
@@ -151,14 +159,6 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
         return Err(EngineError::Invalid(
             "invalid value for HostConfig.CpuShares: must not be negative".into(),
         ));
-    }
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        other => {
-            return Err(EngineError::Invalid(format!(
-                "network {other} not found: berth supports --network none, host and the default network for now"
-            )))
-        }
     }
     match hc.restart_policy.name.as_str() {
         "" | "no" => {}
