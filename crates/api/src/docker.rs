@@ -53,7 +53,10 @@ pub struct HostConfig {
     pub cap_add: Option<Vec<String>>,
     pub cap_drop: Option<Vec<String>>,
     pub dns: Option<Vec<String>>,
+    pub dns_options: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
     pub extra_hosts: Option<Vec<String>>,
+    pub publish_all_ports: bool,
     pub privileged: bool,
     pub readonly_rootfs: bool,
     pub security_opt: Option<Vec<String>>,
@@ -104,7 +107,79 @@ pub struct CreateRequest {
     #[serde(flatten)]
     pub config: ContainerConfig,
     pub host_config: HostConfig,
-    pub networking_config: Option<serde_json::Value>,
+    pub networking_config: Option<NetworkingConfig>,
+}
+
+/// `NetworkingConfig` of the create body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    pub endpoints_config: Option<BTreeMap<String, EndpointSettings>>,
+}
+
+/// One network's settings of a container (`EndpointsConfig.<net>`, the `EndpointConfig` of
+/// `POST /networks/{id}/connect`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<EndpointIpamConfig>,
+    pub aliases: Option<Vec<String>>,
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Option<Vec<String>>,
+}
+
+/// `IPAMConfig` of an endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointIpamConfig {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
+    #[serde(rename = "IPv6Address")]
+    pub ipv6_address: String,
+}
+
+/// The body of `POST /networks/create`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkCreateRequest {
+    pub name: String,
+    pub driver: String,
+    pub internal: bool,
+    pub attachable: bool,
+    #[serde(rename = "IPAM")]
+    pub ipam: Option<Ipam>,
+    #[serde(rename = "EnableIPv6")]
+    pub enable_ipv6: Option<bool>,
+    pub options: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `IPAM` of a network.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ipam {
+    pub driver: String,
+    pub config: Option<Vec<IpamConfig>>,
+}
+
+/// One pool of `IPAM.Config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamConfig {
+    pub subnet: String,
+    #[serde(rename = "IPRange")]
+    pub ip_range: String,
+    pub gateway: String,
+}
+
+/// The body of `POST /networks/{id}/connect` and `/disconnect`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkConnectRequest {
+    pub container: String,
+    pub endpoint_config: Option<EndpointSettings>,
+    pub force: bool,
 }
 
 /// Answer of `POST /containers/create`.

@@ -10,6 +10,7 @@ pub mod docker;
 pub mod error;
 pub mod id;
 pub mod oci;
+pub mod ports;
 pub mod reference;
 pub mod shim;
 pub mod time;

@@ -90,6 +90,11 @@ pub enum Command {
     Version(VersionArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(PortArgs),
     /// Run the berth daemon (Docker Engine API on a unix socket)
     Daemon(DaemonArgs),
     /// Run an OCI distribution registry
@@ -180,6 +185,33 @@ pub struct RunArgs {
     /// Connect a container to a network
     #[arg(long = "network", alias = "net", value_name = "network")]
     pub network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", value_name = "list")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip", value_name = "string")]
+    pub ip: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports
+    #[arg(long = "expose", value_name = "list")]
+    pub expose: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host", value_name = "list")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long = "dns", value_name = "list")]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub init: bool,
@@ -198,6 +230,148 @@ pub struct RunArgs {
     /// The image, then the command and its arguments
     #[arg(value_name = "IMAGE [COMMAND] [ARG...]", required = true, num_args = 1.., trailing_var_arg = true)]
     pub image_and_command: Vec<String>,
+}
+
+/// `berth network ...`.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create(NetworkCreateArgs),
+    /// List networks
+    #[command(alias = "list")]
+    Ls(NetworkLsArgs),
+    /// Display detailed information on one or more networks
+    Inspect(NetworkInspectArgs),
+    /// Remove one or more networks
+    #[command(alias = "remove")]
+    Rm(NetworkRmArgs),
+    /// Connect a container to a network
+    Connect(NetworkConnectArgs),
+    /// Disconnect a container from a network
+    Disconnect(NetworkDisconnectArgs),
+    /// Remove all unused networks
+    Prune(NetworkPruneArgs),
+}
+
+/// Flags of `network create`.
+#[derive(Debug, Args)]
+pub struct NetworkCreateArgs {
+    /// Driver to manage the Network
+    #[arg(short = 'd', long, value_name = "string", default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment
+    #[arg(long, value_name = "strings")]
+    pub subnet: Vec<String>,
+    /// IPv4 Gateway for the master subnet
+    #[arg(long, value_name = "strings")]
+    pub gateway: Vec<String>,
+    /// Restrict external access to the network
+    #[arg(long)]
+    pub internal: bool,
+    /// Enable manual container attachment
+    #[arg(long)]
+    pub attachable: bool,
+    /// Set metadata on a network
+    #[arg(long = "label", value_name = "list")]
+    pub label: Vec<String>,
+    /// Set driver specific options
+    #[arg(short = 'o', long = "opt", value_name = "map")]
+    pub opt: Vec<String>,
+    /// Network name
+    #[arg(value_name = "NETWORK")]
+    pub name: String,
+}
+
+/// Flags of `network ls`.
+#[derive(Debug, Args)]
+pub struct NetworkLsArgs {
+    /// Provide filter values (e.g. "driver=bridge")
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template
+    #[arg(long, value_name = "string")]
+    pub format: Option<String>,
+    /// Do not truncate the output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only display network IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// Flags of `network inspect`.
+#[derive(Debug, Args)]
+pub struct NetworkInspectArgs {
+    /// Format output using a custom template
+    #[arg(short = 'f', long, value_name = "string")]
+    pub format: Option<String>,
+    /// Networks
+    #[arg(value_name = "NETWORK", required = true)]
+    pub networks: Vec<String>,
+}
+
+/// Flags of `network rm`.
+#[derive(Debug, Args)]
+pub struct NetworkRmArgs {
+    /// Do not error if the network does not exist
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Networks
+    #[arg(value_name = "NETWORK", required = true)]
+    pub networks: Vec<String>,
+}
+
+/// Flags of `network connect`.
+#[derive(Debug, Args)]
+pub struct NetworkConnectArgs {
+    /// Add network-scoped alias for the container
+    #[arg(long = "alias", value_name = "strings")]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104")
+    #[arg(long = "ip", value_name = "string")]
+    pub ip: Option<String>,
+    /// Network
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    /// Container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// Flags of `network disconnect`.
+#[derive(Debug, Args)]
+pub struct NetworkDisconnectArgs {
+    /// Force the container to disconnect from a network
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Network
+    #[arg(value_name = "NETWORK")]
+    pub network: String,
+    /// Container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// Flags of `network prune`.
+#[derive(Debug, Args)]
+pub struct NetworkPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+}
+
+/// Flags of `port`.
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// Container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO]
+    #[arg(value_name = "PRIVATE_PORT[/PROTO]")]
+    pub port: Option<String>,
 }
 
 /// Flags of `start`.
@@ -681,6 +855,20 @@ pub struct DaemonArgs {
         default_value = "/etc/berth/certs.d"
     )]
     pub certs_dir: PathBuf,
+    /// Bridge device of the default `bridge` network (`none`: no bridge networking)
+    #[arg(
+        short = 'b',
+        long = "bridge",
+        value_name = "NAME",
+        default_value = "berth0"
+    )]
+    pub bridge: String,
+    /// Subnet of the default network, e.g. 172.17.0.0/16 (default: the first free pool)
+    #[arg(long = "bip", value_name = "CIDR")]
+    pub bip: Option<String>,
+    /// berth's nftables table (ip family)
+    #[arg(long = "nft-table", value_name = "NAME", default_value = "berth")]
+    pub nft_table: String,
     /// Log level (error, warn, info, debug, trace)
     #[arg(
         short = 'l',

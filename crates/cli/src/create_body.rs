@@ -19,6 +19,8 @@ pub struct CreateBody {
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
@@ -192,8 +194,47 @@ pub fn build(
         .clone()
         .unwrap_or_else(|| "default".to_string());
     let mut endpoints = BTreeMap::new();
-    if network == "default" {
-        endpoints.insert("default".to_string(), EndpointSettings::default());
+    let aliases = (!args.network_alias.is_empty()).then(|| args.network_alias.clone());
+    let ipam = args
+        .ip
+        .as_ref()
+        .map(|ip| serde_json::json!({"IPv4Address": ip}));
+    if network == "default" || aliases.is_some() || ipam.is_some() {
+        endpoints.insert(
+            network.clone(),
+            EndpointSettings {
+                aliases,
+                ipam_config: ipam,
+                ..Default::default()
+            },
+        );
+    }
+    let mut exposed: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut bindings: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for spec in &args.publish {
+        for p in api::ports::parse_publish(spec).map_err(|e| e.to_string())? {
+            let key = p.key.to_string();
+            exposed.insert(key.clone(), serde_json::json!({}));
+            let entry = bindings.entry(key).or_insert_with(|| serde_json::json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(serde_json::json!({"HostIp": p.host_ip, "HostPort": p.host_port}));
+            }
+        }
+    }
+    for e in &args.expose {
+        let (range, proto) = e.split_once('/').unwrap_or((e.as_str(), "tcp"));
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        let bad = || format!("invalid range format for --expose: {e}");
+        let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a == 0 || a > b {
+            return Err(bad());
+        }
+        for port in a..=b {
+            let key: api::ports::PortKey = format!("{port}/{proto}")
+                .parse()
+                .map_err(|e: api::ports::PortSpecError| e.to_string())?;
+            exposed.insert(key.to_string(), serde_json::json!({}));
+        }
     }
     Ok(CreateBody {
         hostname: args.hostname.clone().unwrap_or_default(),
@@ -202,6 +243,7 @@ pub fn build(
         attach_stdin: attach && args.interactive,
         attach_stdout: attach,
         attach_stderr: attach,
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
         tty: args.tty,
         open_stdin: args.interactive,
         stdin_once: attach && args.interactive,
@@ -220,7 +262,7 @@ pub fn build(
             container_id_file: String::new(),
             log_config: LogConfig::default(),
             network_mode: network,
-            port_bindings: BTreeMap::new(),
+            port_bindings: bindings,
             restart_policy: RestartPolicy {
                 name: restart.0,
                 maximum_retry_count: restart.1,
@@ -232,10 +274,10 @@ pub fn build(
             cap_add: opts::capabilities(&args.cap_add),
             cap_drop: opts::capabilities(&args.cap_drop),
             cgroupns_mode: String::new(),
-            dns: Vec::new(),
-            dns_options: Vec::new(),
-            dns_search: Vec::new(),
-            extra_hosts: None,
+            dns: args.dns.clone(),
+            dns_options: args.dns_option.clone(),
+            dns_search: args.dns_search.clone(),
+            extra_hosts: (!args.add_host.is_empty()).then(|| args.add_host.clone()),
             group_add: None,
             ipc_mode: String::new(),
             cgroup: String::new(),
@@ -243,7 +285,7 @@ pub fn build(
             oom_score_adj: 0,
             pid_mode: String::new(),
             privileged: args.privileged,
-            publish_all_ports: false,
+            publish_all_ports: args.publish_all,
             readonly_rootfs: args.read_only,
             security_opt: opts::security_opts(&args.security_opt)?,
             uts_mode: String::new(),
@@ -388,6 +430,65 @@ mod tests {
         let json = serde_json::to_string(&b).unwrap();
         assert!(json.contains(r#""StopSignal":"SIGINT","StopTimeout":3,"HostConfig""#));
         assert!(json.contains(r#""ReadonlyPaths":null,"Init":true}"#));
+    }
+
+    #[test]
+    fn network_flags_fill_ports_endpoints_and_dns() {
+        let a = args(&[
+            "-p",
+            "127.0.0.1:8080:80",
+            "-p",
+            "9000-9001:90-91/udp",
+            "-P",
+            "--expose",
+            "7000",
+            "--network",
+            "capnet",
+            "--network-alias",
+            "db",
+            "--ip",
+            "10.1.0.9",
+            "--add-host",
+            "h:10.0.0.1",
+            "--dns",
+            "10.0.0.53",
+            "--dns-search",
+            "lan",
+            "--dns-option",
+            "ndots:2",
+            "busybox",
+        ]);
+        let b = build(&a, Vec::new(), None).unwrap();
+        let v = serde_json::to_value(&b).unwrap();
+        assert_eq!(
+            v["HostConfig"]["PortBindings"]["80/tcp"],
+            serde_json::json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}])
+        );
+        assert_eq!(
+            v["HostConfig"]["PortBindings"]["91/udp"][0]["HostPort"],
+            "9001"
+        );
+        let exposed: Vec<&String> = v["ExposedPorts"].as_object().unwrap().keys().collect();
+        assert_eq!(exposed, ["7000/tcp", "80/tcp", "90/udp", "91/udp"]);
+        assert_eq!(v["HostConfig"]["PublishAllPorts"], true);
+        let ep = &v["NetworkingConfig"]["EndpointsConfig"]["capnet"];
+        assert_eq!(ep["Aliases"], serde_json::json!(["db"]));
+        assert_eq!(ep["IPAMConfig"]["IPv4Address"], "10.1.0.9");
+        assert_eq!(
+            v["HostConfig"]["ExtraHosts"],
+            serde_json::json!(["h:10.0.0.1"])
+        );
+        assert_eq!(v["HostConfig"]["Dns"], serde_json::json!(["10.0.0.53"]));
+        assert_eq!(v["HostConfig"]["DnsSearch"], serde_json::json!(["lan"]));
+        assert_eq!(
+            v["HostConfig"]["DnsOptions"],
+            serde_json::json!(["ndots:2"])
+        );
+        let bad = args(&["-p", "8080:80/sctp", "busybox"]);
+        assert_eq!(
+            build(&bad, Vec::new(), None).unwrap_err(),
+            "invalid proto: sctp"
+        );
     }
 
     #[test]

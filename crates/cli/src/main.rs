@@ -90,6 +90,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Logout(_) => "logout",
         Command::Version(_) => "version",
         Command::Info(_) => "info",
+        Command::Network(_) => "network",
+        Command::Port(_) => "port",
         Command::Daemon(_) => "daemon",
         Command::Registry(_) => "registry",
         Command::Shim(_) => "shim",
@@ -148,6 +150,8 @@ fn run_client(host_flag: Option<&str>, command: Command) -> i32 {
             Command::Logout(a) => commands::distribution::logout(a),
             Command::Version(a) => commands::system::version(&ctx, a).await,
             Command::Info(a) => commands::system::info(&ctx, a).await,
+            Command::Network(a) => commands::network::network(&ctx, a).await,
+            Command::Port(a) => commands::network::port(&ctx, a).await,
             Command::Daemon(_) | Command::Registry(_) | Command::Shim(_) | Command::Runtime(_) => {
                 unreachable!("dispatched before the client runtime")
             }

@@ -26,6 +26,12 @@ pub struct DaemonConfig {
     pub insecure_registries: Vec<String>,
     /// Extra CA certificates per registry: `<dir>/<host:port>/*.crt` (Docker's certs.d).
     pub certs_dir: Option<PathBuf>,
+    /// Bridge device of the default network (`berth0`); `none` turns bridge networking off.
+    pub bridge: String,
+    /// Subnet of the default network (None: the first free default pool).
+    pub bip: Option<String>,
+    /// berth's nftables table (`berth`).
+    pub nft_table: String,
 }
 
 /// Error that stops the daemon from starting or serving.
@@ -43,6 +49,9 @@ pub enum DaemonError {
     /// Another daemon answers on the socket.
     #[error("a daemon is already listening on {0}: stop it first or pass another --host")]
     AlreadyRunning(PathBuf),
+    /// A flag has a bad value.
+    #[error("{0}")]
+    Config(String),
     /// The engine's state could not be opened.
     #[error("cannot open the engine state")]
     Engine(#[source] EngineError),
@@ -56,6 +65,27 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let paths = Paths {
         root: config.root.clone(),
         exec_root: config.exec_root.clone(),
+    };
+    let net = if config.bridge == "none" {
+        None
+    } else {
+        let mut n = net::manager::Config::new(&config.root, &config.exec_root);
+        if config.bridge.is_empty() || config.bridge.len() > 15 {
+            return Err(DaemonError::Config(format!(
+                "invalid --bridge {:?}: an interface name of 1 to 15 characters",
+                config.bridge
+            )));
+        }
+        n.default_bridge = config.bridge.clone();
+        n.table = config.nft_table.clone();
+        if let Some(bip) = &config.bip {
+            n.default_subnet =
+                Some(bip.parse().map_err(|e: net::ipam::IpamError| {
+                    DaemonError::Config(format!("--bip: {e}"))
+                })?);
+        }
+        n.runtime = Some(tokio::runtime::Handle::current());
+        Some(n)
     };
     if let Some(parent) = config.socket.parent() {
         std::fs::create_dir_all(parent).map_err(|source| DaemonError::Listen {
@@ -76,7 +106,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             source,
         })?;
     let _ = std::fs::set_permissions(&config.socket, std::fs::Permissions::from_mode(0o660));
-    let engine = Engine::open(paths, config.runtime.clone(), config.self_exe.clone())
+    let engine = Engine::open_with(paths, config.runtime.clone(), config.self_exe.clone(), net)
         .await
         .map_err(DaemonError::Engine)?;
     engine.set_registries(image::distribution::TransportConfig {

@@ -57,6 +57,9 @@ pub enum EngineError {
         /// What went wrong.
         message: String,
     },
+    /// A network operation failed.
+    #[error(transparent)]
+    Net(#[from] net::NetError),
     /// A filesystem operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -81,6 +84,7 @@ impl EngineError {
             EngineError::NotModified => ErrorKind::NotModified,
             EngineError::Image(e) => e.kind(),
             EngineError::Registry(e) => e.kind(),
+            EngineError::Net(e) => e.kind(),
             EngineError::Start { exit_code, .. } => {
                 if exit_code.is_some() {
                     ErrorKind::InvalidArgument

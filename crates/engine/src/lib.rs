@@ -2,11 +2,11 @@
 #![recursion_limit = "256"]
 //!
 //! Place in the crate graph: `cli` runs [`daemon::run`]; the engine uses `image` (and through
-//! it `content` and `snapshot`) and `api`, and execs `berth shim` for every container it starts
+//! it `content` and `snapshot`), `net` and `api`, and execs `berth shim` for every container it starts
 //! (it never links or forks the runtime). Main entry points: [`daemon::run`] and the
 //! [`container::Engine`] service, which tests and later compose and the node agent drive without
-//! HTTP. Non-goals for now: networks beyond none/host, volumes, exec, restart policies (issue
-//! "Engine").
+//! HTTP. Networking is delegated to `net` ([`network`] wires it in). Non-goals for now:
+//! volumes, exec, restart policies (issue "Engine").
 
 pub mod api;
 pub mod container;
@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod error;
 pub mod events;
 mod names;
+pub mod network;
 mod shim_client;
 mod signal;
 

@@ -223,3 +223,23 @@ async fn concurrent_creates_with_one_name_let_exactly_one_win() {
     let (status, _, _) = call(&e, Method::DELETE, "/containers/same", "").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
+
+#[tokio::test]
+async fn networks_without_bridge_networking_are_empty_and_404() {
+    let dir = testkit::TempDir::new("api");
+    let e = engine(&dir).await;
+    let (status, _, body) = call(&e, Method::GET, "/v1.43/networks", "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "[]\n"));
+    let (status, _, body) = call(&e, Method::GET, "/v1.43/networks/nosuch", "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body, "{\"message\":\"network nosuch not found\"}\n");
+    let (status, _, body) = call(
+        &e,
+        Method::POST,
+        "/v1.43/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"x"}]}}}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body, "{\"message\":\"invalid hostPort: x\"}\n");
+}

@@ -8,6 +8,7 @@ pub mod images;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod network;
 pub mod plumbing;
 pub mod ps;
 pub mod run;

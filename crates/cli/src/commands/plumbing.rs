@@ -63,6 +63,9 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<i32> {
         self_exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
         insecure_registries: args.insecure_registries,
         certs_dir: Some(args.certs_dir),
+        bridge: args.bridge,
+        bip: args.bip,
+        nft_table: args.nft_table,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -15,6 +15,10 @@ pub struct Daemon {
     pub socket: PathBuf,
     child: Option<Child>,
     flags: Vec<String>,
+    /// The default network's bridge device (unique per daemon).
+    pub bridge: String,
+    /// berth's nftables table of this daemon (unique per daemon).
+    pub nft_table: String,
 }
 
 impl Daemon {
@@ -29,11 +33,16 @@ impl Daemon {
         let dir = testkit::TempDir::new("e2e");
         let socket = dir.path().join("berth.sock");
         let flags = flags.iter().map(|s| s.to_string()).collect();
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let pid = std::process::id();
         let mut d = Daemon {
             dir,
             socket,
             child: None,
             flags,
+            bridge: format!("bt{:x}x{n}", pid & 0xfffff),
+            nft_table: format!("berth_test_{pid}_{n}"),
         };
         d.spawn();
         let tar = d.dir.path().join("busybox.tar");
@@ -72,6 +81,16 @@ impl Daemon {
             .arg(self.root())
             .arg("--exec-root")
             .arg(self.exec_root())
+            .args(if self.flags.iter().any(|f| f == "--bridge" || f == "-b") {
+                vec![]
+            } else {
+                vec!["--bridge", &self.bridge]
+            })
+            .args(if self.flags.iter().any(|f| f == "--nft-table") {
+                vec![]
+            } else {
+                vec!["--nft-table", &self.nft_table]
+            })
             .args(&self.flags)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -188,7 +207,52 @@ impl Drop for Daemon {
         kill_shims(&self.exec_root());
         testkit::unmount_below(self.dir.path());
         remove_cgroups_of(&self.root());
+        remove_networks_of(&self.root(), &self.bridge, &self.nft_table);
     }
+}
+
+/// Deletes the bridges a daemon created (default and user networks) and its nftables table;
+/// veths went with the namespaces that `unmount_below` released.
+fn remove_networks_of(root: &Path, bridge: &str, table: &str) {
+    let state = std::fs::read(root.join("network/networks.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&state).unwrap_or_default();
+    let mut bridges = vec![bridge.to_string()];
+    for n in v.as_array().into_iter().flatten() {
+        if let Some(b) = n["bridge"].as_str().filter(|b| !b.is_empty()) {
+            bridges.push(b.to_string());
+        }
+    }
+    bridges.dedup();
+    for b in bridges {
+        if std::path::Path::new("/sys/class/net").join(&b).exists() {
+            let _ = Command::new("ip").args(["link", "del", &b]).status();
+        }
+    }
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", table])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Links, namespaces and nft tables this daemon owns that still exist (for leak checks).
+pub fn leftovers(d: &Daemon) -> Vec<String> {
+    let mut out = Vec::new();
+    let netns = d.exec_root().join("netns");
+    if let Ok(entries) = std::fs::read_dir(&netns) {
+        for e in entries.flatten() {
+            out.push(format!("netns {}", e.path().display()));
+        }
+    }
+    let state = std::fs::read(d.exec_root().join("network/endpoints.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&state).unwrap_or_default();
+    for e in v.as_array().into_iter().flatten() {
+        let veth = e["veth"].as_str().unwrap_or_default();
+        out.push(format!("endpoint {veth}"));
+        if std::path::Path::new("/sys/class/net").join(veth).exists() {
+            out.push(format!("veth {veth}"));
+        }
+    }
+    out
 }
 
 /// Kills `berth shim` processes whose state dir is under `exec_root`.

@@ -8,6 +8,7 @@ mod df;
 mod distribution;
 mod events;
 mod images;
+mod networks;
 mod system;
 
 use std::collections::BTreeMap;
@@ -65,6 +66,15 @@ pub fn router(engine: Arc<Engine>) -> Router {
             axum::routing::delete(containers::remove),
         )
         .route("/auth", post(distribution::auth))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/json", get(images::list))
         .route("/images/prune", post(images::prune))
         .route("/images/create", post(images::create))

@@ -24,6 +24,7 @@ impl Engine {
         req: CreateRequest,
     ) -> Result<(ContainerId, Vec<String>), EngineError> {
         validate_host_config(&req.host_config)?;
+        crate::network::validate_input(&req.host_config)?;
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
@@ -56,6 +57,12 @@ impl Engine {
         .map_err(join_error)??;
         let image_cfg = serde_json::to_value(&image_config).unwrap_or_default();
         let config = merge_image_config(req.config, &image_cfg["config"]);
+        let exposed = config.exposed_ports.as_ref().is_some_and(|p| !p.is_empty());
+        let endpoints = req
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.as_ref());
+        let (networks, warnings) = self.plan_networks(&req.host_config, endpoints, exposed)?;
         let mut argv: Vec<String> = config.entrypoint.clone().unwrap_or_default();
         argv.extend(config.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
@@ -92,6 +99,7 @@ impl Engine {
             restart_count: 0,
             manually_stopped: false,
             runtime: self.runtime.clone(),
+            networks,
         };
         if let Err(e) = record.save(&data_dir) {
             let images = self.images.clone();
@@ -109,7 +117,7 @@ impl Engine {
         if let Ok(c) = self.get(id.as_str()) {
             self.container_event(&c.record(), "create", &[]);
         }
-        Ok((id, Vec::new()))
+        Ok((id, warnings))
     }
 }
 
@@ -155,14 +163,6 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
         return Err(EngineError::Invalid(
             "invalid value for HostConfig.CpuShares: must not be negative".into(),
         ));
-    }
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        other => {
-            return Err(EngineError::Invalid(format!(
-                "network {other} not found: berth supports --network none, host and the default network for now"
-            )))
-        }
     }
     super::restart::validate(
         &hc.restart_policy.name,

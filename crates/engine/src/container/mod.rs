@@ -91,7 +91,7 @@ pub struct Container {
     record: Mutex<Record>,
     lifecycle: watch::Sender<Lifecycle>,
     /// Serialises start, stop, kill and remove of this container.
-    op: tokio::sync::Mutex<()>,
+    pub(crate) op: tokio::sync::Mutex<()>,
     /// Attach streams that arrived before start.
     pending_attach: Mutex<Vec<attach::PendingAttach>>,
 }
@@ -126,6 +126,15 @@ impl Container {
         self.record.lock().expect("record lock").state.status
     }
 
+    /// Changes the record and saves it atomically (for other engine modules).
+    pub(crate) fn update_record(
+        &self,
+        paths: &Paths,
+        f: impl FnOnce(&mut Record),
+    ) -> Result<(), EngineError> {
+        self.update(paths, f)
+    }
+
     /// Changes the record, saves it atomically and tells waiters.
     fn update(&self, paths: &Paths, f: impl FnOnce(&mut Record)) -> Result<(), EngineError> {
         let snapshot = {
@@ -157,6 +166,8 @@ pub struct Engine {
     pub self_exe: PathBuf,
     /// When the daemon started.
     pub started: SystemTime,
+    /// Networks (None: no bridge networking, the default network is an empty namespace).
+    pub net: Option<Arc<net::NetworkManager>>,
     containers: Mutex<BTreeMap<String, Arc<Container>>>,
     registries: std::sync::RwLock<Arc<image::distribution::Transport>>,
     /// Container and image events (`GET /events`).
@@ -166,12 +177,24 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the engine's state under `paths`, loads every container record and re-adopts the
-    /// running containers from their shims.
+    /// Opens the engine's state under `paths` without bridge networking (tests); see
+    /// [`Engine::open_with`].
     pub async fn open(
         paths: Paths,
         runtime: String,
         self_exe: PathBuf,
+    ) -> Result<Arc<Engine>, EngineError> {
+        Engine::open_with(paths, runtime, self_exe, None).await
+    }
+
+    /// Opens the engine's state under `paths`, opens the network manager with `net` (None: no
+    /// bridge networking), loads every container record and re-adopts the running containers
+    /// from their shims; then releases the networking of containers that stopped meanwhile.
+    pub async fn open_with(
+        paths: Paths,
+        runtime: String,
+        self_exe: PathBuf,
+        net: Option<net::manager::Config>,
     ) -> Result<Arc<Engine>, EngineError> {
         for dir in [
             paths.root.join("containers"),
@@ -188,12 +211,21 @@ impl Engine {
                 what: "open image store".into(),
                 source: std::io::Error::other(e),
             })??;
+        let net = match net {
+            Some(cfg) => Some(Arc::new(
+                tokio::task::spawn_blocking(move || net::NetworkManager::open(cfg))
+                    .await
+                    .map_err(join_error)??,
+            )),
+            None => None,
+        };
         let engine = Arc::new(Engine {
             paths,
             images: Arc::new(images),
             runtime,
             self_exe,
             started: SystemTime::now(),
+            net,
             containers: Mutex::new(BTreeMap::new()),
             registries: std::sync::RwLock::new(Arc::new(image::distribution::Transport::new(
                 image::distribution::TransportConfig::default(),
@@ -202,6 +234,7 @@ impl Engine {
             restarts: Mutex::new(BTreeMap::new()),
         });
         engine.load().await;
+        engine.release_stale_networks().await;
         engine.restart_on_boot().await;
         Ok(engine)
     }

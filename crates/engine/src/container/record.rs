@@ -1,9 +1,10 @@
 //! A container's persistent record (`<root>/containers/<id>/config.v2.json`), written atomically
 //! on every change, and the Docker-shaped state inside it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use api::docker::{ContainerConfig, HostConfig};
+use api::docker::{ContainerConfig, EndpointSettings, HostConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
@@ -97,6 +98,10 @@ pub struct Record {
     pub manually_stopped: bool,
     /// OCI runtime used.
     pub runtime: String,
+    /// Networks the container is attached to when it runs (bridge modes), by network name,
+    /// the primary one (`HostConfig.NetworkMode`) included.
+    #[serde(default)]
+    pub networks: BTreeMap<String, EndpointSettings>,
 }
 
 impl Record {

@@ -41,6 +41,7 @@ impl Engine {
         {
             self.cleanup_dead_shim(&id).await;
         }
+        self.release_network(&id).await;
         self.remove_files(&id).await?;
         self.forget(&id);
         c.lifecycle.send_modify(|lc| lc.removed = true);

@@ -9,18 +9,19 @@ use api::oci::{Mount, Rlimit, Spec};
 use super::record::Record;
 use super::Paths;
 use crate::error::EngineError;
+use crate::network::NetSetup;
 
 /// Builds the bundle's `config.json` for `rec` and writes the per-container etc files.
 /// Returns the spec and warnings for the user.
-pub fn build(rec: &Record, paths: &Paths) -> Result<(Spec, Vec<String>), EngineError> {
+pub fn build(
+    rec: &Record,
+    paths: &Paths,
+    net: &NetSetup,
+) -> Result<(Spec, Vec<String>), EngineError> {
     let hc = &rec.host_config;
     let data_dir = paths.data_dir(&rec.id);
-    let network = match hc.network_mode.as_str() {
-        "host" => NetworkChoice::Host,
-        "none" => NetworkChoice::None,
-        _ => NetworkChoice::New,
-    };
-    write_etc_files(rec, &data_dir, network == NetworkChoice::Host)?;
+    let network = net.choice.clone();
+    write_etc_files(rec, &data_dir, net)?;
     let mut seccomp = SeccompChoice::Default;
     let mut no_new_privileges = false;
     for opt in hc.security_opt.iter().flatten() {
@@ -170,41 +171,68 @@ fn host_bounding_set() -> Option<Vec<String>> {
 }
 
 /// Writes `hostname`, `hosts` and `resolv.conf` into the container's data directory.
-fn write_etc_files(rec: &Record, dir: &Path, host_network: bool) -> Result<(), EngineError> {
+fn write_etc_files(rec: &Record, dir: &Path, net: &NetSetup) -> Result<(), EngineError> {
     let write = |name: &str, data: &str| {
         content::atomic::write_file(&dir.join(name), data.as_bytes())
             .map_err(EngineError::io(format!("write {name}")))
     };
+    let host_network = net.choice == NetworkChoice::Host;
+    let extra = rec
+        .host_config
+        .extra_hosts
+        .iter()
+        .flatten()
+        .filter_map(|h| h.split_once(':'))
+        .map(|(name, ip)| match (ip, net.host_gateway) {
+            ("host-gateway", Some(gw)) => format!("{gw}\t{name}\n"),
+            _ => format!("{ip}\t{name}\n"),
+        })
+        .collect::<String>();
     if host_network {
         write(
             "hostname",
             &std::fs::read_to_string("/etc/hostname").unwrap_or_default(),
         )?;
-        write(
-            "hosts",
-            &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
-        )?;
+        let mut hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+        hosts.push_str(&extra);
+        write("hosts", &hosts)?;
     } else {
         write("hostname", &format!("{}\n", rec.config.hostname))?;
         let mut hosts = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
-        for h in rec.host_config.extra_hosts.iter().flatten() {
-            if let Some((name, ip)) = h.split_once(':') {
-                hosts.push_str(&format!("{ip}\t{name}\n"));
-            }
+        hosts.push_str(&extra);
+        for ip in &net.addresses {
+            hosts.push_str(&format!("{ip}\t{}\n", rec.config.hostname));
         }
         write("hosts", &hosts)?;
     }
-    write("resolv.conf", &resolv_conf(host_network))
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    write(
+        "resolv.conf",
+        &resolv_conf(
+            &host,
+            host_network,
+            net.nameservers.as_deref(),
+            rec.host_config.dns_search.as_deref().unwrap_or(&[]),
+            rec.host_config.dns_options.as_deref().unwrap_or(&[]),
+        ),
+    )
 }
 
-/// The host's resolv.conf; on a private network, loopback name servers (unreachable from the
-/// container) are replaced by public defaults as Docker does.
-fn resolv_conf(host_network: bool) -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    if host_network {
-        return host;
+/// A container's resolv.conf from the host's: `nameservers` (the network's DNS server or
+/// `--dns`) replace the host's; on a private network without them, loopback name servers
+/// (unreachable from the container) are dropped and public defaults used when none is left,
+/// as Docker does. `--dns-search` and `--dns-option` replace the host's lines.
+fn resolv_conf(
+    host: &str,
+    host_network: bool,
+    nameservers: Option<&[String]>,
+    search: &[String],
+    options: &[String],
+) -> String {
+    if host_network && nameservers.is_none() && search.is_empty() && options.is_empty() {
+        return host.to_string();
     }
     let mut out = String::new();
     let mut servers = 0;
@@ -212,16 +240,60 @@ fn resolv_conf(host_network: bool) -> String {
         let t = line.trim();
         if let Some(ns) = t.strip_prefix("nameserver") {
             let ns = ns.trim();
-            if ns.starts_with("127.") || ns == "::1" {
+            if nameservers.is_some() || (!host_network && (ns.starts_with("127.") || ns == "::1")) {
                 continue;
             }
             servers += 1;
         }
+        if (t.starts_with("search") && !search.is_empty())
+            || (t.starts_with("options") && !options.is_empty())
+        {
+            continue;
+        }
         out.push_str(line);
         out.push('\n');
+    }
+    for ns in nameservers.unwrap_or(&[]) {
+        out.push_str(&format!("nameserver {ns}\n"));
+        servers += 1;
     }
     if servers == 0 {
         out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
     }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !options.is_empty() {
+        out.push_str(&format!("options {}\n", options.join(" ")));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolv_conf;
+
+    #[test]
+    fn resolv_conf_follows_docker() {
+        let host = "search lan\nnameserver 127.0.0.53\nnameserver 10.0.0.53\n";
+        assert_eq!(
+            resolv_conf(host, false, None, &[], &[]),
+            "search lan\nnameserver 10.0.0.53\n"
+        );
+        assert_eq!(
+            resolv_conf(
+                host,
+                false,
+                Some(&["172.18.0.1".into()]),
+                &["x.y".into()],
+                &["ndots:2".into()]
+            ),
+            "nameserver 172.18.0.1\nsearch x.y\noptions ndots:2\n"
+        );
+        assert_eq!(
+            resolv_conf("nameserver 127.0.0.1\n", false, None, &[], &[]),
+            "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
+        assert_eq!(resolv_conf(host, true, None, &[], &[]), host);
+    }
 }

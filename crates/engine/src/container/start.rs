@@ -67,12 +67,30 @@ impl Engine {
         ensure_dir(&state_dir)?;
         let _ = std::fs::remove_file(data_dir.join("exit.json"));
 
+        let setup = self.setup_network(&rec).await?;
+        let bridged = setup.bridged;
+        let result = self.start_prepared(c, &rec, setup).await;
+        if result.is_err() && bridged {
+            self.release_network(&id).await;
+        }
+        result
+    }
+
+    /// Start once the network is set up; on error the caller releases it.
+    async fn start_prepared(
+        self: &Arc<Engine>,
+        c: &Arc<Container>,
+        rec: &super::record::Record,
+        setup: crate::network::NetSetup,
+    ) -> Result<(), EngineError> {
+        let id = rec.id.clone();
+        let state_dir = self.paths.state_dir(&id);
         let images = self.images.clone();
         let key = id.clone();
         let mounts = tokio::task::spawn_blocking(move || images.rootfs_mounts(&key))
             .await
             .map_err(super::create::join_error)??;
-        let (oci_spec, warnings) = spec::build(&rec, &self.paths)?;
+        let (oci_spec, warnings) = spec::build(rec, &self.paths, &setup)?;
         for w in warnings {
             tracing::warn!(container = %id, "{w}");
         }
@@ -278,6 +296,7 @@ impl Engine {
         finished: Option<String>,
     ) {
         let finished = finished.unwrap_or_else(|| api::time::rfc3339_nano(SystemTime::now()));
+        self.release_network(c.id.as_str()).await;
         let ran_for = c
             .record()
             .state

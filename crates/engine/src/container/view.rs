@@ -26,11 +26,7 @@ impl Engine {
         let r = c.record();
         let s = &r.state;
         let data_dir = self.paths.data_dir(&r.id);
-        let network_mode = if r.host_config.network_mode.is_empty() {
-            "default"
-        } else {
-            &r.host_config.network_mode
-        };
+        let network_settings = self.network_settings(&r);
         json!({
             "Id": r.id,
             "Created": r.created,
@@ -66,13 +62,7 @@ impl Engine {
             "GraphDriver": {"Name": "overlay2", "Data": null},
             "Mounts": [],
             "Config": r.config,
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
-                "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
-                "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0, "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                "Networks": networks(network_mode),
-            },
+            "NetworkSettings": network_settings,
         })
     }
 
@@ -86,7 +76,12 @@ impl Engine {
             .map(|c| c.record())
             .filter(|r| opts.all || r.state.status.is_running() || has_filter(opts, "status"))
             .filter(|r| matches_filters(r, &opts.filters))
-            .map(|r| list_entry(&r, now))
+            .map(|r| {
+                let mut v = list_entry(&r, now);
+                v["Ports"] = self.list_ports(&r);
+                v["NetworkSettings"] = json!({"Networks": self.network_settings(&r)["Networks"]});
+                v
+            })
             .collect();
         if opts.limit > 0 {
             out.truncate(opts.limit);
@@ -97,15 +92,6 @@ impl Engine {
 
 fn has_filter(opts: &ListOptions, key: &str) -> bool {
     opts.filters.get(key).is_some_and(|v| !v.is_empty())
-}
-
-fn networks(mode: &str) -> Value {
-    let name = if mode == "default" { "bridge" } else { mode };
-    json!({ name: {
-        "IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "", "EndpointID": "", "Gateway": "",
-        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "MacAddress": "", "DriverOpts": null
-    }})
 }
 
 fn matches_filters(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
@@ -174,7 +160,6 @@ fn list_entry(r: &Record, now: SystemTime) -> Value {
         "State": r.state.status.as_str(),
         "Status": status,
         "HostConfig": {"NetworkMode": network_mode},
-        "NetworkSettings": {"Networks": networks(network_mode)},
         "Mounts": [],
     })
 }

@@ -1,0 +1,535 @@
+//! Networking end to end with the real docker CLI: published ports reached from the host,
+//! containers on a user network finding each other by name, the refused inputs of issue 5
+//! (port in use, overlapping or invalid subnets, bad port specs, removing a busy network), and
+//! a daemon killed with SIGKILL whose published port keeps working. Every test removes what it
+//! creates and checks that no namespace, veth, endpoint or DNAT rule is left.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::{eventually, leftovers, stderr, stdout, Daemon};
+
+/// A host port that is free right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GET / from `addr`, retried while the server starts.
+fn http_get(addr: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        })();
+        match attempt {
+            Ok(b) if b.contains("200 OK") => return b,
+            other => {
+                if Instant::now() > deadline {
+                    panic!("GET http://{addr}/ failed: {other:?}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// Runs busybox httpd serving "hello from <name>" on port 80.
+fn httpd(d: &Daemon, name: &str, extra: &[&str]) -> String {
+    let script = format!(
+        "mkdir -p /www && echo hello from {name} > /www/index.html && exec httpd -f -p 80 -h /www"
+    );
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "sh", "-c", &script]);
+    let out = d.docker(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+fn nft_table(d: &Daemon) -> String {
+    let out = std::process::Command::new("nft")
+        .args(["list", "table", "ip", &d.nft_table])
+        .output()
+        .unwrap();
+    stdout(&out)
+}
+
+/// Raw API call through curl: (status, body).
+fn api(d: &Daemon, method: &str, path: &str, body: &str) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(&d.socket)
+        .args([
+            "-X",
+            method,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ])
+        .arg(format!("http://berth/v1.43{path}"))
+        .output()
+        .expect("curl");
+    let text = stdout(&out);
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.trim_end().to_string())
+}
+
+/// Nothing of the daemon's containers is left: namespaces and endpoints at once, DNAT map
+/// elements after the daemon's background teardown (a few tens of ms).
+fn assert_clean(d: &Daemon) {
+    assert_eq!(leftovers(d), Vec::<String>::new(), "leaked network objects");
+    eventually("DNAT elements removed", || {
+        !nft_table(d).contains("elements")
+    });
+}
+
+/// The host port is free again (released after the DNAT element is gone).
+fn assert_port_free(port: u16) {
+    eventually("port released", || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    });
+}
+
+#[test]
+fn published_ports_are_reachable_from_the_host_and_shown() {
+    let d = Daemon::start();
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    httpd(&d, "web", &["-p", &publish]);
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello from web"));
+    assert_eq!(
+        stdout(&d.docker(&["port", "web"])),
+        format!("80/tcp -> 127.0.0.1:{port}\n")
+    );
+    assert_eq!(
+        stdout(&d.berth(&["port", "web", "80"])),
+        format!("127.0.0.1:{port}\n")
+    );
+    let ps = stdout(&d.docker(&["ps"]));
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let inspect = d.docker(&["inspect", "web"]);
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let ns = &v[0]["NetworkSettings"];
+    assert_eq!(ns["Ports"]["80/tcp"][0]["HostPort"], port.to_string());
+    let ip = ns["IPAddress"].as_str().unwrap().to_string();
+    assert_eq!(ns["Networks"]["bridge"]["IPAddress"], ip.as_str());
+    assert_eq!(ns["Networks"]["bridge"]["Gateway"], ns["Gateway"]);
+    assert_eq!(
+        v[0]["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+        port.to_string()
+    );
+    // the container's own address works from the host too
+    assert!(http_get(&format!("{ip}:80")).contains("hello from web"));
+
+    // -P: a random host port for every exposed port, on every address
+    httpd(&d, "web2", &["-P", "--expose", "80"]);
+    let line = stdout(&d.docker(&["port", "web2", "80"]));
+    let random: u16 = line.trim().rsplit_once(':').unwrap().1.parse().unwrap();
+    assert!(line.starts_with("0.0.0.0:"), "{line}");
+    assert!(http_get(&format!("127.0.0.1:{random}")).contains("hello from web2"));
+    // and from another container through the host port (the gateway is a host address)
+    let gw = ns["Gateway"].as_str().unwrap();
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        &format!("http://{gw}:{random}/"),
+    ]);
+    assert_eq!(stdout(&out), "hello from web2\n", "{}", stderr(&out));
+
+    assert!(d.docker(&["rm", "-f", "web", "web2"]).status.success());
+    assert_clean(&d);
+    assert_port_free(port);
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name() {
+    let d = Daemon::start();
+    let net = testkit::unique_name("net");
+    let subnet = format!("10.{}.{}.0/24", 200 + std::process::id() % 50, 1);
+    let out = d.docker(&["network", "create", "--subnet", &subnet, &net]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    httpd(&d, "srv", &["--network", &net, "--network-alias", "db"]);
+    for name in ["srv", "db"] {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            &format!("http://{name}/"),
+        ]);
+        assert_eq!(stdout(&out), "hello from srv\n", "{name}: {}", stderr(&out));
+    }
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--add-host",
+        "extra:10.9.9.9",
+        "--dns-search",
+        "example",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]);
+    let text = stdout(&out);
+    let gw = subnet.replace(".0/24", ".1");
+    assert!(
+        text.contains(&format!("nameserver {gw}")) && text.contains("search example"),
+        "{text}"
+    );
+    assert!(text.contains("10.9.9.9\textra"), "{text}");
+    let fixed = subnet.replace(".0/24", ".50");
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        &fixed,
+        "--dns",
+        "10.1.1.1",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+        "/etc/hosts",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        // --dns on a user network becomes the upstream of the network's DNS server
+        text.contains(&format!("nameserver {gw}\n")) && !text.contains("10.1.1.1"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("{fixed}\t")), "{text}");
+    let inspect = stdout(&d.docker(&["network", "inspect", &net]));
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], subnet.as_str());
+    assert_eq!(v[0]["Containers"].as_object().unwrap().len(), 1);
+    let ls = stdout(&d.docker(&["network", "ls"]));
+    assert!(
+        ls.contains(&net) && ls.contains("bridge") && ls.contains("none"),
+        "{ls}"
+    );
+
+    // --network container:NAME shares srv's namespace
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:srv",
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://127.0.0.1/",
+    ]);
+    assert_eq!(stdout(&out), "hello from srv\n", "{}", stderr(&out));
+    // connect a running container on the default bridge: it now resolves srv; disconnect undoes it
+    let out = d.docker(&["run", "-d", "--name", "late", "busybox", "sleep", "30"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&["network", "connect", "--alias", "later", &net, "late"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "nslookup",
+        "later",
+    ]);
+    assert!(
+        stdout(&out).contains(&subnet.replace(".0/24", ".")),
+        "{}",
+        stdout(&out)
+    );
+    let out = d.docker(&["network", "disconnect", &net, "late"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let members = stdout(&d.docker(&["network", "inspect", "-f", "{{len .Containers}}", &net]));
+    assert_eq!(members, "1\n");
+    assert!(d.docker(&["rm", "-f", "late"]).status.success());
+
+    let bridge = v[0]["Id"].as_str().unwrap()[..12].to_string();
+    assert!(std::path::Path::new(&format!("/sys/class/net/br-{bridge}")).exists());
+
+    assert!(d.docker(&["rm", "-f", "srv"]).status.success());
+    let out = d.docker(&["network", "prune", "-f"]);
+    assert_eq!(stdout(&out), format!("Deleted Networks:\n{net}\n\n"));
+    assert!(!std::path::Path::new(&format!("/sys/class/net/br-{bridge}")).exists());
+    assert_clean(&d);
+}
+
+#[test]
+fn port_in_use_fails_naming_the_port_and_leaves_nothing() {
+    let d = Daemon::start();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr(&out);
+    assert!(
+        err.contains("driver failed programming external connectivity on endpoint busy")
+            && err.contains(&format!(
+                "Bind for 127.0.0.1:{port} failed: port is already allocated"
+            )),
+        "{err}"
+    );
+    assert_clean(&d);
+    assert!(stdout(&d.docker(&["ps", "-a"])).contains("Created"));
+    assert!(d.docker(&["rm", "busy"]).status.success());
+}
+
+#[test]
+fn overlapping_subnets_are_refused() {
+    let d = Daemon::start();
+    let net = testkit::unique_name("net");
+    let subnet = format!("10.{}.{}.0/24", 200 + std::process::id() % 50, 2);
+    assert!(d
+        .docker(&["network", "create", "--subnet", &subnet, &net])
+        .status
+        .success());
+    let over = subnet.replace(".0/24", ".128/25");
+    let out = d.docker(&["network", "create", "--subnet", &over, "overlap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "Error response from daemon: Pool overlaps with other one on this address space\n"
+    );
+    let (status, _) = api(
+        &d,
+        "POST",
+        "/networks/create",
+        &format!(r#"{{"Name":"overlap","IPAM":{{"Config":[{{"Subnet":"{over}"}}]}}}}"#),
+    );
+    assert_eq!(status, 403);
+    assert!(d.docker(&["network", "rm", &net]).status.success());
+    assert_eq!(
+        stdout(&d.docker(&["network", "ls", "-q", "--filter", &format!("name={net}")])),
+        ""
+    );
+}
+
+#[test]
+fn invalid_subnets_and_port_specs_are_400_with_the_reason() {
+    let d = Daemon::start();
+    for (subnet, reason) in [
+        (
+            "10.1.2.3/33",
+            "invalid subnet 10.1.2.3/33: expected an IPv4 CIDR such as 10.10.0.0/24",
+        ),
+        (
+            "10.1.2.3/24",
+            "invalid subnet 10.1.2.3/24: host bits are set, use 10.1.2.0/24",
+        ),
+    ] {
+        let (status, body) = api(
+            &d,
+            "POST",
+            "/networks/create",
+            &format!(r#"{{"Name":"bad","IPAM":{{"Config":[{{"Subnet":"{subnet}"}}]}}}}"#),
+        );
+        assert_eq!(
+            (status, body),
+            (400, format!("{{\"message\":\"{reason}\"}}"))
+        );
+    }
+    for (bindings, reason) in [
+        (
+            r#"{"80/tcp":[{"HostIp":"","HostPort":"99999"}]}"#,
+            "invalid hostPort: 99999",
+        ),
+        (
+            r#"{"80/sctp":[{"HostIp":"","HostPort":"80"}]}"#,
+            "invalid proto: sctp",
+        ),
+        (
+            r#"{"80/tcp":[{"HostIp":"1.2.3","HostPort":"80"}]}"#,
+            "invalid IP address: 1.2.3: berth publishes on IPv4 addresses only",
+        ),
+    ] {
+        let (status, body) = api(
+            &d,
+            "POST",
+            "/containers/create",
+            &format!(
+                r#"{{"Image":"busybox","Cmd":["true"],"HostConfig":{{"PortBindings":{bindings}}}}}"#
+            ),
+        );
+        assert_eq!(
+            (status, body),
+            (400, format!("{{\"message\":\"{reason}\"}}"))
+        );
+    }
+    let (status, body) = api(
+        &d,
+        "POST",
+        "/containers/create",
+        r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"nosuchnet"}}"#,
+    );
+    assert_eq!(
+        (status, body.as_str()),
+        (404, "{\"message\":\"network nosuchnet not found\"}")
+    );
+    // the berth CLI parses -p itself and says why
+    let out = d.berth(&["run", "--rm", "-p", "8080:80/sctp", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("invalid proto: sctp"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&d.docker(&["ps", "-aq"])), "");
+}
+
+#[test]
+fn removing_a_network_with_containers_is_409() {
+    let d = Daemon::start();
+    let net = testkit::unique_name("net");
+    assert!(d.docker(&["network", "create", &net]).status.success());
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "member",
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "30",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&d.docker(&["network", "inspect", "-f", "{{.Id}}", &net]))
+        .trim()
+        .to_string();
+    let (status, body) = api(&d, "DELETE", &format!("/networks/{net}"), "");
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        body,
+        format!("{{\"message\":\"error while removing network: network {net} id {id} has active endpoints\"}}")
+    );
+    let out = d.docker(&["network", "rm", &net]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(d.docker(&["rm", "-f", "member"]).status.success());
+    assert!(d.docker(&["network", "rm", &net]).status.success());
+    assert!(!std::path::Path::new(&format!("/sys/class/net/br-{}", &id[..12])).exists());
+    assert_clean(&d);
+}
+
+#[test]
+fn published_port_survives_a_daemon_killed_with_sigkill() {
+    let mut d = Daemon::start();
+    let port = free_port();
+    httpd(&d, "web", &["-p", &format!("127.0.0.1:{port}:80")]);
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello from web"));
+    d.kill9();
+    // the kernel keeps forwarding while no daemon runs
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello from web"));
+    d.spawn();
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello from web"));
+    // (the socket accepts before the engine is open: ask the daemon first, then check)
+    assert_eq!(
+        stdout(&d.docker(&["port", "web"])),
+        format!("80/tcp -> 127.0.0.1:{port}\n")
+    );
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_err(),
+        "port re-reserved"
+    );
+    // a restart takes the same fixed port again
+    let out = d.docker(&["restart", "-t", "0", "web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(http_get(&format!("127.0.0.1:{port}")).contains("hello from web"));
+    assert!(d.docker(&["rm", "-f", "web"]).status.success());
+    assert_clean(&d);
+    assert_port_free(port);
+}
+
+#[test]
+fn berth_network_commands_match_docker() {
+    let d = Daemon::start();
+    let net = testkit::unique_name("net");
+    let subnet = format!("10.{}.{}.0/24", 200 + std::process::id() % 50, 3);
+    let out = d.berth(&[
+        "network", "create", "--subnet", &subnet, "--label", "cap=1", &net,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ls = stdout(&d.berth(&["network", "ls", "--filter", "label=cap=1"]));
+    assert_eq!(
+        ls,
+        stdout(&d.docker(&["network", "ls", "--filter", "label=cap=1"]))
+    );
+    assert!(ls.contains(&id[..12]) && ls.contains(&net), "{ls}");
+    let f = stdout(&d.berth(&["network", "inspect", "-f", "{{.Name}} {{.Driver}}", &net]));
+    assert_eq!(f, format!("{net} bridge\n"));
+    let out = d.berth(&["run", "-d", "--name", "c1", "busybox", "sleep", "30"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.berth(&["network", "connect", "--alias", "one", &net, "c1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&d.berth(&["inspect", "c1"]).stdout).unwrap();
+    let nets = v[0]["NetworkSettings"]["Networks"].as_object().unwrap();
+    assert!(
+        nets.contains_key("bridge") && nets.contains_key(&net),
+        "{nets:?}"
+    );
+    assert!(nets[&net]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .starts_with(&subnet[..subnet.len() - 4]));
+    let out = d.berth(&["network", "rm", &net]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("has active endpoints"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.berth(&["network", "disconnect", &net, "c1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(d.berth(&["rm", "-f", "c1"]).status.success());
+    assert_eq!(
+        stdout(&d.berth(&["network", "prune", "-f"])),
+        format!("Deleted Networks:\n{net}\n\n")
+    );
+    let out = d.berth(&["network", "rm", "bridge"]);
+    assert_eq!(
+        stderr(&out),
+        "Error response from daemon: bridge is a pre-defined network and cannot be removed\n"
+    );
+    assert_clean(&d);
+}
