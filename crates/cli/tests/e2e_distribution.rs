@@ -2,6 +2,7 @@
 //! on loopback: with the berth CLI and with the real docker CLI, anonymous and with htpasswd
 //! basic auth.
 
+mod registry_support;
 mod support;
 
 use std::process::{Child, Command, Output, Stdio};
@@ -429,4 +430,64 @@ fn daemon_killed_during_a_pull_then_prune_reclaims_and_pull_completes() {
     assert!(all.contains("deleted: sha256:"), "{all}");
     assert!(ok(d.berth(&["images", "-q"])).trim().is_empty());
     assert_eq!(count(), 0, "blobs left after prune -a");
+}
+
+#[test]
+fn bearer_tokens_from_berths_registry_with_both_clis() {
+    let d = Daemon::start();
+    let dir = testkit::TempDir::new("tokreg");
+    let users = registry_support::htpasswd(dir.path());
+    let port = free_port();
+    let _reg = registry_support::RegistryProc::start(
+        dir.path(),
+        port,
+        &format!(
+            "addr: 127.0.0.1:{port}\nroot: {}\nauth: {{ htpasswd: {}, token: {{ service: berth-e2e }} }}\naccess:\n  - {{ repository: \"alice/*\", users: [alice], actions: [pull, push, delete] }}\n",
+            dir.path().join("data").display(),
+            users.display()
+        ),
+    );
+    let server = format!("127.0.0.1:{port}");
+    let name = format!("{server}/alice/app:1");
+    ok(d.berth(&["tag", "busybox", &name]));
+
+    // Anonymous: the token service refuses, and the error says so.
+    let denied = d.berth(&["push", &name]);
+    assert_eq!(denied.status.code(), Some(1), "{}", text(&denied));
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("unauthorized"),
+        "{}",
+        text(&denied)
+    );
+    // A wrong password: refused, nothing stored.
+    let bad = d.berth_stdin(&["login", &server, "-u", "alice", "--password-stdin"], b"nope\n");
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    let config = d.dir.path().join("docker-config/config.json");
+    assert!(!config.exists() || !std::fs::read_to_string(&config).unwrap().contains(&server));
+
+    // Logged in: tokens per scope, push, pull, run.
+    assert!(ok(d.berth_stdin(&["login", &server, "-u", "alice", "--password-stdin"], b"pw\n"))
+        .contains("Login Succeeded"));
+    let pushed = ok(d.berth(&["push", &name]));
+    assert!(pushed.contains("1: digest: sha256:"), "{pushed}");
+    ok(d.berth(&["rmi", &name]));
+    ok(d.berth(&["pull", &name]));
+    assert_eq!(ok(d.berth(&["run", "--rm", &name, "echo", "via-token"])).trim(), "via-token");
+
+    // The docker CLI through berth's daemon, with the same stored login.
+    let copy = format!("{server}/alice/copy:2");
+    ok(d.docker(&["tag", &name, &copy]));
+    let pushed = ok(d.docker(&["push", &copy]));
+    assert!(pushed.contains("2: digest: sha256:"), "{pushed}");
+
+    // A repository alice has no rule for: the registry's DENIED.
+    let other = format!("{server}/bob/app:1");
+    ok(d.berth(&["tag", "busybox", &other]));
+    let out = d.berth(&["push", &other]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).to_lowercase().contains("denied"),
+        "{}",
+        text(&out)
+    );
 }
