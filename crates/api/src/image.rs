@@ -274,6 +274,9 @@ pub struct ContainerConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub args_escaped: Option<bool>,
+    /// Docker's `Image`: the classic builder records the parent (previous step's) image id.
+    #[serde(rename = "Image", default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// `{}`: the value type of Docker's port and volume sets.
