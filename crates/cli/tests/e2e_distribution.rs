@@ -451,28 +451,38 @@ fn bearer_tokens_from_berths_registry_with_both_clis() {
     let name = format!("{server}/alice/app:1");
     ok(d.berth(&["tag", "busybox", &name]));
 
-    // Anonymous: the token service refuses, and the error says so.
+    // Anonymous: the token service hands out a token without rights; the registry's DENIED.
     let denied = d.berth(&["push", &name]);
     assert_eq!(denied.status.code(), Some(1), "{}", text(&denied));
     assert!(
-        String::from_utf8_lossy(&denied.stderr).contains("unauthorized"),
+        String::from_utf8_lossy(&denied.stderr)
+            .contains("denied: requested access to the resource is denied"),
         "{}",
         text(&denied)
     );
     // A wrong password: refused, nothing stored.
-    let bad = d.berth_stdin(&["login", &server, "-u", "alice", "--password-stdin"], b"nope\n");
+    let bad = d.berth_stdin(
+        &["login", &server, "-u", "alice", "--password-stdin"],
+        b"nope\n",
+    );
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
     let config = d.dir.path().join("docker-config/config.json");
     assert!(!config.exists() || !std::fs::read_to_string(&config).unwrap().contains(&server));
 
     // Logged in: tokens per scope, push, pull, run.
-    assert!(ok(d.berth_stdin(&["login", &server, "-u", "alice", "--password-stdin"], b"pw\n"))
-        .contains("Login Succeeded"));
+    assert!(ok(d.berth_stdin(
+        &["login", &server, "-u", "alice", "--password-stdin"],
+        b"pw\n"
+    ))
+    .contains("Login Succeeded"));
     let pushed = ok(d.berth(&["push", &name]));
     assert!(pushed.contains("1: digest: sha256:"), "{pushed}");
     ok(d.berth(&["rmi", &name]));
     ok(d.berth(&["pull", &name]));
-    assert_eq!(ok(d.berth(&["run", "--rm", &name, "echo", "via-token"])).trim(), "via-token");
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", &name, "echo", "via-token"])).trim(),
+        "via-token"
+    );
 
     // The docker CLI through berth's daemon, with the same stored login.
     let copy = format!("{server}/alice/copy:2");
@@ -486,7 +496,9 @@ fn bearer_tokens_from_berths_registry_with_both_clis() {
     let out = d.berth(&["push", &other]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).to_lowercase().contains("denied"),
+        String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("denied"),
         "{}",
         text(&out)
     );
