@@ -45,6 +45,12 @@ pub struct ContainerConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
+    /// `--mount` entries.
+    pub mounts: Option<Vec<MountSpec>>,
+    /// `--tmpfs`: destination -> options (`size=64m,mode=1777`).
+    pub tmpfs: Option<BTreeMap<String, String>>,
+    /// `--volumes-from`: `container[:ro|rw]`.
+    pub volumes_from: Option<Vec<String>>,
     pub log_config: LogConfig,
     pub network_mode: String,
     pub port_bindings: Option<BTreeMap<String, serde_json::Value>>,
@@ -81,6 +87,57 @@ pub struct LogConfig {
     #[serde(rename = "Type")]
     pub kind: String,
     pub config: BTreeMap<String, String>,
+}
+
+/// One `HostConfig.Mounts` entry (`--mount type=...`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountSpec {
+    /// `bind`, `volume` or `tmpfs`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// Host path (bind) or volume name (volume; empty: anonymous).
+    pub source: String,
+    /// Path in the container.
+    pub target: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+    /// Bind options.
+    pub bind_options: Option<BindOptions>,
+    /// Volume options.
+    pub volume_options: Option<VolumeOptions>,
+    /// Tmpfs options.
+    pub tmpfs_options: Option<TmpfsOptions>,
+}
+
+/// `BindOptions` of a mount.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct BindOptions {
+    /// `rprivate`, `private`, `rshared`, ...
+    pub propagation: String,
+    /// Create the host path if missing (`bind-create-src`).
+    pub create_mountpoint: bool,
+}
+
+/// `VolumeOptions` of a mount.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct VolumeOptions {
+    /// Do not copy the image's content into a new volume.
+    pub no_copy: bool,
+    /// Labels of a volume created for this mount.
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `TmpfsOptions` of a mount.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TmpfsOptions {
+    /// Size limit in bytes (0: the kernel's default).
+    pub size_bytes: i64,
+    /// File mode of the tmpfs root (0: 1777).
+    pub mode: u32,
 }
 
 /// `HostConfig.RestartPolicy`.

@@ -68,6 +68,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Manage images
     Image(ImageArgs),
+    /// Manage volumes
+    Volume(VolumeArgs),
     /// Get real time events from the server
     Events(EventsArgs),
     /// Manage berth
@@ -170,6 +172,18 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Bind mount a volume (`[SRC:]DST[:ro|rw|nocopy]`)
+    #[arg(short = 'v', long = "volume", value_name = "list")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container (`type=bind|volume|tmpfs,source=,target=,...`)
+    #[arg(long = "mount", value_name = "mount")]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory (`DST[:OPTIONS]`)
+    #[arg(long = "tmpfs", value_name = "list")]
+    pub tmpfs: Vec<String>,
+    /// Mount volumes from the specified container(s) (`CONTAINER[:ro|rw]`)
+    #[arg(long = "volumes-from", value_name = "list")]
+    pub volumes_from: Vec<String>,
     /// Add Linux capabilities
     #[arg(long = "cap-add", value_name = "list")]
     pub cap_add: Vec<String>,
@@ -632,6 +646,78 @@ pub struct DfArgs {
     /// Format output using a custom template
     #[arg(long, value_name = "string")]
     pub format: Option<String>,
+}
+
+/// `volume` and its subcommands.
+#[derive(Debug, Args)]
+pub struct VolumeArgs {
+    /// The volume command.
+    #[command(subcommand)]
+    pub command: VolumeCommand,
+}
+
+/// `berth volume ...`.
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create {
+        /// Volume driver name
+        #[arg(short = 'd', long, default_value = "local")]
+        driver: String,
+        /// Set metadata for a volume
+        #[arg(long = "label")]
+        label: Vec<String>,
+        /// Set driver specific options
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
+        /// The volume's name (default: a random one)
+        #[arg(value_name = "VOLUME")]
+        name: Option<String>,
+    },
+    /// List volumes
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Only display volume names
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Provide filter values (e.g. "dangling=true")
+        #[arg(short = 'f', long = "filter")]
+        filter: Vec<String>,
+        /// Format output using a custom template
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on one or more volumes
+    Inspect {
+        /// Format output using a custom template
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        /// Volumes
+        #[arg(value_name = "VOLUME", required = true)]
+        names: Vec<String>,
+    },
+    /// Remove one or more volumes
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// Force the removal of one or more volumes
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Volumes
+        #[arg(value_name = "VOLUME", required = true)]
+        names: Vec<String>,
+    },
+    /// Remove unused local volumes
+    Prune {
+        /// Remove all unused volumes, not just anonymous ones
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Do not prompt for confirmation
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Provide filter values (e.g. "label=<label>")
+        #[arg(long = "filter")]
+        filter: Vec<String>,
+    },
 }
 
 /// Flags of `events`.

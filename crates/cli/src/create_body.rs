@@ -62,6 +62,10 @@ pub struct RestartPolicy {
 #[serde(rename_all = "PascalCase")]
 pub struct HostConfig {
     pub binds: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Vec<serde_json::Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<BTreeMap<String, String>>,
     #[serde(rename = "ContainerIDFile")]
     pub container_id_file: String,
     pub log_config: LogConfig,
@@ -182,6 +186,29 @@ pub fn build(
         .split_first()
         .ok_or_else(|| "\"run\" requires at least 1 argument".to_string())?;
     let attach = !args.detach;
+    // `-v /path` is an anonymous volume (Config.Volumes); `-v src:dst[:mode]` a bind.
+    let mut anon_volumes = BTreeMap::new();
+    let mut binds = Vec::new();
+    for v in &args.volume {
+        if v.is_empty() {
+            return Err("invalid empty volume spec".to_string());
+        }
+        if v.contains(':') {
+            binds.push(v.clone());
+        } else {
+            anon_volumes.insert(v.clone(), serde_json::json!({}));
+        }
+    }
+    let mounts = args
+        .mount
+        .iter()
+        .map(|m| opts::mount_spec(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tmpfs = BTreeMap::new();
+    for t in &args.tmpfs {
+        let (dst, o) = t.split_once(':').unwrap_or((t.as_str(), ""));
+        tmpfs.insert(dst.to_string(), o.to_string());
+    }
     let restart = match &args.restart {
         Some(r) => opts::restart_policy(r)?,
         None => ("no".to_string(), 0),
@@ -250,7 +277,7 @@ pub fn build(
         env: (!env.is_empty()).then_some(env),
         cmd: (!cmd.is_empty()).then(|| cmd.to_vec()),
         image: image.clone(),
-        volumes: BTreeMap::new(),
+        volumes: anon_volumes,
         working_dir: args.workdir.clone().unwrap_or_default(),
         entrypoint: args.entrypoint.as_ref().map(|e| vec![e.clone()]),
         on_build: None,
@@ -258,7 +285,9 @@ pub fn build(
         stop_signal: args.stop_signal.clone(),
         stop_timeout: args.stop_timeout,
         host_config: HostConfig {
-            binds: None,
+            binds: (!binds.is_empty()).then_some(binds),
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
             container_id_file: String::new(),
             log_config: LogConfig::default(),
             network_mode: network,
@@ -269,7 +298,7 @@ pub fn build(
             },
             auto_remove: args.rm,
             volume_driver: String::new(),
-            volumes_from: None,
+            volumes_from: (!args.volumes_from.is_empty()).then(|| args.volumes_from.clone()),
             console_size: console.unwrap_or([0, 0]),
             cap_add: opts::capabilities(&args.cap_add),
             cap_drop: opts::capabilities(&args.cap_drop),

@@ -356,6 +356,77 @@ pub fn confirm(warning: &str) -> std::io::Result<bool> {
     Ok(a == "y" || a == "yes")
 }
 
+/// One `--mount` value (`type=bind,source=/a,target=/b,readonly`) as the API's mount object.
+pub fn mount_spec(spec: &str) -> Result<serde_json::Value, String> {
+    use serde_json::json;
+    let mut kind = "volume".to_string();
+    let (mut source, mut target) = (String::new(), String::new());
+    let mut read_only = false;
+    let mut bind = serde_json::Map::new();
+    let mut volume = serde_json::Map::new();
+    let mut labels = serde_json::Map::new();
+    let mut tmpfs = serde_json::Map::new();
+    let truthy = |v: &str| -> Result<bool, String> {
+        match v {
+            "" | "1" | "true" => Ok(true),
+            "0" | "false" => Ok(false),
+            _ => Err(format!("invalid value for readonly: {v}")),
+        }
+    };
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = field.split_once('=').unwrap_or((field, ""));
+        match k.to_ascii_lowercase().as_str() {
+            "type" => kind = v.to_string(),
+            "source" | "src" => source = v.to_string(),
+            "target" | "destination" | "dst" => target = v.to_string(),
+            "readonly" | "ro" => read_only = truthy(v)?,
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(v));
+            }
+            "bind-create-src" => {
+                bind.insert("CreateMountpoint".into(), json!(truthy(v)?));
+            }
+            "volume-nocopy" => {
+                volume.insert("NoCopy".into(), json!(truthy(v)?));
+            }
+            "volume-label" => {
+                let (lk, lv) = v.split_once('=').unwrap_or((v, ""));
+                labels.insert(lk.into(), json!(lv));
+            }
+            "tmpfs-size" => {
+                tmpfs.insert("SizeBytes".into(), json!(ram_in_bytes(v)?));
+            }
+            "tmpfs-mode" => {
+                let mode =
+                    u32::from_str_radix(v, 8).map_err(|_| format!("invalid tmpfs-mode {v:?}"))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            "consistency" => {}
+            _ => return Err(format!("unexpected key '{k}' in '{field}'")),
+        }
+    }
+    if target.is_empty() {
+        return Err("target is required".into());
+    }
+    if !["bind", "volume", "tmpfs"].contains(&kind.as_str()) {
+        return Err(format!("invalid mount type: {kind:?}"));
+    }
+    if !labels.is_empty() {
+        volume.insert("Labels".into(), serde_json::Value::Object(labels));
+    }
+    let mut m = json!({"Type": kind, "Source": source, "Target": target, "ReadOnly": read_only});
+    if !bind.is_empty() {
+        m["BindOptions"] = serde_json::Value::Object(bind);
+    }
+    if !volume.is_empty() {
+        m["VolumeOptions"] = serde_json::Value::Object(volume);
+    }
+    if !tmpfs.is_empty() {
+        m["TmpfsOptions"] = serde_json::Value::Object(tmpfs);
+    }
+    Ok(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,9 @@ pub enum EngineError {
     /// No container by that name, id or prefix.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// No volume by that name.
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
     /// A prefix matched several containers.
     #[error("multiple IDs found with provided prefix: {0}")]
     Ambiguous(String),
@@ -75,7 +78,7 @@ impl EngineError {
     /// The stable class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            EngineError::NoSuchContainer(_) => ErrorKind::NotFound,
+            EngineError::NoSuchContainer(_) | EngineError::NoSuchVolume(_) => ErrorKind::NotFound,
             EngineError::Ambiguous(_) | EngineError::Invalid(_) => ErrorKind::InvalidArgument,
             EngineError::NameInUse { .. }
             | EngineError::RemoveRunning(_)

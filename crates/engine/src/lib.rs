@@ -17,6 +17,7 @@ mod names;
 pub mod network;
 mod shim_client;
 mod signal;
+pub mod volumes;
 
 pub use container::Engine;
 pub use error::EngineError;

@@ -166,3 +166,15 @@ pub fn random_name() -> String {
         SURNAMES[(n / ADJECTIVES.len()) % SURNAMES.len()]
     )
 }
+
+/// `n` random lowercase hex digits (volume names, as Docker's anonymous volumes).
+pub fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut bytes = vec![0u8; n.div_ceil(2)];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut bytes);
+    }
+    let mut s: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    s.truncate(n);
+    s
+}

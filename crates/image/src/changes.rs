@@ -28,6 +28,10 @@ pub struct ImportChanges {
     pub labels: BTreeMap<String, String>,
     /// `EXPOSE`, as `port/proto`.
     pub exposed_ports: Vec<String>,
+    /// `VOLUME` paths.
+    pub volumes: Vec<String>,
+    /// `STOPSIGNAL`.
+    pub stop_signal: Option<String>,
 }
 
 impl ImportChanges {
@@ -88,6 +92,18 @@ impl ImportChanges {
                     self.exposed_ports.push(format!("{port}/{proto}"));
                 }
             }
+            "VOLUME" => {
+                // JSON array or space-separated paths, as the Dockerfile instruction.
+                let paths: Vec<String> = match serde_json::from_str::<Vec<String>>(rest) {
+                    Ok(v) => v,
+                    Err(_) => rest.split_whitespace().map(String::from).collect(),
+                };
+                if paths.iter().any(|p| p.is_empty()) {
+                    return Err(bad("VOLUME specified can not be an empty string"));
+                }
+                self.volumes.extend(paths);
+            }
+            "STOPSIGNAL" => self.stop_signal = Some(rest.to_string()),
             other => return Err(bad(&format!("{other} is not a valid change command"))),
         }
         Ok(())
@@ -95,6 +111,15 @@ impl ImportChanges {
 
     /// Applies the changes on top of `config`.
     pub fn apply_to(&self, config: &mut ContainerConfig) {
+        if !self.volumes.is_empty() {
+            let v = config.volumes.get_or_insert_with(Default::default);
+            for p in &self.volumes {
+                v.insert(p.clone(), Default::default());
+            }
+        }
+        if let Some(s) = &self.stop_signal {
+            config.stop_signal = Some(s.clone());
+        }
         if let Some(c) = &self.cmd {
             config.cmd = Some(c.clone());
         }

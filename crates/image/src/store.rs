@@ -628,12 +628,15 @@ fn resolve_in(state: &State, s: &str) -> Result<(Digest, Option<ImageRef>), Imag
 fn remove_load_spools(images: &Path) -> Result<(), ImageError> {
     let entries = fs::read_dir(images).map_err(ImageError::io("read directory", images))?;
     for e in entries.flatten() {
-        if e.file_name()
-            .to_string_lossy()
-            .starts_with(archive::LOAD_PREFIX)
-        {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(archive::LOAD_PREFIX) {
             let p = e.path();
             fs::remove_dir_all(&p).map_err(ImageError::io("remove", &p))?;
+        } else if name.starts_with("export-") || name.starts_with("copy-") {
+            // A private mount of a container root that a crash left behind.
+            let p = e.path();
+            let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
+            let _ = fs::remove_dir(&p);
         }
     }
     Ok(())

@@ -55,7 +55,7 @@ mod error;
 mod meta;
 pub mod mount;
 mod overlay;
-mod tree;
+pub mod tree;
 
 #[cfg(test)]
 mod testsuite;

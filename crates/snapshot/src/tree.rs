@@ -13,8 +13,9 @@ use crate::{SnapshotError, Usage};
 
 /// Copies the tree under `from` into the existing directory `to`: directories, regular files,
 /// symlinks (not followed), fifos and device nodes, hard links (kept as links), mode,
-/// ownership (when permitted) and mtimes. Extended attributes are not copied.
-pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
+/// ownership (when permitted) and mtimes; `to` takes `from`'s metadata. Extended attributes
+/// are not copied.
+pub fn copy_tree(from: &Path, to: &Path) -> Result<(), SnapshotError> {
     let mut links: HashMap<(u64, u64), std::path::PathBuf> = HashMap::new();
     copy_dir_contents(from, to, &mut links)?;
     copy_meta(

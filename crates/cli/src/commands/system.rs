@@ -306,6 +306,15 @@ pub async fn df(ctx: &Ctx, args: crate::args::DfArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|x| x["UsageData"]["Size"].as_i64().unwrap_or(0))
         .sum();
+    let active_volumes = volumes
+        .iter()
+        .filter(|x| x["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0)
+        .count();
+    let idle_vol_size: i64 = volumes
+        .iter()
+        .filter(|x| x["UsageData"]["RefCount"].as_i64().unwrap_or(0) == 0)
+        .map(|x| x["UsageData"]["Size"].as_i64().unwrap_or(0))
+        .sum();
     let cache_size: i64 = cache.iter().map(|x| x["Size"].as_i64().unwrap_or(0)).sum();
     let row = |t: &str, total: usize, active: usize, s: String, r: String| json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(), "Size": s, "Reclaimable": r});
     let rows = vec![
@@ -323,7 +332,13 @@ pub async fn df(ctx: &Ctx, args: crate::args::DfArgs) -> anyhow::Result<i32> {
             size(rw),
             with_pct(idle_rw, rw),
         ),
-        row("Local Volumes", volumes.len(), 0, size(vol_size), size(0)),
+        row(
+            "Local Volumes",
+            volumes.len(),
+            active_volumes,
+            size(vol_size),
+            with_pct(idle_vol_size, vol_size),
+        ),
         row(
             "Build Cache",
             cache.len(),

@@ -123,7 +123,9 @@ pub async fn remove(
     uri: Uri,
 ) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
-    engine.remove(&id, p.bool("force", false)).await?;
+    engine
+        .remove_with_volumes(&id, p.bool("force", false), p.bool("v", false))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

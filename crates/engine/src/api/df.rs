@@ -51,13 +51,26 @@ pub async fn df(State(engine): State<AppState>) -> ApiResult<Response> {
             c
         })
         .collect();
+    let volumes: Vec<Value> = engine
+        .volumes
+        .list()
+        .into_iter()
+        .map(|(name, m)| {
+            let mut v = engine.volumes.to_json(&name, &m);
+            v["UsageData"] = json!({
+                "Size": crate::volumes::dir_size(&engine.volumes.data_path(&name)),
+                "RefCount": engine.volume_users(&name).len(),
+            });
+            v
+        })
+        .collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({
             "LayersSize": usage.layers_size,
             "Images": image_values,
             "Containers": container_values,
-            "Volumes": [],
+            "Volumes": volumes,
             "BuildCache": [],
         }),
     ))

@@ -10,6 +10,7 @@ mod events;
 mod images;
 mod networks;
 mod system;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -75,6 +76,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::disconnect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/images/json", get(images::list))
         .route("/images/prune", post(images::prune))
         .route("/images/create", post(images::create))

@@ -74,8 +74,12 @@ impl Engine {
         if config.hostname.is_empty() {
             config.hostname = id.short().to_string();
         }
+        let mount_points = self.resolve_mounts(&config, &req.host_config)?;
         let data_dir = self.paths.data_dir(id.as_str());
-        ensure_dir(&data_dir)?;
+        if let Err(e) = ensure_dir(&data_dir) {
+            self.remove_anonymous_volumes(&mount_points);
+            return Err(e);
+        }
         let images = self.images.clone();
         let key = id.to_string();
         let image_id = info.id.clone();
@@ -84,6 +88,7 @@ impl Engine {
             .map_err(join_error)?;
         if let Err(e) = prepared {
             let _ = std::fs::remove_dir_all(&data_dir);
+            self.remove_anonymous_volumes(&mount_points);
             return Err(e.into());
         }
         let record = Record {
@@ -98,6 +103,7 @@ impl Engine {
             state: State::default(),
             restart_count: 0,
             manually_stopped: false,
+            mount_points: mount_points.clone(),
             runtime: self.runtime.clone(),
             networks,
         };
@@ -235,6 +241,15 @@ pub fn merge_image_config(mut c: ContainerConfig, image: &serde_json::Value) -> 
     }
     if c.stop_signal.is_none() {
         c.stop_signal = image["StopSignal"].as_str().map(String::from);
+    }
+    if let Some(vols) = image["Volumes"].as_object().filter(|v| !v.is_empty()) {
+        let mut merged = c.volumes.take().unwrap_or_default();
+        for k in vols.keys() {
+            merged
+                .entry(k.clone())
+                .or_insert_with(|| serde_json::json!({}));
+        }
+        c.volumes = Some(merged);
     }
     if let Some(labels) = image["Labels"].as_object() {
         let mut merged: BTreeMap<String, String> = labels

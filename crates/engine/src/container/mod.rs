@@ -7,6 +7,7 @@ mod attach;
 mod commit;
 mod create;
 mod logs;
+mod mounts;
 pub mod record;
 mod remove;
 mod restart;
@@ -172,6 +173,8 @@ pub struct Engine {
     registries: std::sync::RwLock<Arc<image::distribution::Transport>>,
     /// Container and image events (`GET /events`).
     pub events: crate::events::Events,
+    /// Local volumes.
+    pub volumes: crate::volumes::Volumes,
     /// Restart back-off per container id (in memory, as Docker's restart manager).
     restarts: Mutex<BTreeMap<String, restart::Backoff>>,
 }
@@ -204,6 +207,7 @@ impl Engine {
             std::fs::create_dir_all(&dir)
                 .map_err(EngineError::io(format!("create {}", dir.display())))?;
         }
+        let root_dir = paths.root.clone();
         let root = paths.root.clone();
         let images = tokio::task::spawn_blocking(move || ImageStore::open(&root))
             .await
@@ -231,6 +235,7 @@ impl Engine {
                 image::distribution::TransportConfig::default(),
             ))),
             events: crate::events::Events::default(),
+            volumes: crate::volumes::Volumes::open(&root_dir)?,
             restarts: Mutex::new(BTreeMap::new()),
         });
         engine.load().await;

@@ -96,6 +96,9 @@ pub struct Record {
     /// stopped, also across daemon restarts (Docker's `HasBeenManuallyStopped`).
     #[serde(default)]
     pub manually_stopped: bool,
+    /// Resolved mounts (binds, volumes, tmpfs), fixed at create.
+    #[serde(default)]
+    pub mount_points: Vec<super::mounts::MountPoint>,
     /// OCI runtime used.
     pub runtime: String,
     /// Networks the container is attached to when it runs (bridge modes), by network name,

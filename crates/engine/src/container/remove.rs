@@ -14,6 +14,17 @@ impl Engine {
         name_or_id: &str,
         force: bool,
     ) -> Result<(), EngineError> {
+        self.remove_with_volumes(name_or_id, force, false).await
+    }
+
+    /// `docker rm [-f] [-v]`: with `volumes`, the container's anonymous volumes go too (unless
+    /// another container uses them).
+    pub async fn remove_with_volumes(
+        self: &Arc<Engine>,
+        name_or_id: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), EngineError> {
         let c = self.get(name_or_id)?;
         let _op = c.op.lock().await;
         if c.lifecycle.borrow().removed {
@@ -44,6 +55,9 @@ impl Engine {
         self.release_network(&id).await;
         self.remove_files(&id).await?;
         self.forget(&id);
+        if volumes {
+            self.remove_anonymous_volumes(&c.record().mount_points);
+        }
         c.lifecycle.send_modify(|lc| lc.removed = true);
         self.forget_restart(&id);
         self.container_event(&c.record(), "destroy", &[]);

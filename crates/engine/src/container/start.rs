@@ -90,7 +90,9 @@ impl Engine {
         let mounts = tokio::task::spawn_blocking(move || images.rootfs_mounts(&key))
             .await
             .map_err(super::create::join_error)??;
-        let (oci_spec, warnings) = spec::build(rec, &self.paths, &setup)?;
+        self.populate_volumes(&id, &rec.mount_points).await?;
+        let (mut oci_spec, warnings) = spec::build(rec, &self.paths, &setup)?;
+        oci_spec.mounts.extend(self.oci_mounts(&rec.mount_points));
         for w in warnings {
             tracing::warn!(container = %id, "{w}");
         }
@@ -322,7 +324,8 @@ impl Engine {
         }
         let auto_remove = rec.host_config.auto_remove;
         if auto_remove {
-            if let Err(e) = self.remove(c.id.as_str(), true).await {
+            // `--rm` takes the anonymous volumes along, as Docker's does.
+            if let Err(e) = self.remove_with_volumes(c.id.as_str(), true, true).await {
                 tracing::warn!(container = %c.id, error = %e, "auto-remove failed");
             }
         }

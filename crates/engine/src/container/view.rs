@@ -60,7 +60,7 @@ impl Engine {
             "ExecIDs": null,
             "HostConfig": r.host_config,
             "GraphDriver": {"Name": "overlay2", "Data": null},
-            "Mounts": [],
+            "Mounts": self.mounts_json(&r.mount_points),
             "Config": r.config,
             "NetworkSettings": network_settings,
         })

@@ -442,3 +442,36 @@ impl ImageStore {
         result
     }
 }
+
+impl ImageStore {
+    /// Copies what the container's root (snapshot `key`) holds at `path` into the directory
+    /// `dest`, from a private read-only mount: how a new volume gets the image's content.
+    /// Nothing is copied when `path` is missing or not a directory.
+    pub fn copy_path_out(&self, key: &str, path: &str, dest: &Path) -> Result<(), ImageError> {
+        let images_dir = self.index_path.parent().expect("index has a directory");
+        let mnt = images_dir.join(format!("copy-{}", content::atomic::unique_suffix()));
+        fs::create_dir_all(&mnt).map_err(io_err("create directory", &mnt))?;
+        let result = (|| {
+            let mounts = self.snapshots.mounts(key)?;
+            let guard = snapshot::mount::mount_all(&mounts, &mnt)
+                .map_err(io_err("mount the container's filesystem at", &mnt))?;
+            // Resolve inside the mount without following symlinks out of it.
+            let mut src = guard.target().to_path_buf();
+            for c in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+                if c == ".." {
+                    return Ok(());
+                }
+                src.push(c);
+                match fs::symlink_metadata(&src) {
+                    Ok(md) if md.is_dir() => {}
+                    _ => return Ok(()),
+                }
+            }
+            snapshot::tree::copy_tree(&src, dest)?;
+            drop(guard);
+            Ok(())
+        })();
+        let _ = fs::remove_dir(&mnt);
+        result
+    }
+}
