@@ -156,7 +156,7 @@ fn parse_list(
                 let (body, end) = parse_list(tokens, pos, fields, depth + 1)?;
                 let els = match end.as_deref() {
                     Some("end") => Vec::new(),
-                    Some(e) if e == "else" => {
+                    Some("else") => {
                         let (els, end) = parse_list(tokens, pos, fields, depth + 1)?;
                         if end.as_deref() != Some("end") {
                             return Err(TemplateError(format!(
@@ -465,7 +465,7 @@ fn eval_call(
         }
         Some("eq") => {
             let first = one(&args)?;
-            Ok(Value::Bool(args[1..].iter().any(|a| *a == first)))
+            Ok(Value::Bool(args[1..].contains(&first)))
         }
         Some("ne") => {
             if args.len() != 2 {
