@@ -68,6 +68,10 @@ pub enum Command {
     Load(LoadArgs),
     /// Manage images
     Image(ImageArgs),
+    /// Manage containers
+    Container(ContainerGroupArgs),
+    /// Rename a container
+    Rename(RenameArgs),
     /// Manage volumes
     Volume(VolumeArgs),
     /// Get real time events from the server
@@ -646,6 +650,79 @@ pub struct DfArgs {
     /// Format output using a custom template
     #[arg(long, value_name = "string")]
     pub format: Option<String>,
+}
+
+/// `container` and its subcommands.
+#[derive(Debug, Args)]
+pub struct ContainerGroupArgs {
+    /// The container command.
+    #[command(subcommand)]
+    pub command: ContainerCommand,
+}
+
+/// `berth container ...`: the container commands under one name, as docker's.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// List containers
+    #[command(visible_aliases = ["list", "ps"])]
+    Ls(PsArgs),
+    /// Create and run a new container from an image
+    Run(RunArgs),
+    /// Create a new container
+    Create(RunArgs),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Remove one or more containers
+    #[command(visible_alias = "remove")]
+    Rm(RmArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Pause all processes within one or more containers
+    Pause(ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ContainersArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(WaitArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(DiffArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Remove all stopped containers
+    Prune(ContainerPruneArgs),
+}
+
+/// Flags of `rename`.
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    /// Its new name
+    #[arg(value_name = "NEW_NAME")]
+    pub new_name: String,
+}
+
+/// Flags of `container prune`.
+#[derive(Debug, Args)]
+pub struct ContainerPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
 }
 
 /// `volume` and its subcommands.

@@ -79,6 +79,12 @@ fn command_name(c: &Command) -> &'static str {
         Command::Save(_) => "save",
         Command::Load(_) => "load",
         Command::Image(_) => "image",
+        Command::Container(g) => match g.command {
+            args::ContainerCommand::Run(_) => "run",
+            args::ContainerCommand::Create(_) => "create",
+            _ => "container",
+        },
+        Command::Rename(_) => "rename",
         Command::Volume(_) => "volume",
         Command::Events(_) => "events",
         Command::System(_) => "system",
@@ -140,6 +146,33 @@ fn run_client(host_flag: Option<&str>, command: Command) -> i32 {
             Command::Save(a) => commands::archive::save(&ctx, a).await,
             Command::Load(a) => commands::archive::load(&ctx, a).await,
             Command::Image(a) => commands::images::image(&ctx, a).await,
+            Command::Container(g) => {
+                use args::ContainerCommand as C;
+                match g.command {
+                    C::Ls(a) => commands::ps::ps(&ctx, a).await,
+                    C::Run(a) => commands::run::run(&ctx, a, "run").await,
+                    C::Create(a) => commands::run::run(&ctx, a, "create").await,
+                    C::Start(a) => commands::run::start_cmd(&ctx, a).await,
+                    C::Stop(a) => commands::lifecycle::stop(&ctx, a).await,
+                    C::Restart(a) => commands::lifecycle::restart(&ctx, a).await,
+                    C::Kill(a) => commands::lifecycle::kill(&ctx, a).await,
+                    C::Rm(a) => commands::lifecycle::rm(&ctx, a).await,
+                    C::Logs(a) => commands::logs::logs(&ctx, a).await,
+                    C::Inspect(mut a) => {
+                        a.kind = Some("container".into());
+                        commands::inspect::inspect(&ctx, a).await
+                    }
+                    C::Pause(a) => commands::lifecycle::pause(&ctx, a).await,
+                    C::Unpause(a) => commands::lifecycle::unpause(&ctx, a).await,
+                    C::Wait(a) => commands::lifecycle::wait(&ctx, a).await,
+                    C::Commit(a) => commands::commit::commit(&ctx, a).await,
+                    C::Export(a) => commands::commit::export(&ctx, a).await,
+                    C::Diff(a) => commands::commit::diff(&ctx, a).await,
+                    C::Rename(a) => commands::lifecycle::rename(&ctx, a).await,
+                    C::Prune(a) => commands::lifecycle::prune(&ctx, a).await,
+                }
+            }
+            Command::Rename(a) => commands::lifecycle::rename(&ctx, a).await,
             Command::Volume(a) => commands::volume::volume(&ctx, a).await,
             Command::Events(a) => commands::events::events(&ctx, a).await,
             Command::System(a) => commands::system::system(&ctx, a).await,

@@ -107,3 +107,46 @@ pub async fn wait(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<i32> {
     })
     .await
 }
+
+/// `berth rename CONTAINER NEW_NAME`.
+pub async fn rename(ctx: &Ctx, args: crate::args::RenameArgs) -> anyhow::Result<i32> {
+    let client = ctx.client().await?;
+    let mut q = Query::new();
+    q.add("name", &args.new_name);
+    client
+        .post(&format!("/containers/{}/rename", args.container), &q)
+        .await?;
+    Ok(0)
+}
+
+/// `berth container prune [-f] [--filter]`.
+pub async fn prune(ctx: &Ctx, args: crate::args::ContainerPruneArgs) -> anyhow::Result<i32> {
+    if !args.force && !crate::opts::confirm("WARNING! This will remove all stopped containers.")? {
+        return Ok(0);
+    }
+    let client = ctx.client().await?;
+    let mut q = Query::new();
+    if let Some(f) = crate::opts::filters_json(&args.filter)
+        .map_err(|e| crate::error::StatusError::new(125, e))?
+    {
+        q.add("filters", f);
+    }
+    let resp = client.post("/containers/prune", &q).await?;
+    let v: serde_json::Value = crate::client::read_json(resp).await?;
+    let deleted = v["ContainersDeleted"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !deleted.is_empty() {
+        super::println("Deleted Containers:")?;
+        for d in &deleted {
+            super::println(d.as_str().unwrap_or_default())?;
+        }
+        super::println("")?;
+    }
+    super::println(&format!(
+        "Total reclaimed space: {}",
+        crate::format::human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0) as f64, 4)
+    ))?;
+    Ok(0)
+}

@@ -39,9 +39,15 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
         limit = 1;
         all = true;
     }
+    let filters = p.filters()?;
+    for k in filters.keys() {
+        if !crate::container::PS_FILTERS.contains(&k.as_str()) {
+            return Err(EngineError::Invalid(format!("invalid filter '{k}'")).into());
+        }
+    }
     let opts = ListOptions {
         all,
-        filters: p.filters()?,
+        filters,
         limit,
     };
     Ok(json_response(StatusCode::OK, &engine.list(&opts)))
@@ -283,4 +289,34 @@ mod tests {
         );
         assert!(super::parse_unix_time(Some("soon")).is_err());
     }
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let p = Params::from_uri(&uri);
+    let name = p.get("name").unwrap_or("");
+    engine.rename(&id, name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /containers/prune?filters=` (until, label): removes every stopped container.
+pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let filters = Params::from_uri(&uri).filters()?;
+    for k in filters.keys() {
+        if !["until", "label", "label!"].contains(&k.as_str()) {
+            return Err(EngineError::Invalid(format!("invalid filter '{k}'")).into());
+        }
+    }
+    let (deleted, reclaimed) = engine.prune_containers(&filters).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "ContainersDeleted": if deleted.is_empty() { serde_json::Value::Null } else { serde_json::json!(deleted) },
+            "SpaceReclaimed": reclaimed,
+        }),
+    ))
 }

@@ -7,6 +7,7 @@ mod attach;
 mod commit;
 mod create;
 mod logs;
+mod manage;
 mod mounts;
 pub mod record;
 mod remove;
@@ -30,7 +31,7 @@ pub use attach::AttachOptions;
 pub use commit::{CommitRequest, MOUNT_POINTS};
 pub(crate) use create::join_error;
 pub use logs::LogsOptions;
-pub use view::ListOptions;
+pub use view::{ListOptions, PS_FILTERS};
 pub use wait::WaitCondition;
 
 use crate::error::EngineError;

@@ -76,10 +76,12 @@ impl Engine {
             .map(|c| c.record())
             .filter(|r| opts.all || r.state.status.is_running() || has_filter(opts, "status"))
             .filter(|r| matches_filters(r, &opts.filters))
+            .filter(|r| self.matches_engine_filters(r, &opts.filters))
             .map(|r| {
                 let mut v = list_entry(&r, now);
                 v["Ports"] = self.list_ports(&r);
                 v["NetworkSettings"] = json!({"Networks": self.network_settings(&r)["Networks"]});
+                v["Mounts"] = self.mounts_json(&r.mount_points);
                 v
             })
             .collect();
@@ -89,6 +91,52 @@ impl Engine {
         out
     }
 }
+
+impl Engine {
+    /// The `ps` filters that need more than the record: `volume`, `network`, `before`,
+    /// `since` (the last two name containers).
+    fn matches_engine_filters(&self, r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
+        let created_of = |name: &str| self.get(name).ok().map(|c| c.record().created);
+        filters.iter().all(|(key, values)| {
+            values.is_empty()
+                || match key.as_str() {
+                    "volume" => values.iter().any(|v| {
+                        r.mount_points.iter().any(|m| {
+                            m.destination == *v
+                                || (m.kind == "volume" && m.source == *v)
+                                || (m.kind == "bind" && m.source == *v)
+                        })
+                    }),
+                    "network" => {
+                        let nets = self.network_settings(r)["Networks"].clone();
+                        values.iter().any(|v| {
+                            nets.as_object().is_some_and(|o| {
+                                o.iter().any(|(name, n)| {
+                                    name == v
+                                        || n["NetworkID"]
+                                            .as_str()
+                                            .is_some_and(|id| id.starts_with(v.as_str()))
+                                })
+                            })
+                        })
+                    }
+                    "before" => values
+                        .iter()
+                        .all(|v| created_of(v).is_some_and(|t| r.created < t)),
+                    "since" => values
+                        .iter()
+                        .all(|v| created_of(v).is_some_and(|t| r.created > t)),
+                    _ => true,
+                }
+        })
+    }
+}
+
+/// The filters `ps` accepts.
+pub const PS_FILTERS: [&str; 14] = [
+    "status", "name", "id", "label", "ancestor", "exited", "volume", "network", "before", "since",
+    "health", "is-task", "publish", "expose",
+];
 
 fn has_filter(opts: &ListOptions, key: &str) -> bool {
     opts.filters.get(key).is_some_and(|v| !v.is_empty())
