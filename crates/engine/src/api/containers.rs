@@ -274,23 +274,6 @@ fn parse_unix_time(v: Option<&str>) -> Result<Option<std::time::SystemTime>, Eng
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn times_in_both_client_forms() {
-        use std::time::{Duration, UNIX_EPOCH};
-        assert_eq!(
-            super::parse_unix_time(Some("1795411832")).unwrap(),
-            Some(UNIX_EPOCH + Duration::from_secs(1795411832))
-        );
-        assert_eq!(
-            super::parse_unix_time(Some("1795411800.500000000")).unwrap(),
-            Some(UNIX_EPOCH + Duration::new(1795411800, 500_000_000))
-        );
-        assert!(super::parse_unix_time(Some("soon")).is_err());
-    }
-}
-
 /// `POST /containers/{id}/rename?name=`.
 pub async fn rename(
     State(engine): State<AppState>,
@@ -319,4 +302,21 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
             "SpaceReclaimed": reclaimed,
         }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_in_both_client_forms() {
+        use std::time::{Duration, UNIX_EPOCH};
+        assert_eq!(
+            super::parse_unix_time(Some("1795411832")).unwrap(),
+            Some(UNIX_EPOCH + Duration::from_secs(1795411832))
+        );
+        assert_eq!(
+            super::parse_unix_time(Some("1795411800.500000000")).unwrap(),
+            Some(UNIX_EPOCH + Duration::new(1795411800, 500_000_000))
+        );
+        assert!(super::parse_unix_time(Some("soon")).is_err());
+    }
 }
