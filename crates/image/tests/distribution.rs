@@ -195,6 +195,50 @@ async fn serve(fake: Fake) -> (u16, Arc<Fake>) {
     (port, fake)
 }
 
+/// Serves `fake` over TLS with `cert`/`key` (PEM files) on a loopback port.
+async fn serve_tls(fake: Fake, cert: &std::path::Path, key: &std::path::Path) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let fake = Arc::new(fake);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (f, acceptor) = (fake.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |req| {
+                    let f = f.clone();
+                    async move { Ok::<_, Infallible>(f.answer(port, &req)) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    port
+}
+
 /// The busybox layer (plain tar) and the image pieces around it.
 struct TestImage {
     layer_tar: Vec<u8>,
@@ -531,4 +575,63 @@ async fn a_registry_that_never_answers_times_out() {
         start.elapsed()
     );
     drop(listener);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_tls_with_a_certs_d_ca_and_refused_without_it() {
+    let img = TestImage::new();
+    let (_dir, store) = store();
+    let certs = testkit::TempDir::new("tlsfix");
+    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut fake = Fake::default();
+    img.publish(&mut fake, "1", img.gzip(), MEDIA_TYPE_OCI_LAYER_GZIP, "amd64");
+    let port = serve_tls(fake, &cert, &key).await;
+    let r = reference(port, "secure:1");
+    let strict = |certs_dir: Option<std::path::PathBuf>| {
+        Arc::new(Transport::new(TransportConfig {
+            certs_dir,
+            loopback_insecure: false,
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(5),
+            ..TransportConfig::default()
+        }))
+    };
+    // Without the CA: the system roots do not know it, the pull fails on verification.
+    let e = distribution::pull(
+        store.clone(),
+        strict(None),
+        &r,
+        None,
+        &PullOptions::default(),
+        &Progress::none(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+    // With the CA in certs.d/<host:port>/: verified TLS, the pull completes.
+    let certs_d = certs.path().join("certs.d");
+    std::fs::create_dir_all(certs_d.join(format!("127.0.0.1:{port}"))).unwrap();
+    std::fs::copy(&cert, certs_d.join(format!("127.0.0.1:{port}/ca.crt"))).unwrap();
+    let out = distribution::pull(
+        store.clone(),
+        strict(Some(certs_d)),
+        &r,
+        None,
+        &PullOptions::default(),
+        &Progress::none(),
+    )
+    .await
+    .unwrap();
+    assert!(out.changed);
 }

@@ -193,6 +193,9 @@ pub struct TransportConfig {
     pub connect_timeout: Duration,
     /// Time allowed for a response's head to arrive.
     pub response_timeout: Duration,
+    /// Loopback registries are insecure (Docker's default). Tests turn this off to check
+    /// verified TLS against a loopback server.
+    pub loopback_insecure: bool,
 }
 
 impl Default for TransportConfig {
@@ -202,6 +205,7 @@ impl Default for TransportConfig {
             certs_dir: None,
             connect_timeout: Duration::from_secs(15),
             response_timeout: Duration::from_secs(60),
+            loopback_insecure: true,
         }
     }
 }
@@ -247,11 +251,10 @@ impl Transport {
     /// Whether `authority` (`host[:port]`) is an insecure registry.
     pub fn is_insecure(&self, authority: &str) -> bool {
         let host = host_of(authority);
-        if host == "localhost" {
-            return true;
-        }
         let ip: Option<IpAddr> = host.parse().ok();
-        if ip.is_some_and(|ip| ip.is_loopback()) {
+        if self.config.loopback_insecure
+            && (host == "localhost" || ip.is_some_and(|ip| ip.is_loopback()))
+        {
             return true;
         }
         self.config.insecure.iter().any(|entry| {
