@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod commit;
 pub mod distribution;
+pub mod exec;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;
@@ -10,6 +11,7 @@ pub mod logs;
 pub mod plumbing;
 pub mod ps;
 pub mod run;
+pub mod stats;
 pub mod system;
 
 use std::io::Write;

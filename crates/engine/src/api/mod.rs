@@ -6,7 +6,9 @@ mod commit;
 mod containers;
 mod df;
 mod distribution;
+mod exec;
 mod images;
+mod stats;
 mod system;
 
 use std::collections::BTreeMap;
@@ -55,6 +57,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/containers/{id}/top", get(stats::top))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route("/containers/{id}/changes", get(commit::changes))
         .route("/containers/{id}/export", get(commit::export))
         .route("/commit", post(commit::commit))

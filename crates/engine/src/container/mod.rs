@@ -6,11 +6,13 @@
 mod attach;
 mod commit;
 mod create;
+mod exec;
 mod logs;
 pub mod record;
 mod remove;
 mod spec;
 mod start;
+mod stats;
 mod stop;
 mod view;
 mod wait;
@@ -27,7 +29,9 @@ use tokio::sync::watch;
 pub use attach::AttachOptions;
 pub use commit::{CommitRequest, MOUNT_POINTS};
 pub(crate) use create::join_error;
+pub use exec::{Exec, ExecStart};
 pub use logs::LogsOptions;
+pub use stats::StatsSample;
 pub use view::ListOptions;
 pub use wait::WaitCondition;
 
@@ -157,6 +161,8 @@ pub struct Engine {
     /// When the daemon started.
     pub started: SystemTime,
     containers: Mutex<BTreeMap<String, Arc<Container>>>,
+    /// Exec instances by id.
+    execs: Mutex<std::collections::HashMap<String, Arc<Exec>>>,
     registries: std::sync::RwLock<Arc<image::distribution::Transport>>,
 }
 
@@ -190,6 +196,7 @@ impl Engine {
             self_exe,
             started: SystemTime::now(),
             containers: Mutex::new(BTreeMap::new()),
+            execs: Mutex::new(std::collections::HashMap::new()),
             registries: std::sync::RwLock::new(Arc::new(image::distribution::Transport::new(
                 image::distribution::TransportConfig::default(),
             ))),
@@ -299,6 +306,7 @@ impl Engine {
     }
 
     fn forget(&self, id: &str) {
+        self.exec_forget(id);
         self.containers.lock().expect("containers lock").remove(id);
     }
 

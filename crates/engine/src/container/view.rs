@@ -26,6 +26,7 @@ impl Engine {
         let r = c.record();
         let s = &r.state;
         let data_dir = self.paths.data_dir(&r.id);
+        let exec_ids = Some(self.exec_ids(&r.id)).filter(|v| !v.is_empty());
         let network_mode = if r.host_config.network_mode.is_empty() {
             "default"
         } else {
@@ -61,7 +62,7 @@ impl Engine {
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
-            "ExecIDs": null,
+            "ExecIDs": exec_ids,
             "HostConfig": r.host_config,
             "GraphDriver": {"Name": "overlay2", "Data": null},
             "Mounts": [],
