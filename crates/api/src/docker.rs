@@ -474,3 +474,61 @@ mod json_message_tests {
             .starts_with("[=========================>"));
     }
 }
+
+/// `POST /containers/{id}/exec` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecCreateRequest {
+    pub user: String,
+    pub privileged: bool,
+    pub tty: bool,
+    /// `[rows, columns]` (API 1.42+ with `-t`).
+    pub console_size: Option<[u16; 2]>,
+    pub attach_stdin: bool,
+    pub attach_stderr: bool,
+    pub attach_stdout: bool,
+    pub detach: bool,
+    pub detach_keys: String,
+    pub env: Option<Vec<String>>,
+    pub working_dir: String,
+    pub cmd: Option<Vec<String>>,
+}
+
+/// `POST /exec/{id}/start` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecStartRequest {
+    pub detach: bool,
+    pub tty: bool,
+    pub console_size: Option<[u16; 2]>,
+}
+
+/// `ProcessConfig` of `GET /exec/{id}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecProcessConfig {
+    pub tty: bool,
+    pub entrypoint: String,
+    pub arguments: Vec<String>,
+    pub privileged: bool,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub user: String,
+}
+
+/// `GET /exec/{id}/json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecInspect {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub running: bool,
+    pub exit_code: Option<i32>,
+    pub process_config: ExecProcessConfig,
+    pub open_stdin: bool,
+    pub open_stderr: bool,
+    pub open_stdout: bool,
+    pub can_remove: bool,
+    #[serde(rename = "ContainerID")]
+    pub container_id: String,
+    pub detach_keys: String,
+    pub pid: i32,
+}

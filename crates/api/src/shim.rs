@@ -11,6 +11,10 @@
 //!    Docker's 8-byte-header frames (1 = stdout, 2 = stderr; a TTY's output is stream 1) and reads
 //!    raw stdin bytes; the client's half-close is stdin EOF. `wait` answers when the container
 //!    has exited.
+//!    `exec` starts another process in the container (see [`ExecConfig`]); on success the
+//!    connection carries that process's output frames (as attach does) and its stdin, and ends
+//!    with one frame of stream [`EXEC_EXIT_STREAM`] whose payload is a [`Response`] JSON with
+//!    the process's `exit_code`; then the shim closes the connection.
 //! 4. When the init exits the shim drains its output, writes [`ExitRecord`] atomically to
 //!    `<data_dir>/exit.json`, deletes the runtime container, unmounts the root, answers the
 //!    waiters, closes attached streams and exits. A daemon that was down meanwhile reads the
@@ -66,6 +70,14 @@ pub enum Request {
     },
     /// Let the init execve the user's process.
     Start,
+    /// Run another process in the running container and stream it on this connection.
+    Exec(ExecConfig),
+    /// Set the terminal size of an exec'd process.
+    ResizeExec {
+        exec_id: String,
+        rows: u16,
+        cols: u16,
+    },
     /// Send a signal to the init.
     Kill { signal: i32 },
     /// Set the terminal size.
@@ -74,10 +86,76 @@ pub enum Request {
     Wait,
     /// Current status and pid.
     State,
+    /// The container's cgroup usage (processes, CPU, memory, pids, block IO).
+    Stats,
     /// Freeze the container.
     Pause,
     /// Thaw the container.
     Resume,
+}
+
+/// The stream byte of the frame that ends an exec stream (its payload: a [`Response`] JSON).
+pub const EXEC_EXIT_STREAM: u8 = 255;
+
+/// A process to run in a running container (`docker exec`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecConfig {
+    /// The daemon's exec id (for resize).
+    pub exec_id: String,
+    /// Command and arguments.
+    pub args: Vec<String>,
+    /// The whole environment (`KEY=value`): the container's plus the exec's own.
+    pub env: Vec<String>,
+    /// Working directory; empty means the container's.
+    #[serde(default)]
+    pub cwd: String,
+    /// Docker's `-u` value, resolved in the container's `/etc/passwd`; empty means the
+    /// container's user.
+    #[serde(default)]
+    pub user: String,
+    /// Allocate a terminal.
+    #[serde(default)]
+    pub tty: bool,
+    /// Keep stdin open for the client's input (else the process reads EOF).
+    #[serde(default)]
+    pub stdin: bool,
+    /// All capabilities (`--privileged`); the container's seccomp profile still applies.
+    #[serde(default)]
+    pub privileged: bool,
+    /// Initial terminal size (rows, columns).
+    #[serde(default)]
+    pub console_size: Option<[u16; 2]>,
+}
+
+/// Resource usage of a container's cgroup (v1 or v2), as counters; the daemon turns it into
+/// Docker's stats JSON. Times are nanoseconds, sizes bytes; absent files give zero/empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupStats {
+    /// Processes in the cgroup (host pids).
+    pub pids: Vec<i32>,
+    /// Total CPU time.
+    pub cpu_total: u64,
+    /// CPU time in user mode.
+    pub cpu_user: u64,
+    /// CPU time in kernel mode.
+    pub cpu_system: u64,
+    /// Per-CPU totals (v1 only).
+    pub cpu_percpu: Vec<u64>,
+    /// CFS periods, throttled periods and throttled time.
+    pub throttling: [u64; 3],
+    /// Memory in use.
+    pub memory_usage: u64,
+    /// Peak memory (when the kernel reports it).
+    pub memory_max_usage: u64,
+    /// Memory limit (0 when unlimited).
+    pub memory_limit: u64,
+    /// `memory.stat` as key/value pairs.
+    pub memory_stat: std::collections::BTreeMap<String, u64>,
+    /// `pids.current` and `pids.max` (0 when unlimited).
+    pub pids_current: u64,
+    pub pids_limit: u64,
+    /// Bytes read and written per device: (major, minor, "read"/"write", bytes).
+    pub io_bytes: Vec<(u64, u64, String, u64)>,
 }
 
 /// The answer to a [`Request`].
@@ -100,6 +178,9 @@ pub struct Response {
     /// RFC 3339 time the container exited (for `wait`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// For `stats`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<CgroupStats>,
 }
 
 impl Response {
@@ -144,5 +225,13 @@ mod tests {
         assert_eq!(s, r#"{"op":"kill","signal":9}"#);
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
         assert!(serde_json::from_str::<Request>(r#"{"op":"explode"}"#).is_err());
+        let e = Request::Exec(ExecConfig {
+            exec_id: "e1".into(),
+            args: vec!["true".into()],
+            ..Default::default()
+        });
+        let s = serde_json::to_string(&e).unwrap();
+        assert!(s.starts_with(r#"{"op":"exec","exec_id":"e1""#), "{s}");
+        assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), e);
     }
 }

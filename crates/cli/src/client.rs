@@ -413,15 +413,36 @@ impl Client {
 
     /// Hijacks a connection: `POST` with `Connection: Upgrade` / `Upgrade: tcp`, expects `101`.
     pub async fn hijack(&self, path: &str, query: &Query) -> Result<Hijacked, ClientError> {
+        self.hijack_with(path, query, empty_body(), "text/plain")
+            .await
+    }
+
+    /// [`Client::hijack`] with a JSON body (`POST /exec/{id}/start`).
+    pub async fn hijack_json<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Hijacked, ClientError> {
+        self.hijack_with(path, &Query::new(), json_body(body), "application/json")
+            .await
+    }
+
+    async fn hijack_with(
+        &self,
+        path: &str,
+        query: &Query,
+        body: ReqBody,
+        content_type: &str,
+    ) -> Result<Hijacked, ClientError> {
         let resp = self
             .send_raw(
                 Method::POST,
                 self.path(path, query),
-                empty_body(),
+                body,
                 &[
                     (CONNECTION.as_str(), "Upgrade"),
                     (UPGRADE.as_str(), "tcp"),
-                    (CONTENT_TYPE.as_str(), "text/plain"),
+                    (CONTENT_TYPE.as_str(), content_type),
                 ],
             )
             .await?;

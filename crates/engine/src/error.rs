@@ -26,6 +26,9 @@ pub enum EngineError {
     /// Removal of a running container without force.
     #[error("You cannot remove a running container {0}. Stop the container before attempting removal or force remove")]
     RemoveRunning(String),
+    /// No exec instance by that id.
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
     /// The container must be running for this.
     #[error("Container {0} is not running")]
     NotRunning(String),
@@ -78,7 +81,9 @@ impl EngineError {
     /// The stable class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            EngineError::NoSuchContainer(_) | EngineError::NoSuchVolume(_) => ErrorKind::NotFound,
+            EngineError::NoSuchContainer(_)
+            | EngineError::NoSuchVolume(_)
+            | EngineError::NoSuchExec(_) => ErrorKind::NotFound,
             EngineError::Ambiguous(_) | EngineError::Invalid(_) => ErrorKind::InvalidArgument,
             EngineError::NameInUse { .. }
             | EngineError::RemoveRunning(_)

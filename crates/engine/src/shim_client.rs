@@ -90,3 +90,19 @@ async fn read_response(stream: &mut UnixStream) -> io::Result<Response> {
     }
     serde_json::from_slice(&line).map_err(io::Error::other)
 }
+
+/// Starts an exec'd process: the shim's answer, and on success the stream that carries its
+/// output frames (ending with the exit frame) and takes its stdin.
+pub async fn exec(
+    sock: &Path,
+    cfg: api::shim::ExecConfig,
+) -> io::Result<(Response, Option<UnixStream>)> {
+    let mut stream = connect(sock).await?;
+    send(&mut stream, &Request::Exec(cfg)).await?;
+    let resp = read_response(&mut stream).await?;
+    if resp.ok {
+        Ok((resp, Some(stream)))
+    } else {
+        Ok((resp, None))
+    }
+}

@@ -147,6 +147,19 @@ impl Cgroup {
         self.dirs.iter().map(|(d, _)| d.as_path())
     }
 
+    /// Whether this is a v2 (unified) cgroup.
+    pub fn is_v2(&self) -> bool {
+        self.v2
+    }
+
+    /// The directory holding controller `ctrl` (v1), or the one directory (v2).
+    pub fn controller_dir(&self, ctrl: &str) -> Option<&Path> {
+        if self.v2 {
+            return self.dirs.first().map(|(d, _)| d.as_path());
+        }
+        self.has(ctrl)
+    }
+
     fn has(&self, ctrl: &str) -> Option<&Path> {
         self.dirs
             .iter()

@@ -62,40 +62,17 @@ impl ExternalRuntime {
         from_log.unwrap_or_else(|| String::from_utf8_lossy(stderr).into_owned())
     }
 
-    fn simple(&self, op: &str, id: &str, args: &[&str]) -> Result<Vec<u8>, RuntimeError> {
-        let out = self
-            .cmd()
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| RuntimeError::Io {
-                op: format!("run {} {op}", self.binary),
-                source: e,
-            })?;
-        if out.status.success() {
-            Ok(out.stdout)
-        } else {
-            Err(self.error(op, id, String::from_utf8_lossy(&out.stderr).into_owned()))
-        }
-    }
-}
-
-impl Runtime for ExternalRuntime {
-    fn create(&self, id: &str, bundle: &Path, io: ContainerIo) -> Result<Created, RuntimeError> {
-        std::fs::create_dir_all(&self.state_root).map_err(|e| RuntimeError::Io {
-            op: "create the state root".into(),
-            source: e,
-        })?;
-        let pid_file = self.state_root.join(format!("{id}.pid"));
-        let log = self.log_path(id);
-        let _ = std::fs::remove_file(&log);
-        let mut cmd = self.cmd();
-        cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
-        cmd.arg("create")
-            .arg("--bundle")
-            .arg(bundle)
-            .arg("--pid-file")
-            .arg(&pid_file);
+    /// Runs `cmd` (create or exec, without the trailing id) with the container's stdio or a
+    /// console socket, and reads the pid file it writes. The runtime process itself exits; its
+    /// child lives on.
+    fn spawn(
+        &self,
+        mut cmd: Command,
+        io: ContainerIo,
+        id: &str,
+        op: &str,
+        pid_file: &Path,
+    ) -> Result<Created, RuntimeError> {
         let mut listener = None;
         // Unix socket paths are limited to 108 bytes, so the console socket lives in a short
         // private path rather than under the (possibly deep) state root.
@@ -134,7 +111,7 @@ impl Runtime for ExternalRuntime {
         }
         cmd.arg(id);
         let mut child = cmd.spawn().map_err(|e| RuntimeError::Io {
-            op: format!("run {} create", self.binary),
+            op: format!("run {} {op}", self.binary),
             source: e,
         })?;
         drop(cmd); // closes our copies of the stdio fds
@@ -171,33 +148,103 @@ impl Runtime for ExternalRuntime {
             let _ = s.read_to_end(&mut stderr);
         }
         let status = child.wait().map_err(|e| RuntimeError::Io {
-            op: "wait for runc create".into(),
+            op: format!("wait for {} {op}", self.binary),
             source: e,
         })?;
         let _ = std::fs::remove_file(&sock_path);
         if !status.success() {
-            let _ = std::fs::remove_file(&pid_file);
+            let _ = std::fs::remove_file(pid_file);
             let msg = self.log_error(id, &stderr);
             return Err(RuntimeError::External {
                 binary: self.binary.clone(),
-                op: "create".into(),
+                op: op.into(),
                 stderr: msg,
             });
         }
-        let pid = std::fs::read_to_string(&pid_file)
+        let pid = std::fs::read_to_string(pid_file)
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| RuntimeError::External {
                 binary: self.binary.clone(),
-                op: "create".into(),
+                op: op.into(),
                 stderr: "no pid file".into(),
             })?;
-        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(pid_file);
         Ok(Created { pid, pty_master })
+    }
+
+    fn simple(&self, op: &str, id: &str, args: &[&str]) -> Result<Vec<u8>, RuntimeError> {
+        let out = self
+            .cmd()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| RuntimeError::Io {
+                op: format!("run {} {op}", self.binary),
+                source: e,
+            })?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(self.error(op, id, String::from_utf8_lossy(&out.stderr).into_owned()))
+        }
+    }
+}
+
+impl Runtime for ExternalRuntime {
+    fn create(&self, id: &str, bundle: &Path, io: ContainerIo) -> Result<Created, RuntimeError> {
+        std::fs::create_dir_all(&self.state_root).map_err(|e| RuntimeError::Io {
+            op: "create the state root".into(),
+            source: e,
+        })?;
+        let pid_file = self.state_root.join(format!("{id}.pid"));
+        let log = self.log_path(id);
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = self.cmd();
+        cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
+        cmd.arg("create")
+            .arg("--bundle")
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        self.spawn(cmd, io, id, "create", &pid_file)
     }
 
     fn start(&self, id: &str) -> Result<(), RuntimeError> {
         self.simple("start", id, &["start", id]).map(|_| ())
+    }
+
+    fn exec(
+        &self,
+        id: &str,
+        process: &api::oci::Process,
+        io: ContainerIo,
+    ) -> Result<Created, RuntimeError> {
+        static EXEC_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = EXEC_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("{id}-exec-{}-{seq}", std::process::id());
+        let process_path = self.state_root.join(format!("{tag}.json"));
+        let pid_file = self.state_root.join(format!("{tag}.pid"));
+        let json = serde_json::to_vec(process).map_err(|e| RuntimeError::Io {
+            op: "encode process.json".into(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(&process_path, json).map_err(|e| RuntimeError::Io {
+            op: format!("write {}", process_path.display()),
+            source: e,
+        })?;
+        let log = self.log_path(id);
+        let mut cmd = self.cmd();
+        cmd.arg("--log").arg(&log).arg("--log-format").arg("json");
+        cmd.arg("exec")
+            .arg("--detach")
+            .arg("--process")
+            .arg(&process_path)
+            .arg("--pid-file")
+            .arg(&pid_file);
+        let r = self.spawn(cmd, io, id, "exec", &pid_file);
+        let _ = std::fs::remove_file(&process_path);
+        r
     }
 
     fn kill(&self, id: &str, signal: i32) -> Result<(), RuntimeError> {

@@ -24,11 +24,16 @@
 //! needs `/proc` mounted (every Docker spec does): the init reopens `exec.fifo` through
 //! `/proc/self/fd` after pivot_root.
 //!
-//! Non-goals: exec into a running container, stats, checkpoint/restore, user-namespace
-//! remapping, rootless mode (all later work).
+//! `exec` runs another process in a running container (same hardening path as the init).
+//!
+//! Resource usage is read straight from the container's cgroup ([`cgroup::Cgroup::stats`], v1
+//! and v2), for both implementations (runc uses the same `cgroupsPath`).
+//!
+//! Non-goals: checkpoint/restore, user-namespace remapping, rootless mode (all later work).
 
 pub mod berth;
 pub mod cgroup;
+mod cgroup_stats;
 mod device_filter;
 mod error;
 pub mod external;
@@ -92,6 +97,17 @@ pub trait Runtime {
     fn create(&self, id: &str, bundle: &Path, io: ContainerIo) -> Result<Created, RuntimeError>;
     /// Lets the init execve. Returns after the execve succeeded (or with its error).
     fn start(&self, id: &str) -> Result<(), RuntimeError>;
+    /// Runs `process` in the running container `id`: joins the init's namespaces (mount, pid,
+    /// network, ipc, uts, cgroup) and its cgroup, with the container's seccomp profile and the
+    /// process's own user, capabilities, rlimits, env and cwd. Returns once the process has
+    /// exec'd (or with its error: not found -> 127, not executable -> 126). The caller reaps it
+    /// (it is the caller's child or, for an external runtime, reparented to the subreaper).
+    fn exec(
+        &self,
+        id: &str,
+        process: &api::oci::Process,
+        io: ContainerIo,
+    ) -> Result<Created, RuntimeError>;
     /// Sends `signal` to the init.
     fn kill(&self, id: &str, signal: i32) -> Result<(), RuntimeError>;
     /// Freezes every process of the container.

@@ -193,3 +193,10 @@ pub fn kernel_version() -> Option<(u32, u32)> {
     let mut it = rel.split(['.', '-']);
     Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
 }
+
+/// Joins the namespace `fd` refers to (`nstype` is a `CLONE_NEW*` flag). For a pid namespace
+/// this only changes where the calling thread's next children are born.
+pub fn setns(fd: &OwnedFd, nstype: i32) -> io::Result<()> {
+    // SAFETY: setns takes an fd we own and an integer flag; it touches no memory of ours.
+    check(unsafe { libc::setns(fd.as_raw_fd(), nstype) }).map(|_| ())
+}

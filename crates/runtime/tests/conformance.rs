@@ -502,12 +502,170 @@ pub fn sysctl_rlimit_and_bind_mount(make: Make) {
     assert!(err.contains("Read-only file system"), "{err}");
 }
 
+/// The process of the bundle's config.json with `args`, for exec.
+fn exec_process(f: &Fixture, args: &[&str]) -> api::oci::Process {
+    let text = std::fs::read_to_string(f.bundle.join("config.json")).unwrap();
+    let spec = api::oci::Spec::from_json(&text).unwrap();
+    let mut p = spec.process.unwrap();
+    p.args = args.iter().map(|s| s.to_string()).collect();
+    p
+}
+
+fn wait_pid(pid: i32) -> i32 {
+    match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap() {
+        nix::sys::wait::WaitStatus::Exited(_, c) => c,
+        nix::sys::wait::WaitStatus::Signaled(_, s, _) => 128 + s as i32,
+        other => panic!("unexpected wait status {other:?}"),
+    }
+}
+
+/// Starts a long-running container for exec tests.
+fn running(f: &Fixture) -> Container<'_> {
+    let (io, _p) = pipes();
+    let created = f.rt.create(&f.id, &f.bundle, io).unwrap();
+    let c = Container {
+        f,
+        pid: created.pid,
+        reaped: false,
+        deleted: false,
+    };
+    f.rt.start(&f.id).unwrap();
+    c
+}
+
+/// Runs `process` in the container: (exit code, stdout, stderr).
+fn exec_run(f: &Fixture, process: &api::oci::Process) -> (i32, String, String) {
+    let (io, p) = pipes();
+    let created = f.rt.exec(&f.id, process, io).unwrap();
+    let out = read_all(p.stdout);
+    let err = read_all(p.stderr);
+    (wait_pid(created.pid), out, err)
+}
+
+pub fn exec_joins_the_container(make: Make) {
+    let f = fixture(make, &["sleep", "1000"], |_| {});
+    let c = running(&f);
+    let mut p = exec_process(
+        &f,
+        &sh("hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; for n in net mnt ipc uts; do readlink /proc/self/ns/$n; done; \
+             [ \"$(cat /proc/self/cgroup)\" = \"$(cat /proc/1/cgroup)\" ] && echo same-cgroup; \
+             id -u; id -g; pwd; echo $FOO; grep -E 'Cap(Eff|Bnd)' /proc/self/status; grep NoNewPrivs /proc/self/status; exit 5"),
+    );
+    p.env.push("FOO=bar".into());
+    p.cwd = "/etc".into();
+    p.user.uid = 65534;
+    p.user.gid = 65534;
+    let (code, out, err) = exec_run(&f, &p);
+    assert_eq!(code, 5, "{err}");
+    let ns = |n: &str| {
+        std::fs::read_link(format!("/proc/{}/ns/{n}", c.pid))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    };
+    let want = format!(
+        "berth-host\nsleep 1000 \n{}\n{}\n{}\n{}\nsame-cgroup\n65534\n65534\n/etc\nbar\nCapEff:\t0000000000000000\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t0\n",
+        ns("net"),
+        ns("mnt"),
+        ns("ipc"),
+        ns("uts")
+    );
+    assert_eq!(out, want, "{err}");
+    // A non-root exec keeps the bounding set but, like runc, no effective capabilities.
+    drop(c);
+}
+
+pub fn exec_privileged_caps_and_seccomp(make: Make) {
+    let f = fixture(make, &["sleep", "1000"], |_| {});
+    let _c = running(&f);
+    let mut p = exec_process(
+        &f,
+        &sh("grep CapEff /proc/self/status; unshare -m true; echo $?"),
+    );
+    let all = runtime::host_bounding_set().unwrap();
+    let caps = p.capabilities.get_or_insert_with(Default::default);
+    caps.bounding = all.clone();
+    caps.effective = all.clone();
+    caps.permitted = all.clone();
+    let (code, out, err) = exec_run(&f, &p);
+    assert_eq!(code, 0, "{err}");
+    let mask: u64 = all
+        .iter()
+        .map(|n| {
+            1u64 << api::oci::defaults::CAPABILITIES
+                .iter()
+                .position(|c| c == n)
+                .unwrap()
+        })
+        .sum();
+    // All capabilities, but the container's seccomp profile still applies (unshare blocked).
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(format!("CapEff:\t{mask:016x}").as_str()));
+    assert_ne!(lines.next(), Some("0"), "{out}");
+}
+
+pub fn exec_into_missing_command(make: Make) {
+    let f = fixture(make, &["sleep", "1000"], |_| {});
+    let _c = running(&f);
+    let (io, _p) = pipes();
+    let e =
+        f.rt.exec(&f.id, &exec_process(&f, &["nosuchcmd"]), io)
+            .expect_err("exec must fail");
+    assert_eq!(e.exit_code(), Some(127), "{e}");
+    assert!(
+        e.to_string()
+            .contains("exec: \"nosuchcmd\": executable file not found in $PATH"),
+        "{e}"
+    );
+}
+
+pub fn exec_terminal(make: Make) {
+    let f = fixture(make, &["sleep", "1000"], |_| {});
+    let _c = running(&f);
+    let mut p = exec_process(&f, &sh("tty; stty size"));
+    p.terminal = true;
+    p.console_size = Some(api::oci::ConsoleSize {
+        height: 30,
+        width: 90,
+    });
+    let created = f.rt.exec(&f.id, &p, ContainerIo::Terminal).unwrap();
+    let mut file = std::fs::File::from(created.pty_master.expect("a pty master"));
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(wait_pid(created.pid), 0);
+    let out = String::from_utf8_lossy(&out).replace("\r\n", "\n");
+    assert!(out.starts_with("/dev/pts/"), "{out}");
+    assert!(out.ends_with("\n30 90\n"), "{out}");
+}
+
 macro_rules! suite {
     ($name:ident, $make:expr) => {
         mod $name {
             #[test]
             fn exit_status() {
                 super::exit_status($make)
+            }
+            #[test]
+            fn exec_joins_the_container() {
+                super::exec_joins_the_container($make)
+            }
+            #[test]
+            fn exec_privileged_caps_and_seccomp() {
+                super::exec_privileged_caps_and_seccomp($make)
+            }
+            #[test]
+            fn exec_not_found_127() {
+                super::exec_into_missing_command($make)
+            }
+            #[test]
+            fn exec_terminal() {
+                super::exec_terminal($make)
             }
             #[test]
             fn stdout_and_stderr() {

@@ -10,6 +10,7 @@
 
 #![allow(unsafe_code)] // poll(2) and TIOCSWINSZ in supervisor.rs; each block says why it is sound.
 
+mod exec;
 mod json_file_log;
 mod rootfs;
 mod supervisor;

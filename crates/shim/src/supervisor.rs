@@ -14,6 +14,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use runtime::{Created, Runtime};
 
+use crate::exec::{self, ExecSession};
 use crate::json_file_log::{JsonFileLog, Stream};
 use crate::{rootfs, ShimArgs};
 
@@ -53,6 +54,8 @@ enum Role {
     },
     /// Answered when the container exits.
     Waiter,
+    /// Streaming an exec'd process; ends with its exit frame.
+    Exec(Box<ExecSession>),
     /// Answered; closed once its buffer is written.
     Closing,
 }
@@ -66,9 +69,9 @@ struct Client {
     dead: bool,
 }
 
-struct Output {
-    file: File,
-    stream: Stream,
+pub(crate) struct Output {
+    pub file: File,
+    pub stream: Stream,
 }
 
 /// The running shim.
@@ -197,7 +200,8 @@ impl Supervisor {
         self.reap();
         loop {
             if let Some((_, _, at)) = self.exit {
-                if self.outputs.is_empty() || at.elapsed() >= DRAIN_TIMEOUT {
+                let execs_done = !self.clients.iter().any(|c| matches!(c.role, Role::Exec(_)));
+                if (self.outputs.is_empty() && execs_done) || at.elapsed() >= DRAIN_TIMEOUT {
                     return self.finish();
                 }
             }
@@ -232,6 +236,23 @@ impl Supervisor {
             self.stdin.as_ref().map_or(-1, |f| f.as_raw_fd()),
             stdin_events,
         ));
+        // Exec sessions: (client, Some(output) or None for stdin) per pollfd.
+        let exec_base = fds.len();
+        let mut exec_map: Vec<(usize, Option<usize>)> = Vec::new();
+        for (ci, c) in self.clients.iter().enumerate() {
+            if let Role::Exec(s) = &c.role {
+                if c.outbuf.len() < MAX_CLIENT_BUFFER {
+                    for (oi, o) in s.outputs.iter().enumerate() {
+                        fds.push(pfd(o.file.as_raw_fd(), libc::POLLIN));
+                        exec_map.push((ci, Some(oi)));
+                    }
+                }
+                if let (Some(f), false) = (&s.stdin, s.stdin_buf.is_empty()) {
+                    fds.push(pfd(f.as_raw_fd(), libc::POLLOUT));
+                    exec_map.push((ci, None));
+                }
+            }
+        }
         let client_base = fds.len();
         for c in &self.clients {
             let mut ev = 0;
@@ -243,12 +264,23 @@ impl Supervisor {
             }
             fds.push(pfd(c.stream.as_raw_fd(), ev));
         }
-        let timeout = match self.exit {
+        let mut timeout = match self.exit {
             Some((_, _, at)) => {
                 DRAIN_TIMEOUT.saturating_sub(at.elapsed()).as_millis() as libc::c_int + 1
             }
             None => -1,
         };
+        for c in &self.clients {
+            if let Role::Exec(s) = &c.role {
+                if let Some((_, at)) = s.exit {
+                    let t =
+                        DRAIN_TIMEOUT.saturating_sub(at.elapsed()).as_millis() as libc::c_int + 1;
+                    if timeout < 0 || t < timeout {
+                        timeout = t;
+                    }
+                }
+            }
+        }
         // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs that
         // lives across the call; poll only writes their `revents` fields.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -279,6 +311,30 @@ impl Supervisor {
         if ready(stdin_idx) {
             self.flush_stdin();
         }
+        let mut exec_closed: Vec<(usize, usize)> = Vec::new();
+        for (k, (ci, what)) in exec_map.iter().enumerate() {
+            if !ready(exec_base + k) {
+                continue;
+            }
+            let c = &mut self.clients[*ci];
+            if let Role::Exec(s) = &mut c.role {
+                match what {
+                    Some(oi) => {
+                        if s.read_output(*oi, &mut c.outbuf, MAX_CLIENT_BUFFER) {
+                            exec_closed.push((*ci, *oi));
+                        }
+                        flush_client(c);
+                    }
+                    None => s.flush_stdin(),
+                }
+            }
+        }
+        for (ci, oi) in exec_closed.into_iter().rev() {
+            if let Role::Exec(s) = &mut self.clients[ci].role {
+                s.outputs.remove(oi);
+            }
+        }
+        self.finish_execs(false);
         for i in 0..self.clients.len() {
             let revents = fds.get(client_base + i).map_or(0, |p| p.revents);
             if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
@@ -392,6 +448,10 @@ impl Supervisor {
                             self.flush_stdin();
                         }
                         Role::Request => c.dead = true,
+                        Role::Exec(ref mut s) => {
+                            s.stdin_eof = true;
+                            s.flush_stdin();
+                        }
                         _ => {}
                     }
                     return;
@@ -403,11 +463,18 @@ impl Supervisor {
                             let line: Vec<u8> = c.inbuf.drain(..=pos).collect();
                             let rest = std::mem::take(&mut c.inbuf);
                             self.handle_request(i, &line);
-                            // Bytes after the request line of an attach are stdin.
+                            // Bytes after the request line of an attach or exec are stdin.
                             if !rest.is_empty() {
-                                if let Role::Attach { stdin: true, .. } = self.clients[i].role {
-                                    self.stdin_buf.extend_from_slice(&rest);
-                                    self.flush_stdin();
+                                match &mut self.clients[i].role {
+                                    Role::Attach { stdin: true, .. } => {
+                                        self.stdin_buf.extend_from_slice(&rest);
+                                        self.flush_stdin();
+                                    }
+                                    Role::Exec(s) => {
+                                        s.stdin_buf.extend_from_slice(&rest);
+                                        s.flush_stdin();
+                                    }
+                                    _ => {}
                                 }
                             }
                         } else if c.inbuf.len() > 64 * 1024 {
@@ -418,6 +485,10 @@ impl Supervisor {
                     Role::Attach { stdin: true, .. } if self.stdin.is_some() => {
                         self.stdin_buf.extend_from_slice(&buf[..n]);
                         self.flush_stdin();
+                    }
+                    Role::Exec(ref mut s) if s.stdin.is_some() => {
+                        s.stdin_buf.extend_from_slice(&buf[..n]);
+                        s.flush_stdin();
                     }
                     _ => {}
                 },
@@ -512,6 +583,47 @@ impl Supervisor {
                     }
                 }
             }
+            Request::Exec(cfg) => {
+                if self.exit.is_some() || self.status == Status::Created {
+                    Response::err(format!("container {id} is not running"))
+                } else if self.status == Status::Paused {
+                    Response::err(format!(
+                        "container {id} is paused, unpause the container before exec"
+                    ))
+                } else {
+                    match exec::start(self.runtime.as_ref(), &id, &self.args.state_dir, &cfg) {
+                        Ok(session) => {
+                            let pid = session.pid;
+                            return self.respond(
+                                i,
+                                &Response {
+                                    pid: Some(pid),
+                                    ..Response::ok()
+                                },
+                                Role::Exec(Box::new(session)),
+                            );
+                        }
+                        Err(e) => Response {
+                            exit_code: Some(e.exit_code()),
+                            ..Response::err(crate::error_chain(&e))
+                        },
+                    }
+                }
+            }
+            Request::ResizeExec {
+                exec_id,
+                rows,
+                cols,
+            } => {
+                let found = self.clients.iter().any(|c| {
+                    matches!(&c.role, Role::Exec(s) if s.exec_id == exec_id && s.resize(rows, cols))
+                });
+                if found {
+                    Response::ok()
+                } else {
+                    Response::err(format!("exec {exec_id} has no running terminal"))
+                }
+            }
             Request::Kill { signal } => {
                 if self.exit.is_some() {
                     Response::err(format!("container {id} is not running"))
@@ -539,6 +651,18 @@ impl Supervisor {
                 ),
                 ..Response::ok()
             },
+            Request::Stats => {
+                if self.exit.is_some() {
+                    Response::err(format!("container {id} is not running"))
+                } else {
+                    let path = exec::cgroups_path(&self.args.state_dir, &id);
+                    Response {
+                        pid: Some(self.init.as_raw()),
+                        stats: Some(runtime::cgroup::Cgroup::open(&path).stats()),
+                        ..Response::ok()
+                    }
+                }
+            }
             Request::Pause => {
                 let r = self.runtime.pause(&id);
                 if r.is_ok() {
@@ -565,8 +689,55 @@ impl Supervisor {
                 Ok(WaitStatus::Signaled(pid, sig, _)) if pid == self.init => {
                     self.record_exit(128 + sig as i32)
                 }
+                Ok(WaitStatus::Exited(pid, code)) => self.record_exec_exit(pid.as_raw(), code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => {
+                    self.record_exec_exit(pid.as_raw(), 128 + sig as i32)
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
+            }
+        }
+    }
+
+    fn record_exec_exit(&mut self, pid: i32, code: i32) {
+        for c in &mut self.clients {
+            if let Role::Exec(s) = &mut c.role {
+                if s.pid == pid && s.exit.is_none() {
+                    s.exit = Some((code, Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// Ends the streams of exec'd processes that exited and whose output is drained (or, with
+    /// `all`, every exec stream: the container is gone): the exit frame, then close.
+    fn finish_execs(&mut self, all: bool) {
+        for c in &mut self.clients {
+            let Role::Exec(s) = &mut c.role else { continue };
+            let done = match s.exit {
+                Some((_, at)) => s.outputs.is_empty() || at.elapsed() >= DRAIN_TIMEOUT,
+                None => false,
+            };
+            if !done && !all {
+                continue;
+            }
+            if all {
+                for i in 0..s.outputs.len() {
+                    s.read_output(i, &mut c.outbuf, MAX_CLIENT_BUFFER);
+                }
+            }
+            // Killed with the container when its exit was not seen.
+            let code = s.exit.map_or(137, |(code, _)| code);
+            let resp = Response {
+                exit_code: Some(code),
+                ..Response::ok()
+            };
+            let payload = serde_json::to_vec(&resp).unwrap_or_default();
+            exec::push_frame(&mut c.outbuf, api::shim::EXEC_EXIT_STREAM, &payload);
+            c.role = Role::Closing;
+            flush_client(c);
+            if c.outbuf.is_empty() {
+                c.dead = true;
             }
         }
     }
@@ -604,6 +775,8 @@ impl Supervisor {
         if let Err(e) = rootfs::unmount_all(&self.args.state_dir.join("rootfs")) {
             eprintln!("berth shim: {e}");
         }
+        self.reap();
+        self.finish_execs(true);
         // Connections that arrived while the container was exiting get their answer too.
         self.accept();
         let _ = std::fs::remove_file(self.args.state_dir.join("shim.sock"));
@@ -684,7 +857,7 @@ fn flush_client(c: &mut Client) {
     }
 }
 
-fn nonblocking(fd: OwnedFd) -> Result<File, SupervisorError> {
+pub(crate) fn nonblocking(fd: OwnedFd) -> Result<File, SupervisorError> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).map_err(|e| err("fcntl")(e.into()))?;
     fcntl(
@@ -695,7 +868,7 @@ fn nonblocking(fd: OwnedFd) -> Result<File, SupervisorError> {
     Ok(File::from(fd))
 }
 
-fn set_winsize(fd: RawFd, rows: u16, cols: u16) {
+pub(crate) fn set_winsize(fd: RawFd, rows: u16, cols: u16) {
     let ws = libc::winsize {
         ws_row: rows,
         ws_col: cols,

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod commit;
 pub mod distribution;
 pub mod events;
+pub mod exec;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;
@@ -12,6 +13,7 @@ pub mod network;
 pub mod plumbing;
 pub mod ps;
 pub mod run;
+pub mod stats;
 pub mod system;
 pub mod volume;
 

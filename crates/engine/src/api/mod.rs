@@ -7,8 +7,10 @@ mod containers;
 mod df;
 mod distribution;
 mod events;
+mod exec;
 mod images;
 mod networks;
+mod stats;
 mod system;
 mod volumes;
 
@@ -61,6 +63,12 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/containers/{id}/top", get(stats::top))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route("/containers/{id}/changes", get(commit::changes))
         .route("/containers/{id}/export", get(commit::export))
         .route("/commit", post(commit::commit))

@@ -270,7 +270,7 @@ pub fn merge_image_config(mut c: ContainerConfig, image: &serde_json::Value) -> 
 }
 
 /// 32 random bytes from the kernel.
-fn random_bytes() -> Result<[u8; 32], EngineError> {
+pub(crate) fn random_bytes() -> Result<[u8; 32], EngineError> {
     use std::io::Read;
     let mut b = [0u8; 32];
     std::fs::File::open("/dev/urandom")

@@ -6,6 +6,7 @@
 mod attach;
 mod commit;
 mod create;
+mod exec;
 mod logs;
 mod manage;
 mod mounts;
@@ -14,6 +15,7 @@ mod remove;
 mod restart;
 mod spec;
 mod start;
+mod stats;
 mod stop;
 mod view;
 mod wait;
@@ -30,7 +32,9 @@ use tokio::sync::watch;
 pub use attach::AttachOptions;
 pub use commit::{CommitRequest, MOUNT_POINTS};
 pub(crate) use create::join_error;
+pub use exec::{Exec, ExecStart};
 pub use logs::LogsOptions;
+pub use stats::StatsSample;
 pub use view::{ListOptions, PS_FILTERS};
 pub use wait::WaitCondition;
 
@@ -171,6 +175,8 @@ pub struct Engine {
     /// Networks (None: no bridge networking, the default network is an empty namespace).
     pub net: Option<Arc<net::NetworkManager>>,
     containers: Mutex<BTreeMap<String, Arc<Container>>>,
+    /// Exec instances by id.
+    execs: Mutex<std::collections::HashMap<String, Arc<Exec>>>,
     registries: std::sync::RwLock<Arc<image::distribution::Transport>>,
     /// Container and image events (`GET /events`).
     pub events: crate::events::Events,
@@ -232,6 +238,7 @@ impl Engine {
             started: SystemTime::now(),
             net,
             containers: Mutex::new(BTreeMap::new()),
+            execs: Mutex::new(std::collections::HashMap::new()),
             registries: std::sync::RwLock::new(Arc::new(image::distribution::Transport::new(
                 image::distribution::TransportConfig::default(),
             ))),
@@ -373,6 +380,7 @@ impl Engine {
     }
 
     fn forget(&self, id: &str) {
+        self.exec_forget(id);
         self.containers.lock().expect("containers lock").remove(id);
     }
 

@@ -27,6 +27,7 @@ impl Engine {
         let s = &r.state;
         let data_dir = self.paths.data_dir(&r.id);
         let network_settings = self.network_settings(&r);
+        let exec_ids = Some(self.exec_ids(&r.id)).filter(|v| !v.is_empty());
         json!({
             "Id": r.id,
             "Created": r.created,
@@ -57,7 +58,7 @@ impl Engine {
             "MountLabel": "",
             "ProcessLabel": "",
             "AppArmorProfile": "",
-            "ExecIDs": null,
+            "ExecIDs": exec_ids,
             "HostConfig": r.host_config,
             "GraphDriver": {"Name": "overlay2", "Data": null},
             "Mounts": self.mounts_json(&r.mount_points),

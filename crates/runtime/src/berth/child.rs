@@ -15,6 +15,10 @@
 //! 3. write a READY report; the parent's `create` returns;
 //! 4. open `exec.fifo` for writing (blocks until `start` opens it for reading) and write a byte;
 //! 5. execve: success closes the error pipe (EOF for `start`), failure writes a report.
+//!
+//! An exec'd process ([`exec_main`]) skips the mounts and the fifo: after the go byte it joins
+//! the container's namespaces, sets up stdio or a pty, runs the same hardening as the init
+//! ([`harden`]) and execs.
 #![allow(unsafe_code)]
 #![allow(clippy::undocumented_unsafe_blocks)] // one invariant for the whole module, see above
 #![allow(unused_unsafe)] // try_sys! is used inside and outside unsafe blocks
@@ -680,99 +684,9 @@ fn init_and_exec(plan: &ChildPlan, which: usize) -> ! {
     }
 }
 
-/// The child's whole life. Never returns.
-pub fn child_main(plan: &ChildPlan) -> ! {
-    let p = plan;
-    reset_signals(p);
-    // 1. Wait until the parent placed us in our cgroups.
-    let mut b = [0u8; 1];
-    if unsafe { libc::read(p.go_read, b.as_mut_ptr().cast(), 1) } != 1 {
-        unsafe { libc::_exit(1) };
-    }
-    unsafe { libc::close(p.go_read) };
-    for (i, (fd, nstype)) in p.join_ns.iter().enumerate() {
-        try_sys!(p, Step::Setns, i, libc::setns(*fd, *nstype));
-    }
-    if p.unshare_cgroupns {
-        try_sys!(
-            p,
-            Step::UnshareCgroup,
-            0,
-            libc::unshare(libc::CLONE_NEWCGROUP)
-        );
-    }
-    if p.lo_up {
-        loopback_up(p);
-    }
-    if let Some(stdio) = p.stdio {
-        let mut tmp = [0; 3];
-        for (i, fd) in stdio.iter().enumerate() {
-            tmp[i] = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
-            if tmp[i] < 0 {
-                fail(p, Step::Stdio, i as u32, errno());
-            }
-        }
-        for (i, fd) in tmp.iter().enumerate() {
-            try_sys!(p, Step::Stdio, i, libc::dup2(*fd, i as i32));
-        }
-    }
-    unsafe { libc::umask(0) };
-    try_sys!(
-        p,
-        Step::RootPropagation,
-        0,
-        libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            p.root_propagation,
-            std::ptr::null()
-        )
-    );
-    try_sys!(
-        p,
-        Step::BindRootfs,
-        0,
-        libc::mount(
-            p.rootfs.as_ptr(),
-            p.rootfs.as_ptr(),
-            c"bind".as_ptr(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null()
-        )
-    );
-    for (i, op) in p.pre_pivot.iter().enumerate() {
-        run_op(p, Step::PrePivot, i, op);
-    }
-    pivot_root(p);
-    if let Some(sock) = p.console_sock {
-        console(p, sock);
-    }
-    for (i, op) in p.post_pivot.iter().enumerate() {
-        run_op(p, Step::PostPivot, i, op);
-    }
-    if p.readonly_root {
-        try_sys!(
-            p,
-            Step::ReadonlyRoot,
-            0,
-            libc::mount(
-                std::ptr::null(),
-                c"/".as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
-                std::ptr::null()
-            )
-        );
-    }
-    if let Some(h) = &p.hostname {
-        try_sys!(
-            p,
-            Step::Hostname,
-            0,
-            libc::sethostname(h.as_ptr(), h.as_bytes().len())
-        );
-    }
+/// Limits, seccomp, capabilities, credentials and working directory: the steps create and exec
+/// share, in this order.
+fn harden(p: &ChildPlan) {
     for (i, (res, soft, hard)) in p.rlimits.iter().enumerate() {
         let lim = libc::rlimit64 {
             rlim_cur: *soft,
@@ -869,6 +783,139 @@ pub fn child_main(plan: &ChildPlan) -> ! {
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         );
     }
+}
+
+/// An exec'd process's whole life: join the container's namespaces (the parent already placed
+/// the child in the container's pid namespace and cgroup), stdio or a terminal, the shared
+/// hardening steps, then execve. Success closes the error pipe; failure writes a report.
+pub fn exec_main(plan: &ChildPlan) -> ! {
+    let p = plan;
+    reset_signals(p);
+    let mut b = [0u8; 1];
+    if unsafe { libc::read(p.go_read, b.as_mut_ptr().cast(), 1) } != 1 {
+        unsafe { libc::_exit(1) };
+    }
+    unsafe { libc::close(p.go_read) };
+    for (i, (fd, nstype)) in p.join_ns.iter().enumerate() {
+        try_sys!(p, Step::Setns, i, libc::setns(*fd, *nstype));
+    }
+    if let Some(stdio) = p.stdio {
+        let mut tmp = [0; 3];
+        for (i, fd) in stdio.iter().enumerate() {
+            tmp[i] = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if tmp[i] < 0 {
+                fail(p, Step::Stdio, i as u32, errno());
+            }
+        }
+        for (i, fd) in tmp.iter().enumerate() {
+            try_sys!(p, Step::Stdio, i, libc::dup2(*fd, i as i32));
+        }
+    }
+    if let Some(sock) = p.console_sock {
+        console(p, sock);
+    }
+    for (i, op) in p.post_pivot.iter().enumerate() {
+        run_op(p, Step::PostPivot, i, op);
+    }
+    harden(p);
+    let which = lookup(p);
+    exec(p, which)
+}
+
+/// The child's whole life. Never returns.
+pub fn child_main(plan: &ChildPlan) -> ! {
+    let p = plan;
+    reset_signals(p);
+    // 1. Wait until the parent placed us in our cgroups.
+    let mut b = [0u8; 1];
+    if unsafe { libc::read(p.go_read, b.as_mut_ptr().cast(), 1) } != 1 {
+        unsafe { libc::_exit(1) };
+    }
+    unsafe { libc::close(p.go_read) };
+    for (i, (fd, nstype)) in p.join_ns.iter().enumerate() {
+        try_sys!(p, Step::Setns, i, libc::setns(*fd, *nstype));
+    }
+    if p.unshare_cgroupns {
+        try_sys!(
+            p,
+            Step::UnshareCgroup,
+            0,
+            libc::unshare(libc::CLONE_NEWCGROUP)
+        );
+    }
+    if p.lo_up {
+        loopback_up(p);
+    }
+    if let Some(stdio) = p.stdio {
+        let mut tmp = [0; 3];
+        for (i, fd) in stdio.iter().enumerate() {
+            tmp[i] = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
+            if tmp[i] < 0 {
+                fail(p, Step::Stdio, i as u32, errno());
+            }
+        }
+        for (i, fd) in tmp.iter().enumerate() {
+            try_sys!(p, Step::Stdio, i, libc::dup2(*fd, i as i32));
+        }
+    }
+    unsafe { libc::umask(0) };
+    try_sys!(
+        p,
+        Step::RootPropagation,
+        0,
+        libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            p.root_propagation,
+            std::ptr::null()
+        )
+    );
+    try_sys!(
+        p,
+        Step::BindRootfs,
+        0,
+        libc::mount(
+            p.rootfs.as_ptr(),
+            p.rootfs.as_ptr(),
+            c"bind".as_ptr(),
+            libc::MS_BIND | libc::MS_REC,
+            std::ptr::null()
+        )
+    );
+    for (i, op) in p.pre_pivot.iter().enumerate() {
+        run_op(p, Step::PrePivot, i, op);
+    }
+    pivot_root(p);
+    if let Some(sock) = p.console_sock {
+        console(p, sock);
+    }
+    for (i, op) in p.post_pivot.iter().enumerate() {
+        run_op(p, Step::PostPivot, i, op);
+    }
+    if p.readonly_root {
+        try_sys!(
+            p,
+            Step::ReadonlyRoot,
+            0,
+            libc::mount(
+                std::ptr::null(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY,
+                std::ptr::null()
+            )
+        );
+    }
+    if let Some(h) = &p.hostname {
+        try_sys!(
+            p,
+            Step::Hostname,
+            0,
+            libc::sethostname(h.as_ptr(), h.as_bytes().len())
+        );
+    }
+    harden(p);
     let which = lookup(p);
     // 3. Created.
     report(p.err_write, Step::Ready, 0, 0);

@@ -9,6 +9,13 @@
 //! container it also waits for the error pipe to close (exec succeeded) or to carry the exec
 //! error. The caller is the init's parent and reaps it; `delete` removes cgroup and state.
 //!
+//! `exec` joins a running container: the cloning thread enters the init's pid namespace for
+//! the clone only (setns on a pid namespace changes where the thread's children are born),
+//! the parent puts the child in the container's cgroup, and the child (`child::exec_main`)
+//! joins the other namespaces of the init (`/proc/<pid>/ns/*`, mount last), sets up stdio or a
+//! pty, runs the init's hardening steps with the exec's process and execs. The error pipe
+//! closes on success or carries the failed step; the caller reaps the process.
+//!
 //! State layout: `<state_root>/<id>/state.json` (id, pid, start time, bundle, cgroups path)
 //! and `exec.fifo` until start. Terminal mode: the init opens `ptmx` in the container's own
 //! devpts instance after pivot_root (so `tty` names `/dev/pts/0`), and sends the master back
@@ -158,6 +165,15 @@ fn errno_text(errno: i32) -> String {
     }
 }
 
+/// Whether two paths name the same inode (namespace files compare this way).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
 fn namespace_flag(typ: &str) -> Option<i32> {
     Some(match typ {
         "network" => libc::CLONE_NEWNET,
@@ -288,7 +304,8 @@ impl Runtime for BerthRuntime {
             },
         )?;
 
-        let pid = clone_child(&plan).map_err(|e| io("clone the container init", e))?;
+        let pid =
+            clone_child(&plan, child::child_main).map_err(|e| io("clone the container init", e))?;
         guard.pid = Some(pid);
         drop(go_read);
         drop(err_write);
@@ -439,6 +456,141 @@ impl Runtime for BerthRuntime {
         })
     }
 
+    fn exec(
+        &self,
+        id: &str,
+        process: &api::oci::Process,
+        io_choice: ContainerIo,
+    ) -> Result<Created, RuntimeError> {
+        let (dir, s) = self.load(id)?;
+        if !state::init_alive(&s) || dir.join(EXEC_FIFO).exists() {
+            return Err(RuntimeError::WrongState {
+                id: id.into(),
+                state: "not running".into(),
+                op: "exec".into(),
+            });
+        }
+        // The container's seccomp profile applies to exec'd processes too.
+        let config_path = s.bundle.join("config.json");
+        let spec = std::fs::read_to_string(&config_path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| Spec::from_json(&t).map_err(|e| e.to_string()))
+            .map_err(|reason| RuntimeError::InvalidBundle {
+                path: config_path.clone(),
+                reason,
+            })?;
+        let seccomp = match spec.linux.as_ref().and_then(|l| l.seccomp.as_ref()) {
+            Some(sc) => {
+                let p = crate::seccomp::compile(sc)?;
+                Some((p.filter, p.flags))
+            }
+            None => None,
+        };
+        // The init's namespaces that differ from ours; mount last (it changes root and cwd).
+        let mut join = Vec::new();
+        for (name, flag) in [
+            ("ipc", libc::CLONE_NEWIPC),
+            ("uts", libc::CLONE_NEWUTS),
+            ("net", libc::CLONE_NEWNET),
+            ("cgroup", libc::CLONE_NEWCGROUP),
+            ("mnt", libc::CLONE_NEWNS),
+        ] {
+            let theirs = PathBuf::from(format!("/proc/{}/ns/{name}", s.pid));
+            if same_file(&theirs, Path::new(&format!("/proc/self/ns/{name}"))) {
+                continue;
+            }
+            let f = sys::open(&theirs, libc::O_RDONLY)
+                .map_err(|e| io(&format!("open {}", theirs.display()), e))?;
+            join.push((f, flag));
+        }
+        let pid_ns_path = PathBuf::from(format!("/proc/{}/ns/pid", s.pid));
+        let pid_ns = if same_file(&pid_ns_path, Path::new("/proc/thread-self/ns/pid")) {
+            None
+        } else {
+            Some(sys::open(&pid_ns_path, libc::O_RDONLY).map_err(|e| io("open pid ns", e))?)
+        };
+        let (go_read, go_write) = sys::pipe().map_err(|e| io("pipe", e))?;
+        let (err_read, err_write) = sys::pipe().map_err(|e| io("pipe", e))?;
+        let (stdio_fds, console) = match &io_choice {
+            ContainerIo::Pipes {
+                stdin,
+                stdout,
+                stderr,
+            } => (
+                Some([stdin.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()]),
+                None,
+            ),
+            ContainerIo::Terminal => (
+                None,
+                Some(sys::socketpair().map_err(|e| io("socketpair", e))?),
+            ),
+        };
+        let plan = plan::build_exec(
+            process,
+            plan::ExecInputs {
+                go_read: go_read.as_raw_fd(),
+                err_write: err_write.as_raw_fd(),
+                stdio: stdio_fds,
+                console_sock: console.as_ref().map(|(_, child)| child.as_raw_fd()),
+                join_ns: join.iter().map(|(f, t)| (f.as_raw_fd(), *t)).collect(),
+                seccomp,
+            },
+        )?;
+        // setns(CLONE_NEWPID) only moves this thread's future children into the container's
+        // pid namespace; restored right after the clone.
+        let own_pid_ns = match &pid_ns {
+            Some(ns) => {
+                let own = sys::open(
+                    Path::new("/proc/thread-self/ns/pid_for_children"),
+                    libc::O_RDONLY,
+                )
+                .map_err(|e| io("open own pid ns", e))?;
+                sys::setns(ns, libc::CLONE_NEWPID).map_err(|e| io("enter the pid namespace", e))?;
+                Some(own)
+            }
+            None => None,
+        };
+        let cloned = clone_child(&plan, child::exec_main);
+        if let Some(own) = &own_pid_ns {
+            if let Err(e) = sys::setns(own, libc::CLONE_NEWPID) {
+                tracing::error!(error = %e, "cannot return to the own pid namespace");
+            }
+        }
+        let pid = cloned.map_err(|e| io("clone the exec process", e))?;
+        drop(go_read);
+        drop(err_write);
+        drop(join);
+        drop(io_choice);
+        let console_parent = console.map(|(parent, child)| {
+            drop(child);
+            parent
+        });
+        let abort = |e: RuntimeError| {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            let _ = sys::wait_exit_code(pid);
+            e
+        };
+        Cgroup::open(&s.cgroups_path).add_pid(pid).map_err(abort)?;
+        sys::write(&go_write, b"g").map_err(|e| abort(io("signal the exec process", e)))?;
+        drop(go_write);
+        let mut buf = [0u8; REPORT_LEN];
+        let n = sys::read_full(&err_read, &mut buf)
+            .map_err(|e| abort(io("read the exec report", e)))?;
+        if n == REPORT_LEN {
+            let r = Report::from_bytes(&buf);
+            let _ = sys::wait_exit_code(pid);
+            let args0 = process.args.first().cloned().unwrap_or_default();
+            return Err(Self::describe(Some(&plan), r, &args0));
+        }
+        let pty_master = match console_parent {
+            Some(sock) => {
+                Some(sys::recv_fd(&sock).map_err(|e| abort(io("receive the pty master", e)))?)
+            }
+            None => None,
+        };
+        Ok(Created { pid, pty_master })
+    }
+
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
         let (dir, s) = self.load(id)?;
         let cg = Cgroup::open(&s.cgroups_path);
@@ -469,9 +621,10 @@ impl Runtime for BerthRuntime {
     }
 }
 
-/// Clones the init. The child runs [`child::child_main`] and never returns here.
+/// Clones the init (or an exec'd process). The child runs `entry` ([`child::child_main`] or
+/// [`child::exec_main`]) and never returns here.
 #[allow(unsafe_code)]
-fn clone_child(plan: &plan::ChildPlan) -> std::io::Result<i32> {
+fn clone_child(plan: &plan::ChildPlan, entry: fn(&plan::ChildPlan) -> !) -> std::io::Result<i32> {
     // SAFETY: a raw clone without CLONE_VM behaves like fork: the child gets a copy of the
     // address space (so `plan` stays valid) and runs only async-signal-safe code in child_main,
     // which never returns. The parent only reads the returned pid.
@@ -489,7 +642,7 @@ fn clone_child(plan: &plan::ChildPlan) -> std::io::Result<i32> {
         return Err(std::io::Error::last_os_error());
     }
     if ret == 0 {
-        child::child_main(plan);
+        entry(plan);
     }
     Ok(ret as i32)
 }

@@ -608,6 +608,80 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         }
     };
 
+    let pp = process_parts(process, &invalid)?;
+    Ok(ChildPlan {
+        clone_flags,
+        unshare_cgroupns,
+        join_ns: inp.join_ns,
+        go_read: inp.go_read,
+        err_write: inp.err_write,
+        fifo_fd: inp.fifo_fd,
+        fifo_proc_path: cstr(&format!("/proc/self/fd/{}", inp.fifo_fd))?,
+        stdio: inp.stdio,
+        console_sock: inp.console_sock,
+        console_size: process
+            .console_size
+            .map(|c| (c.height as u16, c.width as u16)),
+        lo_up,
+        root_propagation,
+        rootfs: cpath(rootfs)?,
+        pre_pivot: pre,
+        post_pivot: post,
+        readonly_root: spec.root.as_ref().is_some_and(|r| r.readonly),
+        hostname: spec
+            .hostname
+            .as_deref()
+            .filter(|h| !h.is_empty())
+            .map(cstr)
+            .transpose()?,
+        rlimits: pp.rlimits,
+        umask: process.user.umask,
+        cwd: cstr(&cwd)?,
+        uid: process.user.uid,
+        gid: process.user.gid,
+        groups: process.user.additional_gids.clone(),
+        last_cap: pp.last_cap,
+        cap_bounding: pp.cap_bounding,
+        cap_effective: pp.cap_effective,
+        cap_permitted: pp.cap_permitted,
+        cap_inheritable: pp.cap_inheritable,
+        cap_ambient: pp.cap_ambient,
+        no_new_privileges: process.no_new_privileges,
+        seccomp: inp.seccomp,
+        exec_candidates: pp.exec_candidates,
+        exec_has_slash: pp.exec_has_slash,
+        argv: pp.argv,
+        argv_ptrs: pp.argv_ptrs,
+        envp: pp.envp,
+        envp_ptrs: pp.envp_ptrs,
+        init: spec
+            .annotations
+            .get(api::oci::ANNOTATION_INIT)
+            .is_some_and(|v| v == "true"),
+    })
+}
+
+/// What a plan takes from `process`: limits, capabilities and the exec arguments.
+struct ProcessParts {
+    rlimits: Vec<(u32, u64, u64)>,
+    last_cap: u32,
+    cap_bounding: u64,
+    cap_effective: u64,
+    cap_permitted: u64,
+    cap_inheritable: u64,
+    cap_ambient: Vec<u32>,
+    exec_candidates: Vec<CString>,
+    exec_has_slash: bool,
+    argv: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp: Vec<CString>,
+    envp_ptrs: Vec<*const libc::c_char>,
+}
+
+fn process_parts(
+    process: &api::oci::Process,
+    invalid: &dyn Fn(String) -> RuntimeError,
+) -> Result<ProcessParts, RuntimeError> {
     let caps = process.capabilities.clone().unwrap_or_default();
     let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -620,6 +694,9 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         rlimits.push((res, r.soft, r.hard));
     }
 
+    if process.args.is_empty() {
+        return Err(invalid("process.args is empty".into()));
+    }
     let env: Vec<String> = process.env.clone();
     let arg0 = &process.args[0];
     let exec_has_slash = arg0.contains('/');
@@ -658,37 +735,8 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         .chain(std::iter::once(std::ptr::null()))
         .collect();
 
-    Ok(ChildPlan {
-        clone_flags,
-        unshare_cgroupns,
-        join_ns: inp.join_ns,
-        go_read: inp.go_read,
-        err_write: inp.err_write,
-        fifo_fd: inp.fifo_fd,
-        fifo_proc_path: cstr(&format!("/proc/self/fd/{}", inp.fifo_fd))?,
-        stdio: inp.stdio,
-        console_sock: inp.console_sock,
-        console_size: process
-            .console_size
-            .map(|c| (c.height as u16, c.width as u16)),
-        lo_up,
-        root_propagation,
-        rootfs: cpath(rootfs)?,
-        pre_pivot: pre,
-        post_pivot: post,
-        readonly_root: spec.root.as_ref().is_some_and(|r| r.readonly),
-        hostname: spec
-            .hostname
-            .as_deref()
-            .filter(|h| !h.is_empty())
-            .map(cstr)
-            .transpose()?,
+    Ok(ProcessParts {
         rlimits,
-        umask: process.user.umask,
-        cwd: cstr(&cwd)?,
-        uid: process.user.uid,
-        gid: process.user.gid,
-        groups: process.user.additional_gids.clone(),
         last_cap,
         cap_bounding: cap_mask(&caps.bounding)?,
         cap_effective: cap_mask(&caps.effective)?,
@@ -704,18 +752,87 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
                     .map(|i| i as u32)
             })
             .collect(),
-        no_new_privileges: process.no_new_privileges,
-        seccomp: inp.seccomp,
         exec_candidates,
         exec_has_slash,
         argv,
         argv_ptrs,
         envp,
         envp_ptrs,
-        init: spec
-            .annotations
-            .get(api::oci::ANNOTATION_INIT)
-            .is_some_and(|v| v == "true"),
+    })
+}
+
+/// Inputs to [`build_exec`].
+pub struct ExecInputs {
+    pub go_read: RawFd,
+    pub err_write: RawFd,
+    pub stdio: Option<[RawFd; 3]>,
+    pub console_sock: Option<RawFd>,
+    /// Namespaces to join (fd, CLONE_NEW* type), mount last.
+    pub join_ns: Vec<(RawFd, i32)>,
+    pub seccomp: Option<(Vec<SockFilter>, u32)>,
+}
+
+/// The plan of a process exec'd into a running container: no clone flags, mounts or pivot;
+/// the namespaces are joined, then the same hardening as an init.
+pub fn build_exec(process: &api::oci::Process, inp: ExecInputs) -> Result<ChildPlan, RuntimeError> {
+    let invalid = |reason: String| RuntimeError::InvalidBundle {
+        path: PathBuf::from("process.json"),
+        reason,
+    };
+    let pp = process_parts(process, &invalid)?;
+    let mut post = Vec::new();
+    if let Some(adj) = process.oom_score_adj {
+        post.push(Op::WriteFile {
+            path: cstr("/proc/self/oom_score_adj")?,
+            data: cstr(&adj.to_string())?,
+        });
+    }
+    let cwd = if process.cwd.is_empty() {
+        "/"
+    } else {
+        process.cwd.as_str()
+    };
+    Ok(ChildPlan {
+        clone_flags: 0,
+        unshare_cgroupns: false,
+        join_ns: inp.join_ns,
+        go_read: inp.go_read,
+        err_write: inp.err_write,
+        fifo_fd: -1,
+        fifo_proc_path: CString::default(),
+        stdio: inp.stdio,
+        console_sock: inp.console_sock,
+        console_size: process
+            .console_size
+            .map(|c| (c.height as u16, c.width as u16)),
+        lo_up: false,
+        root_propagation: 0,
+        rootfs: CString::default(),
+        pre_pivot: Vec::new(),
+        post_pivot: post,
+        readonly_root: false,
+        hostname: None,
+        rlimits: pp.rlimits,
+        umask: process.user.umask,
+        cwd: cstr(cwd)?,
+        uid: process.user.uid,
+        gid: process.user.gid,
+        groups: process.user.additional_gids.clone(),
+        last_cap: pp.last_cap,
+        cap_bounding: pp.cap_bounding,
+        cap_effective: pp.cap_effective,
+        cap_permitted: pp.cap_permitted,
+        cap_inheritable: pp.cap_inheritable,
+        cap_ambient: pp.cap_ambient,
+        no_new_privileges: process.no_new_privileges,
+        seccomp: inp.seccomp,
+        exec_candidates: pp.exec_candidates,
+        exec_has_slash: pp.exec_has_slash,
+        argv: pp.argv,
+        argv_ptrs: pp.argv_ptrs,
+        envp: pp.envp,
+        envp_ptrs: pp.envp_ptrs,
+        init: false,
     })
 }
 
