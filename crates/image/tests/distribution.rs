@@ -584,7 +584,14 @@ async fn verified_tls_with_a_certs_d_ca_and_refused_without_it() {
     let certs = testkit::TempDir::new("tlsfix");
     let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
     let out = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")
@@ -593,9 +600,19 @@ async fn verified_tls_with_a_certs_d_ca_and_refused_without_it() {
         .arg(&cert)
         .output()
         .expect("run openssl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut fake = Fake::default();
-    img.publish(&mut fake, "1", img.gzip(), MEDIA_TYPE_OCI_LAYER_GZIP, "amd64");
+    img.publish(
+        &mut fake,
+        "1",
+        img.gzip(),
+        MEDIA_TYPE_OCI_LAYER_GZIP,
+        "amd64",
+    );
     let port = serve_tls(fake, &cert, &key).await;
     let r = reference(port, "secure:1");
     let strict = |certs_dir: Option<std::path::PathBuf>| {
