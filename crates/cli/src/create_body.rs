@@ -26,6 +26,8 @@ pub struct CreateBody {
     pub stdin_once: bool,
     pub env: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<serde_json::Value>,
     pub image: String,
     pub volumes: BTreeMap<String, serde_json::Value>,
     pub working_dir: String,
@@ -186,6 +188,44 @@ pub fn build(
         .split_first()
         .ok_or_else(|| "\"run\" requires at least 1 argument".to_string())?;
     let attach = !args.detach;
+    // --health-*: Docker's Healthcheck (durations in nanoseconds); --no-healthcheck is NONE.
+    let healthcheck = if args.no_healthcheck {
+        if args.health_cmd.is_some() {
+            return Err("--no-healthcheck conflicts with --health-* options".to_string());
+        }
+        Some(serde_json::json!({"Test": ["NONE"]}))
+    } else {
+        let dur = |v: &Option<String>, flag: &str| -> Result<i64, String> {
+            match v {
+                None => Ok(0),
+                Some(s) => api::time::go_duration(s)
+                    .map(|d| d.as_nanos() as i64)
+                    .ok_or_else(|| format!("invalid argument {s:?} for \"{flag}\" flag: time: invalid duration {s:?}")),
+            }
+        };
+        let interval = dur(&args.health_interval, "--health-interval")?;
+        let timeout = dur(&args.health_timeout, "--health-timeout")?;
+        let start_period = dur(&args.health_start_period, "--health-start-period")?;
+        let any = args.health_cmd.is_some()
+            || interval != 0
+            || timeout != 0
+            || start_period != 0
+            || args.health_retries.is_some();
+        any.then(|| {
+            let test = args
+                .health_cmd
+                .as_ref()
+                .map(|c| serde_json::json!(["CMD-SHELL", c]))
+                .unwrap_or(serde_json::Value::Null);
+            serde_json::json!({
+                "Test": test,
+                "Interval": interval,
+                "Timeout": timeout,
+                "StartPeriod": start_period,
+                "Retries": args.health_retries.unwrap_or(0),
+            })
+        })
+    };
     // `-v /path` is an anonymous volume (Config.Volumes); `-v src:dst[:mode]` a bind.
     let mut anon_volumes = BTreeMap::new();
     let mut binds = Vec::new();
@@ -276,6 +316,7 @@ pub fn build(
         stdin_once: attach && args.interactive,
         env: (!env.is_empty()).then_some(env),
         cmd: (!cmd.is_empty()).then(|| cmd.to_vec()),
+        healthcheck,
         image: image.clone(),
         volumes: anon_volumes,
         working_dir: args.workdir.clone().unwrap_or_default(),

@@ -245,3 +245,73 @@ fn events_replay_filter_and_stream() {
     ]));
     assert!(images.lines().any(|l| l == "tag evimg:1"), "{images}");
 }
+
+#[test]
+fn health_checks_go_starting_unhealthy_healthy() {
+    let d = Daemon::start();
+    ok(d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 2; touch /tmp/ok; sleep 60",
+    ]));
+    let status = || inspect(&d, "hc", "{{.State.Health.Status}}");
+    let first = status();
+    assert!(first == "starting" || first == "unhealthy", "{first}");
+    eventually(10, "unhealthy", || status() == "unhealthy");
+    let ps = ok(d.berth(&["ps", "--format", "{{.Status}}", "--filter", "name=hc"]));
+    assert!(ps.ends_with("(unhealthy)"), "{ps}");
+    eventually(15, "healthy", || status() == "healthy");
+    let docker_ps = ok(d.docker(&["ps", "--format", "{{.Status}}", "--filter", "name=hc"]));
+    assert!(docker_ps.ends_with("(healthy)"), "{docker_ps}");
+    let log: serde_json::Value =
+        serde_json::from_str(&inspect(&d, "hc", "{{json .State.Health}}")).unwrap();
+    assert_eq!(log["FailingStreak"], 0);
+    let entries = log["Log"].as_array().unwrap();
+    assert!(!entries.is_empty() && entries.len() <= 5, "{log}");
+    assert_eq!(entries.last().unwrap()["ExitCode"], 0);
+    let until = (std::time::SystemTime::now() + Duration::from_secs(1))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let events = ok(d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "container=hc",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert!(
+        events.lines().any(|l| l == "health_status: unhealthy"),
+        "{events}"
+    );
+    assert!(
+        events.lines().any(|l| l == "health_status: healthy"),
+        "{events}"
+    );
+    // A bad duration is refused.
+    let bad = d.berth(&[
+        "run",
+        "--rm",
+        "--health-interval",
+        "soon",
+        "busybox",
+        "true",
+    ]);
+    assert!(!bad.status.success());
+}

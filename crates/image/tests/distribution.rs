@@ -582,29 +582,75 @@ async fn verified_tls_with_a_certs_d_ca_and_refused_without_it() {
     let img = TestImage::new();
     let (_dir, store) = store();
     let certs = testkit::TempDir::new("tlsfix");
-    let (cert, key) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
-    let out = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let p = |n: &str| certs.path().join(n);
+    let (cert, key, ca) = (p("cert.pem"), p("key.pem"), p("ca.pem"));
+    // A CA, and a server certificate for 127.0.0.1 it signs (webpki refuses a CA certificate
+    // as the server's own).
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(certs.path())
+            .output()
+            .expect("run openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-days", "1", "-subj", "/CN=berth-test-ca"],
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
     );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
     let mut fake = Fake::default();
     img.publish(
         &mut fake,
@@ -639,7 +685,7 @@ async fn verified_tls_with_a_certs_d_ca_and_refused_without_it() {
     // With the CA in certs.d/<host:port>/: verified TLS, the pull completes.
     let certs_d = certs.path().join("certs.d");
     std::fs::create_dir_all(certs_d.join(format!("127.0.0.1:{port}"))).unwrap();
-    std::fs::copy(&cert, certs_d.join(format!("127.0.0.1:{port}/ca.crt"))).unwrap();
+    std::fs::copy(&ca, certs_d.join(format!("127.0.0.1:{port}/ca.crt"))).unwrap();
     let out = distribution::pull(
         store.clone(),
         strict(Some(certs_d)),

@@ -242,6 +242,26 @@ pub fn merge_image_config(mut c: ContainerConfig, image: &serde_json::Value) -> 
     if c.stop_signal.is_none() {
         c.stop_signal = image["StopSignal"].as_str().map(String::from);
     }
+    // Healthcheck: the container's fields win, unset ones come from the image's.
+    if let Some(img_hc) = image["Healthcheck"].as_object() {
+        let mut hc = c
+            .healthcheck
+            .take()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        for (k, v) in img_hc {
+            let unset = match hc.get(k) {
+                None | Some(serde_json::Value::Null) => true,
+                Some(serde_json::Value::Array(a)) => a.is_empty(),
+                Some(serde_json::Value::Number(n)) => n.as_i64() == Some(0),
+                _ => false,
+            };
+            if unset {
+                hc.insert(k.clone(), v.clone());
+            }
+        }
+        c.healthcheck = Some(serde_json::Value::Object(hc));
+    }
     if let Some(vols) = image["Volumes"].as_object().filter(|v| !v.is_empty()) {
         let mut merged = c.volumes.take().unwrap_or_default();
         for k in vols.keys() {

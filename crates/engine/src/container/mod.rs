@@ -7,6 +7,7 @@ mod attach;
 mod commit;
 mod create;
 mod exec;
+mod health;
 mod logs;
 mod manage;
 mod mounts;

@@ -67,6 +67,9 @@ pub struct State {
     pub finished_at: Option<String>,
     /// Killed by the OOM killer.
     pub oom_killed: bool,
+    /// The health check's state, when the container has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
 }
 
 /// Everything berth keeps about a container.

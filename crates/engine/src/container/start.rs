@@ -169,6 +169,7 @@ impl Engine {
         })?;
         tracing::info!(container = %id, "started");
         self.container_event(&c.record(), "start", &[]);
+        self.start_health(c);
         // An attach that registered while this start was under way.
         let late: Vec<_> = std::mem::take(&mut *c.pending_attach.lock().expect("attach lock"));
         for p in late {

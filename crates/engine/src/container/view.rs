@@ -45,6 +45,7 @@ impl Engine {
                 "Error": s.error,
                 "StartedAt": s.started_at.clone().unwrap_or_else(|| api::time::ZERO_TIME.into()),
                 "FinishedAt": s.finished_at.clone().unwrap_or_else(|| api::time::ZERO_TIME.into()),
+                "Health": s.health,
             },
             "Image": r.image,
             "ResolvConfPath": data_dir.join("resolv.conf"),
@@ -176,7 +177,11 @@ fn list_entry(r: &Record, now: SystemTime) -> Value {
             .map(|t| api::time::human_duration(now.duration_since(t).unwrap_or_default()))
     };
     let status = match r.state.status {
-        Status::Running => format!("Up {}", since(&r.state.started_at).unwrap_or_default()),
+        Status::Running => format!(
+            "Up {}{}",
+            since(&r.state.started_at).unwrap_or_default(),
+            super::health::ps_suffix(r.state.health.as_ref())
+        ),
         Status::Paused => format!(
             "Up {} (Paused)",
             since(&r.state.started_at).unwrap_or_default()
