@@ -180,6 +180,20 @@ fn push_pull_run_round_trip_with_berth_and_docker_clis() {
     let run = d.docker(&["run", "--rm", &other, "echo", "auto-pulled"]);
     let out = ok(run);
     assert_eq!(out.trim(), "auto-pulled");
+    // rmi by digest reference: the digest goes, the tag stays.
+    let digests = ok(d.berth(&["inspect", "--format", "{{json .RepoDigests}}", &other]));
+    let by_digest: Vec<String> = serde_json::from_str(digests.trim()).unwrap();
+    let copy_digest = by_digest
+        .iter()
+        .find(|r| r.starts_with(&reg.name("copy@")))
+        .unwrap_or_else(|| panic!("{digests}"))
+        .clone();
+    let untagged = ok(d.berth(&["rmi", &copy_digest]));
+    assert!(
+        untagged.contains(&format!("Untagged: {copy_digest}")),
+        "{untagged}"
+    );
+    ok(d.berth(&["inspect", &other]));
 
     // A tag the registry does not have: the manifest-unknown error, exit 1, nothing stored.
     let missing = d.berth(&["pull", &reg.name("bb:nope")]);

@@ -438,6 +438,45 @@ impl ImageStore {
         in_use: &dyn Fn(&Digest) -> Option<String>,
     ) -> Result<Vec<Removed>, ImageError> {
         let mut state = self.lock();
+        // `repo@digest`: that digest reference goes; the image too if nothing else names it.
+        if let Ok(r) = name_or_id.parse::<ImageRef>() {
+            if let Some(d) = r.digest() {
+                let canonical = format!("{}@{d}", r.repository());
+                let hit = state
+                    .images
+                    .iter()
+                    .find(|(_, rec)| rec.repo_digests.contains(&canonical))
+                    .map(|(id, _)| id.clone());
+                if let Some(id) = hit {
+                    let user = in_use(&id);
+                    let mut next = state.clone();
+                    let rec = next.images.get_mut(&id).expect("found above");
+                    rec.repo_digests.remove(&canonical);
+                    let orphan = rec.repo_digests.is_empty() && next.tags_of(&id).is_empty();
+                    if orphan && user.is_some() && !force {
+                        return Err(ImageError::Conflict(format!(
+                            "conflict: unable to remove repository reference \"{name_or_id}\" (must force) - container {} is using its referenced image {}",
+                            user.unwrap_or_default().chars().take(12).collect::<String>(),
+                            id.short()
+                        )));
+                    }
+                    let removed = (orphan && user.is_none())
+                        .then(|| next.images.remove(&id))
+                        .flatten();
+                    self.save(&next)?;
+                    *state = next;
+                    let mut out = vec![Removed::Untagged(r.familiar())];
+                    if let Some(rec) = removed {
+                        let mut blobs = rec.layers.clone();
+                        blobs.push(id.clone());
+                        blobs.push(rec.manifest.clone());
+                        self.collect(&state, &blobs, &rec.chain);
+                        out.push(Removed::Deleted(id));
+                    }
+                    return Ok(out);
+                }
+            }
+        }
         let (id, by_ref) = resolve_in(&state, name_or_id)?;
         let tags = state.tags_of(&id);
         let user = in_use(&id);
