@@ -533,3 +533,103 @@ fn berth_network_commands_match_docker() {
     );
     assert_clean(&d);
 }
+
+/// Issue "Engine"'s fault test: 50 containers with published ports, restart policies and
+/// volumes; `kill -9` of the daemon; after the restart every port answers and the policies still
+/// hold; after `rm -f` of everything and the prunes nothing is left behind.
+#[test]
+fn fifty_published_containers_survive_a_daemon_kill() {
+    let mut d = Daemon::start();
+    let n = 50;
+    let mut ports = Vec::new();
+    for i in 0..n {
+        let port = free_port();
+        ports.push(port);
+        let name = format!("svc{i}");
+        let publish = format!("127.0.0.1:{port}:80");
+        let volume = format!("vol{}:/data", i % 5);
+        let policy = if i % 2 == 0 {
+            "always"
+        } else {
+            "unless-stopped"
+        };
+        let script = format!(
+            "mkdir -p /www && echo hello from {name} > /www/index.html && exec httpd -f -p 80 -h /www"
+        );
+        let out = d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--restart",
+            policy,
+            "-p",
+            &publish,
+            "-v",
+            &volume,
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+    }
+    for (i, port) in ports.iter().enumerate() {
+        assert!(http_get(&format!("127.0.0.1:{port}")).contains(&format!("hello from svc{i}")));
+    }
+
+    d.kill9();
+    d.spawn();
+    let running = stdout(&d.berth(&["ps", "-q"]));
+    assert_eq!(running.lines().count(), n, "{running}");
+    for (i, port) in ports.iter().enumerate() {
+        assert!(http_get(&format!("127.0.0.1:{port}")).contains(&format!("hello from svc{i}")));
+    }
+    // Policies still in force: an init killed from outside comes back, on its port.
+    let pid: i32 = stdout(&d.berth(&["inspect", "--format", "{{.State.Pid}}", "svc0"]))
+        .trim()
+        .parse()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually("svc0 restarted by its policy", || {
+        stdout(&d.berth(&[
+            "inspect",
+            "--format",
+            "{{.RestartCount}} {{.State.Status}}",
+            "svc0",
+        ]))
+        .trim()
+            == "1 running"
+    });
+    assert!(http_get(&format!("127.0.0.1:{}", ports[0])).contains("hello from svc0"));
+
+    // Everything removed: no endpoint, veth, netns, DNAT element, mount or cgroup remains.
+    let ids = stdout(&d.berth(&["ps", "-aq", "--no-trunc"]));
+    let ids: Vec<&str> = ids.lines().collect();
+    let mut args = vec!["rm", "-f", "-v"];
+    args.extend(ids.iter().copied());
+    let out = d.berth(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(d.berth(&["network", "prune", "-f"]).status.success());
+    let pruned = d.berth(&["volume", "prune", "-a", "-f"]);
+    assert!(pruned.status.success(), "{}", stderr(&pruned));
+    assert_eq!(stdout(&d.berth(&["volume", "ls", "-q"])), "");
+    assert_clean(&d);
+    for port in &ports {
+        assert_port_free(*port);
+    }
+    assert!(d.mounts().is_empty(), "{:?}", d.mounts());
+    for id in ids {
+        for ctrl in ["memory", "pids", "cpu"] {
+            let cg = std::path::Path::new("/sys/fs/cgroup")
+                .join(ctrl)
+                .join("berth")
+                .join(id);
+            assert!(!cg.exists(), "cgroup left: {}", cg.display());
+        }
+    }
+}
