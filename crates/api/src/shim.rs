@@ -88,6 +88,11 @@ pub enum Request {
     State,
     /// The container's cgroup usage (processes, CPU, memory, pids, block IO).
     Stats,
+    /// Change the container's cgroup limits (`docker update`).
+    Update {
+        /// The new limits: an OCI `linux.resources` object (devices ignored).
+        resources: serde_json::Value,
+    },
     /// Freeze the container.
     Pause,
     /// Thaw the container.

@@ -72,6 +72,8 @@ pub enum Command {
     Container(ContainerGroupArgs),
     /// Rename a container
     Rename(RenameArgs),
+    /// Update configuration of one or more containers
+    Update(UpdateArgs),
     /// Manage volumes
     Volume(VolumeArgs),
     /// Get real time events from the server
@@ -725,6 +727,41 @@ pub enum ContainerCommand {
     Rename(RenameArgs),
     /// Remove all stopped containers
     Prune(ContainerPruneArgs),
+}
+
+/// Flags of `update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Memory limit
+    #[arg(short = 'm', long, value_name = "bytes", value_parser = memory)]
+    pub memory: Option<i64>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", value_name = "bytes", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation", value_name = "bytes", value_parser = memory)]
+    pub memory_reservation: Option<i64>,
+    /// Number of CPUs
+    #[arg(long, value_name = "decimal", value_parser = cpus)]
+    pub cpus: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares", value_name = "int")]
+    pub cpu_shares: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", value_name = "int", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period", value_name = "int")]
+    pub cpu_period: Option<i64>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", value_name = "int", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long, value_name = "string")]
+    pub restart: Option<String>,
+    /// The containers
+    #[arg(value_name = "CONTAINER", required = true)]
+    pub containers: Vec<String>,
 }
 
 /// Flags of `rename`.

@@ -85,6 +85,7 @@ fn command_name(c: &Command) -> &'static str {
             _ => "container",
         },
         Command::Rename(_) => "rename",
+        Command::Update(_) => "update",
         Command::Volume(_) => "volume",
         Command::Events(_) => "events",
         Command::System(_) => "system",
@@ -176,6 +177,7 @@ fn run_client(host_flag: Option<&str>, command: Command) -> i32 {
                 }
             }
             Command::Rename(a) => commands::lifecycle::rename(&ctx, a).await,
+            Command::Update(a) => commands::lifecycle::update(&ctx, a).await,
             Command::Volume(a) => commands::volume::volume(&ctx, a).await,
             Command::Events(a) => commands::events::events(&ctx, a).await,
             Command::System(a) => commands::system::system(&ctx, a).await,

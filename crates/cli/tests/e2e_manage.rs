@@ -73,3 +73,70 @@ fn rename_prune_and_ps_filters() {
     let again = ok(d.docker(&["container", "prune", "-f"]));
     assert!(again.contains("Total reclaimed space: 0B"), "{again}");
 }
+
+#[test]
+fn update_changes_limits_of_a_running_container_and_its_policy() {
+    let d = Daemon::start();
+    ok(d.berth(&[
+        "run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "60",
+    ]));
+    let id = ok(d.berth(&["inspect", "--format", "{{.Id}}", "upd"]));
+    let cg = |ctrl: &str, file: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}"))
+            .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/berth/{id}/{file}")))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        ok(d.docker(&[
+            "update",
+            "--memory",
+            "32m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "40",
+            "upd"
+        ])),
+        "upd"
+    );
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory/berth").exists();
+    if v1 {
+        assert_eq!(cg("memory", "memory.limit_in_bytes"), "33554432");
+        assert_eq!(cg("cpu", "cpu.cfs_quota_us"), "50000");
+        assert_eq!(cg("pids", "pids.max"), "40");
+    } else {
+        assert_eq!(cg("", "memory.max"), "33554432");
+        assert_eq!(cg("", "cpu.max"), "50000 100000");
+        assert_eq!(cg("", "pids.max"), "40");
+    }
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}",
+            "upd"
+        ])),
+        "33554432 500000000 40"
+    );
+    // The restart policy, also on a stopped container.
+    ok(d.berth(&["update", "--restart", "on-failure:3", "upd"]));
+    assert_eq!(
+        ok(d.berth(&[
+            "inspect",
+            "--format",
+            "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+            "upd"
+        ])),
+        "on-failure:3"
+    );
+    let bad = d.berth(&["update", "--memory", "1m", "upd"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Minimum memory limit allowed is 6MB"));
+    ok(d.berth(&["stop", "-t", "0", "upd"]));
+    ok(d.berth(&["update", "--memory", "48m", "upd"]));
+    assert_eq!(
+        ok(d.berth(&["inspect", "--format", "{{.HostConfig.Memory}}", "upd"])),
+        "50331648"
+    );
+}

@@ -209,6 +209,11 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Applies new limits to an existing cgroup (`docker update`).
+    pub fn update(&self, resources: &Resources) -> Result<Vec<String>, RuntimeError> {
+        self.apply(Some(resources))
+    }
+
     fn apply(&self, resources: Option<&Resources>) -> Result<Vec<String>, RuntimeError> {
         let mut warnings = Vec::new();
         let Some(r) = resources else {

@@ -252,6 +252,31 @@ impl Runtime for ExternalRuntime {
             .map(|_| ())
     }
 
+    fn update(
+        &self,
+        id: &str,
+        resources: &api::oci::Resources,
+    ) -> Result<Vec<String>, RuntimeError> {
+        // `runc update --resources FILE`: the OCI `linux.resources` object, devices left out.
+        let r = api::oci::Resources {
+            devices: Vec::new(),
+            ..resources.clone()
+        };
+        let file = self.state_root.join(format!("{id}.update.json"));
+        let bytes = serde_json::to_vec(&r).map_err(|e| RuntimeError::Io {
+            op: "encode resources".into(),
+            source: std::io::Error::other(e),
+        })?;
+        std::fs::write(&file, bytes).map_err(|e| RuntimeError::Io {
+            op: format!("write {}", file.display()),
+            source: e,
+        })?;
+        let path = file.to_string_lossy().into_owned();
+        let r = self.simple("update", id, &["update", "--resources", &path, id]);
+        let _ = std::fs::remove_file(&file);
+        r.map(|_| Vec::new())
+    }
+
     fn pause(&self, id: &str) -> Result<(), RuntimeError> {
         self.simple("pause", id, &["pause", id]).map(|_| ())
     }

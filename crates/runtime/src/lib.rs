@@ -110,6 +110,13 @@ pub trait Runtime {
     ) -> Result<Created, RuntimeError>;
     /// Sends `signal` to the init.
     fn kill(&self, id: &str, signal: i32) -> Result<(), RuntimeError>;
+    /// Changes the container's cgroup limits (memory, CPU, pids) while it runs; returns
+    /// warnings for what this host cannot apply.
+    fn update(
+        &self,
+        id: &str,
+        resources: &api::oci::Resources,
+    ) -> Result<Vec<String>, RuntimeError>;
     /// Freezes every process of the container.
     fn pause(&self, id: &str) -> Result<(), RuntimeError>;
     /// Thaws a paused container.

@@ -279,6 +279,31 @@ pub fn memory_limit_in_cgroup(make: Make) {
     assert_eq!(out.trim(), (64u64 << 20).to_string());
 }
 
+/// `update` changes a running container's memory and pids limits (what `docker update` does).
+pub fn update_changes_limits(make: Make) {
+    let f = fixture(make, &["sleep", "1000"], |o| o.memory = Some(64 << 20));
+    let _c = running(&f);
+    let r = api::oci::Resources {
+        memory: Some(api::oci::MemoryResources {
+            limit: Some(32 << 20),
+            ..Default::default()
+        }),
+        pids: Some(api::oci::PidsResources { limit: 30 }),
+        ..Default::default()
+    };
+    f.rt.update(&f.id, &r).unwrap();
+    let p = exec_process(
+        &f,
+        &sh("cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"),
+    );
+    let (code, out, err) = exec_run(&f, &p);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        [(32u64 << 20).to_string(), "30".to_string()]
+    );
+}
+
 pub fn cpu_limits_in_cgroup(make: Make) {
     // v2: cpu.max, cpu.weight (shares 512 -> weight 20, runc's conversion) and cpuset.cpus of
     // the container's own cgroup; v1: cfs quota/period, shares and the cpuset hierarchy's cpus.
@@ -686,6 +711,10 @@ macro_rules! suite {
             #[test]
             fn memory_limit_in_cgroup() {
                 super::memory_limit_in_cgroup($make)
+            }
+            #[test]
+            fn update_changes_limits() {
+                super::update_changes_limits($make)
             }
             #[test]
             fn cpu_limits_in_cgroup() {

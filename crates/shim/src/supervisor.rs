@@ -663,6 +663,16 @@ impl Supervisor {
                     }
                 }
             }
+            Request::Update { resources } => {
+                match serde_json::from_value::<api::oci::Resources>(resources) {
+                    Ok(r) => result(self.runtime.update(&id, &r).map(|w| {
+                        for warning in w {
+                            eprintln!("berth shim: update {id}: {warning}");
+                        }
+                    })),
+                    Err(e) => Response::err(format!("invalid resources: {e}")),
+                }
+            }
             Request::Pause => {
                 let r = self.runtime.pause(&id);
                 if r.is_ok() {

@@ -150,3 +150,68 @@ pub async fn prune(ctx: &Ctx, args: crate::args::ContainerPruneArgs) -> anyhow::
     ))?;
     Ok(0)
 }
+
+/// `berth update [flags] CONTAINER...`: prints each container updated, as docker does.
+pub async fn update(ctx: &Ctx, args: crate::args::UpdateArgs) -> anyhow::Result<i32> {
+    let mut body = serde_json::Map::new();
+    let mut set = |k: &str, v: serde_json::Value| {
+        body.insert(k.to_string(), v);
+    };
+    if let Some(m) = args.memory {
+        set("Memory", m.into());
+    }
+    if let Some(s) = &args.memory_swap {
+        let v = if s == "-1" {
+            -1
+        } else {
+            crate::opts::ram_in_bytes(s).map_err(|e| crate::error::StatusError::new(1, e))?
+        };
+        set("MemorySwap", v.into());
+    }
+    if let Some(m) = args.memory_reservation {
+        set("MemoryReservation", m.into());
+    }
+    if let Some(c) = args.cpus {
+        set("NanoCpus", c.into());
+    }
+    if let Some(c) = args.cpu_shares {
+        set("CpuShares", c.into());
+    }
+    if let Some(c) = args.cpu_quota {
+        set("CpuQuota", c.into());
+    }
+    if let Some(c) = args.cpu_period {
+        set("CpuPeriod", c.into());
+    }
+    if let Some(p) = args.pids_limit {
+        set("PidsLimit", p.into());
+    }
+    if let Some(r) = &args.restart {
+        let (name, max) =
+            crate::opts::restart_policy(r).map_err(|e| crate::error::StatusError::new(1, e))?;
+        set(
+            "RestartPolicy",
+            serde_json::json!({"Name": name, "MaximumRetryCount": max}),
+        );
+    }
+    if body.is_empty() {
+        return Err(crate::error::StatusError::new(
+            1,
+            "you must provide one or more flags when using this command",
+        )
+        .into());
+    }
+    let client = ctx.client().await?;
+    let body = serde_json::Value::Object(body);
+    super::for_each(&args.containers, |name| {
+        let client = &client;
+        let body = &body;
+        async move {
+            let _: serde_json::Value = client
+                .post_json(&format!("/containers/{name}/update"), &Query::new(), body)
+                .await?;
+            Ok(Some(name))
+        }
+    })
+    .await
+}

@@ -304,6 +304,25 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
     ))
 }
 
+/// `POST /containers/{id}/update`: `{"Warnings": [...]}`.
+pub async fn update(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let u: crate::container::UpdateConfig = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| EngineError::Invalid(format!("invalid update body: {e}")))?
+    };
+    let warnings = engine.update(&id, u).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({"Warnings": warnings}),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

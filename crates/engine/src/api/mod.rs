@@ -62,6 +62,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/update", post(containers::update))
         .route("/containers/prune", post(containers::prune))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/containers/{id}/top", get(stats::top))

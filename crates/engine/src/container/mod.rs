@@ -18,6 +18,7 @@ mod spec;
 mod start;
 mod stats;
 mod stop;
+mod update;
 mod view;
 mod wait;
 
@@ -36,6 +37,7 @@ pub(crate) use create::join_error;
 pub use exec::{Exec, ExecStart};
 pub use logs::LogsOptions;
 pub use stats::StatsSample;
+pub use update::UpdateConfig;
 pub use view::{ListOptions, PS_FILTERS};
 pub use wait::WaitCondition;
 

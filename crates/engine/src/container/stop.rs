@@ -228,7 +228,7 @@ impl Engine {
     }
 
     /// Sends `req` to the container's shim; a broken connection or a refusal is an error.
-    async fn shim_ok(&self, c: &Container, req: &Request) -> Result<(), EngineError> {
+    pub(crate) async fn shim_ok(&self, c: &Container, req: &Request) -> Result<(), EngineError> {
         let sock = self.paths.shim_socket(c.id.as_str());
         let shim_error = |message: String| EngineError::Shim {
             id: c.id.to_string(),

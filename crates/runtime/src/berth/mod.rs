@@ -432,6 +432,20 @@ impl Runtime for BerthRuntime {
         Cgroup::open(&s.cgroups_path).freeze(true)
     }
 
+    fn update(
+        &self,
+        id: &str,
+        resources: &api::oci::Resources,
+    ) -> Result<Vec<String>, RuntimeError> {
+        let (_, s) = self.load(id)?;
+        // Limits only: device rules stay as created.
+        let r = api::oci::Resources {
+            devices: Vec::new(),
+            ..resources.clone()
+        };
+        Cgroup::open(&s.cgroups_path).update(&r)
+    }
+
     fn resume(&self, id: &str) -> Result<(), RuntimeError> {
         let (_, s) = self.load(id)?;
         Cgroup::open(&s.cgroups_path).freeze(false)
