@@ -244,6 +244,49 @@ fn events_replay_filter_and_stream() {
         "{{.Action}} {{.Actor.Attributes.name}}",
     ]));
     assert!(images.lines().any(|l| l == "tag evimg:1"), "{images}");
+
+    // Network and volume events.
+    ok(d.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.{}.77.0/24", 150 + std::process::id() % 60),
+        "evnet",
+    ]));
+    ok(d.berth(&["volume", "create", "evvol"]));
+    ok(d.berth(&["network", "rm", "evnet"]));
+    ok(d.berth(&["volume", "rm", "evvol"]));
+    let until = (std::time::SystemTime::now() + Duration::from_secs(1))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let other = ok(d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=network",
+        "--filter",
+        "type=volume",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+    ]));
+    let lines: Vec<&str> = other.lines().collect();
+    for want in ["network create evnet", "network destroy evnet"] {
+        assert!(lines.contains(&want), "{want}: {other}");
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with("volume create")),
+        "{other}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("volume destroy")),
+        "{other}"
+    );
 }
 
 #[test]

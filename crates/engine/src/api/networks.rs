@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{json_response, read_body, ApiResult, AppState, Params};
 use crate::error::EngineError;
@@ -35,7 +35,9 @@ pub async fn inspect(
 pub async fn create(State(engine): State<AppState>, body: Body) -> ApiResult<Response> {
     let bytes = read_body(body, 1 << 20).await?;
     let req: api::docker::NetworkCreateRequest = parse(&bytes)?;
+    let name = req.name.clone();
     let id = engine.network_create(req).await?;
+    network_event(&engine, "create", &id, &name, None);
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"Id": id, "Warning": ""}),
@@ -43,12 +45,35 @@ pub async fn create(State(engine): State<AppState>, body: Body) -> ApiResult<Res
 }
 
 pub async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let before = engine.network_inspect(&id).ok();
     engine.network_remove(&id).await?;
+    if let Some(n) = before {
+        network_event(
+            &engine,
+            "destroy",
+            n["Id"].as_str().unwrap_or(&id),
+            n["Name"].as_str().unwrap_or(&id),
+            None,
+        );
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn prune(State(engine): State<AppState>) -> ApiResult<Response> {
+    let before: Vec<Value> = engine.network_list(&Default::default());
     let names = engine.network_prune().await?;
+    for n in before
+        .iter()
+        .filter(|n| names.iter().any(|x| Some(x.as_str()) == n["Name"].as_str()))
+    {
+        network_event(
+            &engine,
+            "destroy",
+            n["Id"].as_str().unwrap_or_default(),
+            n["Name"].as_str().unwrap_or_default(),
+            None,
+        );
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({"NetworksDeleted": names}),
@@ -65,6 +90,7 @@ pub async fn connect(
     engine
         .network_connect(&id, &req.container, req.endpoint_config.unwrap_or_default())
         .await?;
+    connect_event(&engine, "connect", &id, &req.container);
     Ok(StatusCode::OK.into_response())
 }
 
@@ -75,6 +101,50 @@ pub async fn disconnect(
 ) -> ApiResult<Response> {
     let bytes = read_body(body, 1 << 20).await?;
     let req: api::docker::NetworkConnectRequest = parse(&bytes)?;
+    let before = engine.network_inspect(&id).ok();
     engine.network_disconnect(&id, &req.container).await?;
+    if let Some(n) = before {
+        let container = engine
+            .get(&req.container)
+            .map(|c| c.id.to_string())
+            .unwrap_or_else(|_| req.container.clone());
+        network_event(
+            &engine,
+            "disconnect",
+            n["Id"].as_str().unwrap_or(&id),
+            n["Name"].as_str().unwrap_or(&id),
+            Some(&container),
+        );
+    }
     Ok(StatusCode::OK.into_response())
+}
+
+/// Publishes a network event as Docker's (`name`, `type`, and `container` for
+/// connect/disconnect).
+fn network_event(engine: &AppState, action: &str, id: &str, name: &str, container: Option<&str>) {
+    let mut attrs = std::collections::BTreeMap::new();
+    attrs.insert("name".to_string(), name.to_string());
+    attrs.insert("type".to_string(), "bridge".to_string());
+    if let Some(c) = container {
+        attrs.insert("container".to_string(), c.to_string());
+    }
+    engine
+        .events
+        .publish(crate::events::Event::new("network", action, id, attrs));
+}
+
+fn connect_event(engine: &AppState, action: &str, network: &str, container: &str) {
+    if let Ok(n) = engine.network_inspect(network) {
+        let c = engine
+            .get(container)
+            .map(|c| c.id.to_string())
+            .unwrap_or_else(|_| container.to_string());
+        network_event(
+            engine,
+            action,
+            n["Id"].as_str().unwrap_or(network),
+            n["Name"].as_str().unwrap_or(network),
+            Some(&c),
+        );
+    }
 }
