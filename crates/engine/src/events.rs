@@ -94,10 +94,9 @@ impl Event {
                                 || self.attributes.get("name") == Some(want))
                     }
                     "volume" => self.kind == "volume" && self.id == *want,
-                    "label" => match want.split_once('=') {
-                        Some((k, v)) => self.attributes.get(k).is_some_and(|x| x == v),
-                        None => self.attributes.contains_key(want.as_str()),
-                    },
+                    "label" => {
+                        crate::filters::labels_match(&self.attributes, std::slice::from_ref(want))
+                    }
                     "scope" => want == "local",
                     _ => false,
                 })

@@ -13,6 +13,7 @@ pub mod container;
 pub mod daemon;
 pub mod error;
 pub mod events;
+mod filters;
 mod names;
 pub mod network;
 mod shim_client;

@@ -93,23 +93,17 @@ pub async fn prune(ctx: &Ctx, args: crate::args::ImagePruneArgs) -> anyhow::Resu
         )
         .await?;
     let v: Value = crate::client::read_json(resp).await?;
-    let deleted = v["ImagesDeleted"].as_array().cloned().unwrap_or_default();
-    if !deleted.is_empty() {
-        println("Deleted Images:")?;
-        for d in &deleted {
-            if let Some(t) = d["Untagged"].as_str() {
-                println(&format!("untagged: {t}"))?;
-            }
-            if let Some(t) = d["Deleted"].as_str() {
-                println(&format!("deleted: {t}"))?;
-            }
-        }
-        println("")?;
-    }
-    println(&format!(
-        "Total reclaimed space: {}",
-        human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0) as f64, 4)
-    ))?;
+    let lines: Vec<String> = v["ImagesDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| {
+            let untagged = d["Untagged"].as_str().map(|t| format!("untagged: {t}"));
+            let deleted = d["Deleted"].as_str().map(|t| format!("deleted: {t}"));
+            untagged.into_iter().chain(deleted)
+        })
+        .collect();
+    super::print_prune("Deleted Images:", &lines, &v["SpaceReclaimed"])?;
     Ok(0)
 }
 

@@ -133,21 +133,13 @@ pub async fn prune(ctx: &Ctx, args: crate::args::ContainerPruneArgs) -> anyhow::
     }
     let resp = client.post("/containers/prune", &q).await?;
     let v: serde_json::Value = crate::client::read_json(resp).await?;
-    let deleted = v["ContainersDeleted"]
+    let ids: Vec<String> = v["ContainersDeleted"]
         .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if !deleted.is_empty() {
-        super::println("Deleted Containers:")?;
-        for d in &deleted {
-            super::println(d.as_str().unwrap_or_default())?;
-        }
-        super::println("")?;
-    }
-    super::println(&format!(
-        "Total reclaimed space: {}",
-        crate::format::human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0) as f64, 4)
-    ))?;
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(String::from))
+        .collect();
+    super::print_prune("Deleted Containers:", &ids, &v["SpaceReclaimed"])?;
     Ok(0)
 }
 

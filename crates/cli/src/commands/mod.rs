@@ -51,6 +51,26 @@ pub fn print(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// Prints a prune answer as docker does: `Deleted <What>:` and one line per entry (when any),
+/// then `Total reclaimed space: <size>`.
+pub fn print_prune(
+    title: &str,
+    lines: &[String],
+    reclaimed: &serde_json::Value,
+) -> std::io::Result<()> {
+    if !lines.is_empty() {
+        println(title)?;
+        for l in lines {
+            println(l)?;
+        }
+        println("")?;
+    }
+    println(&format!(
+        "Total reclaimed space: {}",
+        crate::format::human_size(reclaimed.as_i64().unwrap_or(0) as f64, 4)
+    ))
+}
+
 /// Runs `f` for each name and reports like docker's multi-object commands: successes print the
 /// name, failures print their error to stderr, and the command fails at the end with exit 1.
 pub async fn for_each<F, Fut>(names: &[String], mut f: F) -> anyhow::Result<i32>

@@ -142,19 +142,20 @@ pub async fn volume(ctx: &Ctx, args: VolumeArgs) -> anyhow::Result<i32> {
                 .request(Method::POST, "/volumes/prune", &q, empty_body(), &[])
                 .await?;
             let v: Value = read_json(resp).await?;
-            let deleted = v["VolumesDeleted"].as_array().cloned().unwrap_or_default();
-            if !deleted.is_empty() {
-                println("Deleted Volumes:")?;
-                for d in &deleted {
-                    println(d.as_str().unwrap_or_default())?;
-                }
-                println("")?;
-            }
-            println(&format!(
-                "Total reclaimed space: {}",
-                crate::format::human_size(v["SpaceReclaimed"].as_i64().unwrap_or(0) as f64, 4)
-            ))?;
+            super::print_prune(
+                "Deleted Volumes:",
+                &strings(&v["VolumesDeleted"]),
+                &v["SpaceReclaimed"],
+            )?;
             Ok(0)
         }
     }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(String::from))
+        .collect()
 }

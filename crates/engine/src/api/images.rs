@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::{body_reader, json_response, stream_response, ApiResult, AppState, Params};
 use crate::container::Engine;
 use crate::error::EngineError;
+use crate::filters::{each, labels_match, parse_until};
 use image::{ImageInfo, ImportChanges, Removed};
 
 pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
@@ -44,30 +45,9 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
             .map(|i| created_unix(&i.created))
             .ok_or_else(|| EngineError::Image(image::ImageError::NotFound(name.to_string())))
     };
-    let before = filters
-        .get("before")
-        .map(|v| {
-            v.iter()
-                .map(|n| created_of(n))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    let since = filters
-        .get("since")
-        .map(|v| {
-            v.iter()
-                .map(|n| created_of(n))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
-    let until = filters
-        .get("until")
-        .map(|v| {
-            v.iter()
-                .map(|t| parse_until(t))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
+    let before = each(&filters, "before", created_of)?;
+    let since = each(&filters, "since", created_of)?;
+    let until = each(&filters, "until", parse_until)?;
     // `all` shows intermediate images in docker; berth keeps none (no build parents yet), so
     // every image is listed either way.
     let out: Vec<Value> = infos
@@ -112,30 +92,6 @@ fn image_labels(images: &image::ImageStore, i: &ImageInfo) -> BTreeMap<String, S
         .unwrap_or_default()
 }
 
-/// `label=key` or `label=key=value`, every one must match.
-fn labels_match(labels: &BTreeMap<String, String>, want: &[String]) -> bool {
-    want.iter().all(|w| match w.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(w.as_str()),
-    })
-}
-
-/// An `until` filter: unix seconds, RFC 3339, or a Go duration (`24h`, `90m`) before now.
-fn parse_until(s: &str) -> Result<i64, EngineError> {
-    if let Ok(n) = s.parse::<f64>() {
-        return Ok(n as i64);
-    }
-    if let Some(t) = api::time::parse_rfc3339(s) {
-        return Ok(api::time::unix_seconds(t));
-    }
-    let now = api::time::unix_seconds(std::time::SystemTime::now());
-    api::time::go_duration(s)
-        .map(|d| now - d.as_secs() as i64)
-        .ok_or_else(|| {
-            EngineError::Invalid(format!("failed to parse value as time or duration: {s:?}"))
-        })
-}
-
 /// `POST /images/prune?filters=`: deletes dangling images (all unused ones with
 /// `dangling=false`) that no container uses, then every blob and layer no image references.
 pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
@@ -149,14 +105,7 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
     let all = filters
         .get("dangling")
         .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
-    let until = filters
-        .get("until")
-        .map(|v| {
-            v.iter()
-                .map(|t| parse_until(t))
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?;
+    let until = each(&filters, "until", parse_until)?;
     let images = engine.images.clone();
     let eng = engine.clone();
     let (deleted, reclaimed) = tokio::task::spawn_blocking(move || {

@@ -11,13 +11,7 @@ use serde_json::{json, Value};
 
 use super::{json_response, ApiResult, AppState, Params};
 use crate::error::EngineError;
-
-fn labels_match(labels: &BTreeMap<String, String>, want: &[String]) -> bool {
-    want.iter().all(|w| match w.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(w.as_str()),
-    })
-}
+use crate::filters::labels_match;
 
 /// `GET /volumes?filters=` (name, label, dangling, driver).
 pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {

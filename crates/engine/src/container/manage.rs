@@ -53,29 +53,8 @@ impl Engine {
         self: &Arc<Engine>,
         filters: &BTreeMap<String, Vec<String>>,
     ) -> Result<(Vec<String>, u64), EngineError> {
-        let now = api::time::unix_seconds(std::time::SystemTime::now());
-        let until: Option<Vec<i64>> = filters
-            .get("until")
-            .map(|v| {
-                v.iter()
-                    .map(|t| {
-                        t.parse::<i64>()
-                            .ok()
-                            .or_else(|| api::time::parse_rfc3339(t).map(api::time::unix_seconds))
-                            .or_else(|| api::time::go_duration(t).map(|d| now - d.as_secs() as i64))
-                            .ok_or_else(|| {
-                                EngineError::Invalid(format!(
-                                    "failed to parse value as time or duration: {t:?}"
-                                ))
-                            })
-                    })
-                    .collect()
-            })
-            .transpose()?;
-        let label_ok = |labels: &BTreeMap<String, String>, want: &str| match want.split_once('=') {
-            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-            None => labels.contains_key(want),
-        };
+        use crate::filters::{each, labels_match, parse_until};
+        let until = each(filters, "until", parse_until)?;
         let mut deleted = Vec::new();
         let mut reclaimed = 0;
         for c in self.all() {
@@ -95,10 +74,11 @@ impl Engine {
             let labels = r.config.labels.clone().unwrap_or_default();
             if filters
                 .get("label")
-                .is_some_and(|w| !w.iter().all(|x| label_ok(&labels, x)))
-                || filters
-                    .get("label!")
-                    .is_some_and(|w| w.iter().any(|x| label_ok(&labels, x)))
+                .is_some_and(|w| !labels_match(&labels, w))
+                || filters.get("label!").is_some_and(|w| {
+                    w.iter()
+                        .any(|x| labels_match(&labels, std::slice::from_ref(x)))
+                })
             {
                 continue;
             }

@@ -190,6 +190,18 @@ impl Progress {
     }
 }
 
+/// Aborts spawned layer transfers when a pull or push ends early (an error, or the client went
+/// away and the future was dropped).
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<Result<(), DistributionError>>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in &self.0 {
+            h.abort();
+        }
+    }
+}
+
 /// Rate-limits progress bars: one message per 256 KiB or at the end.
 #[derive(Debug, Default)]
 struct Throttle {

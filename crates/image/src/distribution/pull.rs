@@ -15,11 +15,10 @@ use http_body_util::BodyExt;
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
 use hyper::{Method, StatusCode};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
 use super::client::{read_body, unexpected, Session};
 use super::transport::{empty, Transport};
-use super::{short_id, AuthConfig, DistributionError, Progress, Throttle};
+use super::{short_id, AbortOnDrop, AuthConfig, DistributionError, Progress, Throttle};
 use crate::{ImageInfo, ImageStore, PulledImage};
 
 /// The largest manifest or index accepted (the distribution spec's limit).
@@ -55,18 +54,6 @@ pub struct PullOutcome {
     pub digest: Digest,
     /// Whether the store changed (a new image or a moved tag).
     pub changed: bool,
-}
-
-/// Aborts spawned downloads when the pull ends early (an error, or the client went away and
-/// the pull future was dropped).
-struct AbortOnDrop(Vec<JoinHandle<Result<(), DistributionError>>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for h in &self.0 {
-            h.abort();
-        }
-    }
 }
 
 /// Pulls `reference` into `store`, reporting progress as Docker does.

@@ -10,11 +10,10 @@ use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use hyper::{Method, StatusCode};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 
 use super::client::{encode_query, read_body, registry_host, unexpected, Session};
 use super::transport::{channel, empty, full, Transport, Url};
-use super::{short_id, AuthConfig, DistributionError, Progress, Throttle};
+use super::{short_id, AbortOnDrop, AuthConfig, DistributionError, Progress, Throttle};
 use crate::ImageStore;
 
 /// Blobs up to this size go up in one PUT; larger ones as a streamed PATCH, then a PUT.
@@ -29,16 +28,6 @@ pub struct PushOutcome {
     pub digest: Digest,
     /// The manifest's size.
     pub size: usize,
-}
-
-struct AbortOnDrop(Vec<JoinHandle<Result<(), DistributionError>>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        for h in &self.0 {
-            h.abort();
-        }
-    }
 }
 
 /// Pushes the local image `reference` (which has a tag) to its registry.
