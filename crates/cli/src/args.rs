@@ -90,6 +90,8 @@ pub enum Command {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Download an image from a registry
@@ -721,6 +723,8 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Rename a container
@@ -969,6 +973,26 @@ pub struct ExportArgs {
     /// The container
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+}
+
+/// Flags of `cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH or SRC_PATH|-
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    /// DEST_PATH|- or CONTAINER:DEST_PATH
+    #[arg(value_name = "DEST")]
+    pub dest: String,
 }
 
 /// Flags of `diff`.

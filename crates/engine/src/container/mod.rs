@@ -3,6 +3,7 @@
 //! lifecycle verb: create, start, stop (and kill), remove, wait, logs, attach; `view` renders the
 //! Docker JSON of inspect and list.
 
+mod archive;
 mod attach;
 mod commit;
 mod create;
@@ -31,6 +32,7 @@ use api::ContainerId;
 use image::ImageStore;
 use tokio::sync::watch;
 
+pub use archive::{ArchiveStream, PathStat, PutArchive};
 pub use attach::AttachOptions;
 pub use commit::{CommitRequest, MOUNT_POINTS};
 pub(crate) use create::join_error;
