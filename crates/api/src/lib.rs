@@ -9,6 +9,7 @@ pub mod digest;
 pub mod docker;
 pub mod error;
 pub mod id;
+pub mod log_opts;
 pub mod oci;
 pub mod ports;
 pub mod reference;

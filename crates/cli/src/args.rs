@@ -186,6 +186,12 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Logging driver for the container
+    #[arg(long = "log-driver", value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt", value_name = "list")]
+    pub log_opts: Vec<String>,
     /// Command to run to check health
     #[arg(long = "health-cmd", value_name = "string")]
     pub health_cmd: Option<String>,
@@ -1179,6 +1185,9 @@ pub struct DaemonArgs {
     /// berth's nftables table (ip family)
     #[arg(long = "nft-table", value_name = "NAME", default_value = "berth")]
     pub nft_table: String,
+    /// Default json-file log options for new containers (max-size=10m, max-file=3)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opts: Vec<String>,
     /// Log level (error, warn, info, debug, trace)
     #[arg(
         short = 'l',
