@@ -5,6 +5,7 @@
 //! Place in the crate graph: the bottom. No IO here: no files, sockets or processes. Non-goals:
 //! HTTP rendering (each server renders its own body from an [`ErrorKind`]).
 
+pub mod detach_keys;
 pub mod digest;
 pub mod docker;
 pub mod error;

@@ -92,6 +92,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Download an image from a registry
@@ -186,6 +188,9 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Logging driver for the container
     #[arg(long = "log-driver", value_name = "string")]
     pub log_driver: Option<String>,
@@ -432,6 +437,9 @@ pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long)]
     pub attach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -731,6 +739,8 @@ pub enum ContainerCommand {
     Export(ExportArgs),
     /// Copy files/folders between a container and the local filesystem
     Cp(CpArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Rename a container
@@ -892,6 +902,9 @@ pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Set environment variables
     #[arg(short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,
@@ -976,6 +989,23 @@ pub struct ExportArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long)]
     pub output: Option<String>,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// Flags of `attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: bool,
     /// The container
     #[arg(value_name = "CONTAINER")]
     pub container: String,

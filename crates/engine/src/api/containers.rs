@@ -167,10 +167,18 @@ pub async fn attach(
 ) -> ApiResult<Response> {
     let c = engine.get(&id)?;
     let p = Params::from_uri(req.uri());
+    let detach_keys =
+        match p.get("detachKeys").filter(|k| !k.is_empty()) {
+            Some(spec) => Some(api::detach_keys::parse(spec).map_err(|_| {
+                EngineError::Invalid(format!("Invalid detach keys ({spec}) provided"))
+            })?),
+            None => None,
+        };
     let opts = AttachOptions {
         stdin: p.bool("stdin", false),
         stdout: p.bool("stdout", false),
         stderr: p.bool("stderr", false),
+        detach_keys,
     };
     let tty = c.record().config.tty;
     let on_upgrade = hyper::upgrade::on(&mut req);
