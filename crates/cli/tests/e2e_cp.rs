@@ -337,6 +337,20 @@ fn cp_into_created_and_stopped_containers_and_ownership() {
     assert_eq!(json["mode"].as_u64().unwrap() & (1 << 31), 1 << 31);
     assert_eq!(json["linkTarget"], "");
 
+    // PUT needs a directory (after following a symlink), in dockerd's words.
+    let tar_path = host.join("one.tar");
+    std::fs::write(&tar_path, tar_of(&[("x", b"x")])).unwrap();
+    let put = Command::new("curl")
+        .args(["-sS", "-X", "PUT", "-T", tar_path.to_str().unwrap()])
+        .args(["--unix-socket", d.socket.to_str().unwrap()])
+        .arg("http://x/v1.43/containers/done/archive?path=/etc/hostname")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&put.stdout),
+        "{\"message\":\"extraction point is not a directory\"}\n"
+    );
+
     // Nothing of the private mounts stays behind.
     assert!(
         d.mounts().iter().all(|m| !m.contains("cp-root")),
