@@ -547,10 +547,12 @@ fn check_writable(rec: &super::record::Record, abs: &str) -> Result<(), EngineEr
         let d = dest.trim_end_matches('/');
         abs == d || abs.starts_with(&format!("{d}/")) || d.is_empty()
     };
+    // Docker's mount points are volumes and binds: a tmpfs does not make a path writable
+    // (and a stopped container has none mounted).
     let mount = rec
         .mount_points
         .iter()
-        .filter(|m| within(&m.destination))
+        .filter(|m| m.kind != "tmpfs" && within(&m.destination))
         .max_by_key(|m| m.destination.len());
     match mount {
         Some(m) if !m.rw => Err(EngineError::Invalid(
