@@ -366,6 +366,24 @@ fn the_daemon_matches_detach_keys_itself() {
     s.write_all(b"\x10\x11").unwrap();
     read_to_close(&mut s);
     assert!(running(&d, "raw"));
+    let until = (std::time::SystemTime::now() + Duration::from_secs(1))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let events = d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=detach",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(stdout(&events), "detach raw\n", "{}", stderr(&events));
 
     // detachKeys, with a partial match that is not the sequence passing through.
     let mut s = hijack(

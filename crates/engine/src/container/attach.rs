@@ -96,7 +96,7 @@ impl Engine {
         c.pending_attach.lock().expect("attach lock").clear();
     }
 
-    pub(crate) async fn connect_attach(&self, c: &Arc<Container>, p: PendingAttach) {
+    pub(crate) async fn connect_attach(self: &Arc<Engine>, c: &Arc<Container>, p: PendingAttach) {
         let io = match p.upgrade.await {
             Ok(io) => TokioIo::new(io),
             Err(e) => {
@@ -121,9 +121,12 @@ impl Engine {
                 .clone()
                 .unwrap_or_else(|| api::detach_keys::DEFAULT.to_vec())
         });
+        let engine = self.clone();
+        let c = c.clone();
         tokio::spawn(async move {
             match pump(io, shim, tty, p.opts.stdin, keys).await {
-                Ok(true) => tracing::debug!(container = %id, "client detached"),
+                // Docker's `container detach` event.
+                Ok(true) => engine.container_event(&c.record(), "detach", &[]),
                 Ok(false) => {}
                 Err(e) => tracing::debug!(container = %id, error = %e, "attach stream ended"),
             }
