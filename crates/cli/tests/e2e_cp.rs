@@ -114,6 +114,32 @@ fn cp_checks(d: &Daemon, cli: Cli, cli_stdin: CliStdin, c: &str, tag: &str) {
         "inner\n"
     );
 
+    // A directory's contents (`/.`): into a new directory, and into an existing one.
+    ok(&cli(&["cp", &format!("{c}:/out/."), &h("contents")]));
+    assert_eq!(
+        std::fs::read_to_string(host.join("contents/t")).unwrap(),
+        "top\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("contents/d/f")).unwrap(),
+        "inner\n"
+    );
+    std::fs::create_dir_all(host.join("existing")).unwrap();
+    ok(&cli(&["cp", &format!("{c}:/out/d/."), &h("existing")]));
+    assert_eq!(
+        std::fs::read_to_string(host.join("existing/f")).unwrap(),
+        "inner\n"
+    );
+    ok(&cli(&[
+        "cp",
+        &format!("{}/.", h("cpdir")),
+        &format!("{c}:/tmp/"),
+    ]));
+    assert_eq!(
+        ok(&cli(&["exec", c, "cat", "/tmp/a.txt", "/tmp/sub/b.txt"])),
+        "a\nb\n"
+    );
+
     // A tar to stdout, and a tar from stdin.
     let out = cli(&["cp", &format!("{c}:/out"), "-"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -298,7 +298,7 @@ fn untar(
         let name = entry.path()?.to_string_lossy().into_owned();
         let name = name.trim_start_matches('/').to_string();
         let name = match &rename {
-            Some((from, to)) if from != "." && to != "." => {
+            Some((from, to)) if to != "." => {
                 if name == *from || name == format!("{from}/") {
                     to.clone()
                 } else if let Some(rest) = name.strip_prefix(&format!("{from}/")) {
@@ -309,6 +309,15 @@ fn untar(
             }
             _ => name,
         };
+        // `./x` entries (a `/.` copy into an existing directory) land in the directory
+        // itself; the `.` entry is that directory.
+        let name = name
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_string();
+        if name.is_empty() || name == "." {
+            continue;
+        }
         if name.split('/').any(|c| c == "..") {
             return Err(fail(format!("invalid archive entry {name:?}")));
         }

@@ -141,14 +141,17 @@ struct Bind {
 }
 
 /// `/`-joined absolute form of a container path; a trailing `/` or `/.` is kept, as Docker's
-/// `PreserveTrailingDotOrSeparator` does (it asks to follow the last component).
+/// `PreserveTrailingDotOrSeparator` does (both follow the last component; `/.` also names the
+/// archive's top entry `.`: "the directory's contents").
 fn absolute(path: &str) -> String {
     let parts: Vec<&str> = path
         .split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect();
     let mut out = format!("/{}", parts.join("/"));
-    if out != "/" && (path.ends_with('/') || path.ends_with("/.") || path == ".") {
+    if path.ends_with("/.") || path == "." {
+        out.push_str(if out == "/" { "." } else { "/." });
+    } else if out != "/" && path.ends_with('/') {
         out.push('/');
     }
     out
@@ -162,7 +165,11 @@ fn resolve(abs: &str) -> io::Result<(PathBuf, fs::Metadata)> {
         None => ("/", abs),
     };
     let dir = fs::canonicalize(dir)?;
-    let resolved = if base.is_empty() { dir } else { dir.join(base) };
+    let resolved = if base.is_empty() || base == "." {
+        dir
+    } else {
+        dir.join(base)
+    };
     let md = fs::symlink_metadata(&resolved)?;
     Ok((resolved, md))
 }
@@ -189,7 +196,11 @@ fn stat_in_root(abs: &str) -> io::Result<(PathStat, PathBuf)> {
     } else {
         String::new()
     };
-    let trimmed = abs.trim_end_matches('/');
+    let trimmed = if abs.ends_with("/.") {
+        "."
+    } else {
+        abs.trim_end_matches('/')
+    };
     let name = match trimmed.rsplit('/').next() {
         Some("") | None => "/".to_string(),
         Some(n) => n.to_string(),
@@ -220,6 +231,12 @@ fn append_tree<W: Write>(tar: &mut tar::Builder<W>, path: &Path, name: &Path) ->
     if md.file_type().is_socket() {
         // Sockets have no tar form (Docker skips them too).
         return Ok(());
+    }
+    // A `/.` copy names its entries `./x`, which the CLI renames by replacing the leading
+    // `.`; the tar crate drops `.` components from header names, so a PAX `path` keeps it.
+    let bytes = name.as_os_str().as_encoded_bytes();
+    if bytes.starts_with(b"./") {
+        tar.append_pax_extensions([("path", bytes)])?;
     }
     tar.append_path_with_name(path, name)?;
     if md.is_dir() {
@@ -609,7 +626,8 @@ mod tests {
     fn absolute_paths_keep_a_trailing_separator() {
         assert_eq!(absolute("etc/"), "/etc/");
         assert_eq!(absolute("/etc"), "/etc");
-        assert_eq!(absolute("/etc/."), "/etc/");
+        assert_eq!(absolute("/etc/."), "/etc/.");
+        assert_eq!(absolute("/."), "/.");
         assert_eq!(absolute("/"), "/");
         assert_eq!(absolute("//a//b"), "/a/b");
     }
