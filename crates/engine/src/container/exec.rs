@@ -331,11 +331,12 @@ impl Engine {
             let (shim_r, mut shim_w) = shim.into_split();
             let stdin = exec.config.attach_stdin;
             // With a terminal the detach keys end the client's session, not the process.
-            let keys = (tty && stdin).then(|| {
-                api::detach_keys::parse(&exec.config.detach_keys)
-                    .ok()
-                    .filter(|k| !k.is_empty() && !exec.config.detach_keys.is_empty())
-                    .unwrap_or_else(|| api::detach_keys::DEFAULT.to_vec())
+            // Checked at create; empty means the default.
+            let spec = &exec.config.detach_keys;
+            let keys = (tty && stdin).then(|| match spec.is_empty() {
+                true => api::detach_keys::DEFAULT.to_vec(),
+                false => api::detach_keys::parse(spec)
+                    .unwrap_or_else(|_| api::detach_keys::DEFAULT.to_vec()),
             });
             let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
             let mut client_r = client_r;
