@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 
-/// The only log driver berth writes.
+/// The log driver berth writes (and reads back for `logs`).
 pub const JSON_FILE: &str = "json-file";
+/// The driver that keeps nothing.
+pub const NONE: &str = "none";
 
 /// Keys the json-file driver accepts (dockerd's `ValidateLogOpt`).
 const KEYS: [&str; 8] = [

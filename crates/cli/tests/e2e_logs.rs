@@ -232,6 +232,36 @@ fn log_opt_errors_in_dockers_words() {
     }
     // max-file alone is accepted (it only matters with max-size), as in Docker.
     ok(&d.docker(&["create", "--log-opt", "max-file=3", "busybox", "true"]));
+
+    // The none driver: output still reaches an attached client, nothing is kept.
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "quiet",
+        "--network",
+        "none",
+        "--log-driver",
+        "none",
+        "busybox",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(stdout(&out), "hi\n", "{}", stderr(&out));
+    for cli in ["docker", "berth"] {
+        let out = if cli == "docker" {
+            d.docker(&["logs", "quiet"])
+        } else {
+            d.berth(&["logs", "quiet"])
+        };
+        assert_ne!(out.status.code(), Some(0));
+        assert!(
+            stderr(&out).contains(
+                "Error response from daemon: configured logging driver does not support reading"
+            ),
+            "{cli}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]

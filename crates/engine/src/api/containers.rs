@@ -226,6 +226,12 @@ pub async fn logs(
         )
         .into());
     }
+    if c.record().host_config.log_config.kind == api::log_opts::NONE {
+        return Err(EngineError::Invalid(
+            "configured logging driver does not support reading".into(),
+        )
+        .into());
+    }
     let tty = c.record().config.tty;
     let ct = if tty {
         "application/vnd.docker.raw-stream"

@@ -355,6 +355,9 @@ impl Engine {
         if lc.kind.is_empty() {
             lc.kind = api::log_opts::JSON_FILE.to_string();
         }
+        if lc.kind == api::log_opts::NONE {
+            return Ok(());
+        }
         if lc.kind != api::log_opts::JSON_FILE {
             return Err(EngineError::Invalid(format!(
                 "logger: no log driver named '{}' is registered",

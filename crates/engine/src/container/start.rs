@@ -116,7 +116,12 @@ impl Engine {
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             console_size: console.map(|[h, w]| [h as u16, w as u16]),
-            log_path: self.paths.log_path(&id),
+            // `--log-driver none`: the output is still read (attach), and thrown away.
+            log_path: if rec.host_config.log_config.kind == api::log_opts::NONE {
+                std::path::PathBuf::from("/dev/null")
+            } else {
+                self.paths.log_path(&id)
+            },
             log_max_size: rotation.max_size,
             log_max_files: rotation.max_files,
             runtime_root: self.paths.runtime_root(),
