@@ -2,6 +2,7 @@
 
 pub mod archive;
 pub mod commit;
+pub mod cp;
 pub mod distribution;
 pub mod events;
 pub mod exec;
