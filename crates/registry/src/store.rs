@@ -14,9 +14,10 @@
 //! ```
 //!
 //! Directory names starting with `_` cannot collide with repository name components, which
-//! must start with a lowercase letter or digit. Every metadata file is written with
-//! [`content::atomic::write_file`]; blobs become visible only through a verified
-//! [`content::ContentStore`] commit, so a crash leaves either the old or the new state.
+//! must start with a lowercase letter or digit. Every metadata file under `repositories/` is
+//! written with [`content::atomic::write_file`]; blobs become visible only through a verified
+//! [`content::ContentStore`] commit, so a crash leaves either the old or the new state. Upload
+//! sessions are not durable until completion (their files are written without fsync).
 //!
 //! Visibility is per repository: a blob or manifest in the content store is served under
 //! `<name>` only when `<name>` links it. API deletes remove links; [`crate::gc()`] reclaims
