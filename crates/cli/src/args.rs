@@ -1188,6 +1188,15 @@ pub struct ShimArgs {
     pub runtime: String,
 }
 
+/// `berth shim ...` parsed on its own, without building the whole command tree: a shim stays
+/// resident per container, so it should touch as little code and heap as it can.
+#[derive(Debug, Parser)]
+#[command(name = "berth shim")]
+pub struct ShimCli {
+    #[command(flatten)]
+    pub args: ShimArgs,
+}
+
 /// The hidden `runtime` plumbing.
 #[derive(Debug, Args)]
 pub struct RuntimeArgs {
