@@ -532,7 +532,7 @@ impl Engine {
                 !until
                     .as_ref()
                     .is_some_and(|u| u.iter().any(|t| created >= *t))
-                    && !label.as_ref().is_some_and(|w| !labels_match(&n.labels, w))
+                    && label.as_ref().is_none_or(|w| labels_match(&n.labels, w))
                     && !not_label.as_ref().is_some_and(|w| {
                         w.iter()
                             .any(|x| labels_match(&n.labels, std::slice::from_ref(x)))
