@@ -12,7 +12,10 @@
 //!   (a minor fault), so nothing is lost and the idle loop re-maps just the little it runs.
 //!
 //! Writable mappings and any mapping holding anonymous (COW) pages, such as relocated RELRO
-//! data, are never touched: dropping those would lose their contents.
+//! data, are never touched: dropping those would lose their contents. The one exception is the
+//! part of the main thread's stack more than 16 KiB below the current frame: setup (the runtime's
+//! plan, serde) ran far deeper than the idle loop does, and those frames are dead, so their pages
+//! are handed back too (a later deeper call gets fresh zero pages).
 
 use std::fs;
 
@@ -27,6 +30,26 @@ pub fn release() {
     let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
         return;
     };
+    if let Some((start, _)) = stack_range(&smaps) {
+        let here = 0u8;
+        let sp = std::ptr::addr_of!(here) as usize;
+        // The margin covers the frames of the calls below this one (madvise's wrapper).
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .map_or(4096, |p| p as usize);
+        let top = sp.saturating_sub(DEAD_STACK_MARGIN) & !(page - 1);
+        if top > start {
+            // SAFETY: [start, top) lies in this thread's stack mapping more than 16 KiB below
+            // the current frame; everything there belongs to frames that have returned (the
+            // shim is single-threaded and its signals are blocked and read through a signalfd,
+            // so no handler runs there). MADV_DONTNEED turns those pages into zero-fill-on-demand
+            // pages, which is all a future deeper call expects of unused stack.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, top - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
     for (start, len) in droppable(&smaps) {
         // SAFETY: [start, start+len) is a whole mapping of this process that `droppable` found to
         // be file-backed, private, not writable and without anonymous pages, so every page in it
@@ -38,6 +61,23 @@ pub fn release() {
             libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
         }
     }
+}
+
+/// How far below the current frame the stack is kept.
+const DEAD_STACK_MARGIN: usize = 16 << 10;
+
+/// The main thread's stack mapping in `/proc/self/smaps` text: `(start, end)`.
+fn stack_range(smaps: &str) -> Option<(usize, usize)> {
+    smaps.lines().find_map(|l| {
+        if !l.trim_end().ends_with("[stack]") {
+            return None;
+        }
+        let (a, b) = l.split_whitespace().next()?.split_once('-')?;
+        Some((
+            usize::from_str_radix(a, 16).ok()?,
+            usize::from_str_radix(b, 16).ok()?,
+        ))
+    })
 }
 
 /// The mappings of `/proc/self/smaps` text that can be dropped safely: `(start, length)`.
@@ -150,6 +190,15 @@ Anonymous:             0 kB
         assert_eq!(
             droppable(SMAPS),
             vec![(0x5632d5fc4000, 0x3c000), (0x5632d6000000, 0x1000000)]
+        );
+    }
+
+    #[test]
+    fn finds_the_stack() {
+        assert_eq!(stack_range(SMAPS), Some((0x7ffcc9380000, 0x7ffcc93a7000)));
+        assert_eq!(
+            stack_range("1000-2000 r-xp 00000000 fd:01 7 /bin/x\n"),
+            None
         );
     }
 
