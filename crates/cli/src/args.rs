@@ -684,6 +684,25 @@ pub enum SystemCommand {
     Df(DfArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Remove unused data
+    Prune(SystemPruneArgs),
+}
+
+/// Flags of `system prune`.
+#[derive(Debug, Args)]
+pub struct SystemPruneArgs {
+    /// Remove all unused images not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Prune anonymous volumes
+    #[arg(long)]
+    pub volumes: bool,
+    /// Provide filter values (e.g. "label=<key>=<value>")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
 }
 
 /// Flags of `system df`.
@@ -1249,6 +1268,15 @@ pub struct ShimArgs {
     /// `berth` or an external OCI runtime binary
     #[arg(long)]
     pub runtime: String,
+}
+
+/// `berth shim ...` parsed on its own, without building the whole command tree: a shim stays
+/// resident per container, so it should touch as little code and heap as it can.
+#[derive(Debug, Parser)]
+#[command(name = "berth shim")]
+pub struct ShimCli {
+    #[command(flatten)]
+    pub args: ShimArgs,
 }
 
 /// The hidden `runtime` plumbing.

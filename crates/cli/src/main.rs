@@ -26,6 +26,15 @@ use crate::commands::Ctx;
 use crate::error::StatusError;
 
 fn main() {
+    // The shim first, before any thread exists and without the client's command tree.
+    if std::env::args_os().nth(1).is_some_and(|a| a == "shim") {
+        let a = match args::ShimCli::try_parse_from(std::env::args_os().skip(1)) {
+            Ok(a) => a.args,
+            Err(e) => std::process::exit(report_clap_error(e)),
+        };
+        logging::init("info", "text");
+        commands::plumbing::shim(a)
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => std::process::exit(report_clap_error(e)),

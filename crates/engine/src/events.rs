@@ -133,6 +133,11 @@ impl Events {
         let _ = self.tx.send(e);
     }
 
+    /// How many clients follow the live stream (`NEventsListener`).
+    pub fn listeners(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
     /// The recent history and a receiver of what comes after it (no event is in both or lost
     /// between them: both are taken under the history lock).
     pub fn subscribe(&self) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {

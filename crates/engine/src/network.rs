@@ -136,6 +136,19 @@ impl Engine {
         Ok((out, warnings))
     }
 
+    /// Publishes a network event as Docker does: the network's id as actor, `name`, `type`
+    /// (the driver) and, for connect/disconnect, the container's id.
+    pub fn network_event(&self, action: &str, id: &str, name: &str, container: Option<&str>) {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("name".to_string(), name.to_string());
+        attrs.insert("type".to_string(), "bridge".to_string());
+        if let Some(c) = container {
+            attrs.insert("container".to_string(), c.to_string());
+        }
+        self.events
+            .publish(crate::events::Event::new("network", action, id, attrs));
+    }
+
     /// Sets up the container's networking before its shim starts.
     pub(crate) async fn setup_network(&self, rec: &Record) -> Result<NetSetup, EngineError> {
         let hc = &rec.host_config;
@@ -231,6 +244,9 @@ impl Engine {
             })
             .await?;
         tracing::debug!(container = %rec.id, elapsed_us = started.elapsed().as_micros() as u64, "network set up");
+        for (n, _) in &endpoints {
+            self.network_event("connect", &n.id, &n.name, Some(&rec.id));
+        }
         // On a user network the container asks the network's DNS server, which forwards what
         // it does not know to the container's `--dns` servers (or the host's); elsewhere
         // `--dns` goes straight into resolv.conf, as with Docker.
@@ -247,20 +263,43 @@ impl Engine {
         })
     }
 
-    /// Releases a container's endpoints, ports and namespace (idempotent).
+    /// Releases a container's endpoints, ports and namespace (idempotent) and publishes a
+    /// `disconnect` event per network it left.
     pub(crate) async fn release_network(&self, id: &str) {
+        let left = self.release_endpoints(id).await;
+        self.disconnect_events(id, &left);
+    }
+
+    /// Releases a container's endpoints, ports and namespace (idempotent); returns the networks
+    /// (id, name) it left, for [`Engine::disconnect_events`].
+    pub(crate) async fn release_endpoints(&self, id: &str) -> Vec<(String, String)> {
         if self.net.is_none() {
-            return;
+            return Vec::new();
         }
         let key = id.to_string();
         let started = std::time::Instant::now();
-        match self.net_call(move |mgr| mgr.release(&key)).await {
-            Ok(()) => {
-                tracing::debug!(container = %id, elapsed_us = started.elapsed().as_micros() as u64, "network released")
+        let released = self
+            .net_call(move |mgr| {
+                let eps = mgr.endpoints_of(&key);
+                mgr.release(&key).map(|()| eps)
+            })
+            .await;
+        match released {
+            Ok(eps) => {
+                tracing::debug!(container = %id, elapsed_us = started.elapsed().as_micros() as u64, "network released");
+                eps.into_iter().map(|(n, _)| (n.id, n.name)).collect()
             }
             Err(e) => {
-                tracing::warn!(container = %id, error = %e, "releasing the container's network")
+                tracing::warn!(container = %id, error = %e, "releasing the container's network");
+                Vec::new()
             }
+        }
+    }
+
+    /// Docker's `network disconnect` events for the networks a stopped container left.
+    pub(crate) fn disconnect_events(&self, container: &str, left: &[(String, String)]) {
+        for (nid, name) in left {
+            self.network_event("disconnect", nid, name, Some(container));
         }
     }
 
@@ -468,11 +507,39 @@ impl Engine {
     }
 
     /// `POST /networks/prune`: names of the removed networks.
-    pub async fn network_prune(&self) -> Result<Vec<String>, EngineError> {
+    /// Filters: `until`, `label`, `label!` (Docker's).
+    pub async fn network_prune(
+        &self,
+        filters: &BTreeMap<String, Vec<String>>,
+    ) -> Result<Vec<String>, EngineError> {
+        use crate::filters::{each, labels_match, parse_until};
+        for k in filters.keys() {
+            if !["until", "label", "label!"].contains(&k.as_str()) {
+                return Err(EngineError::Invalid(format!("invalid filter '{k}'")));
+            }
+        }
         if self.net.is_none() {
             return Ok(Vec::new());
         }
-        self.net_call(|m| Ok(m.prune())).await
+        let until = each(filters, "until", parse_until)?;
+        let label = filters.get("label").cloned();
+        let not_label = filters.get("label!").cloned();
+        self.net_call(move |m| {
+            Ok(m.prune(|n| {
+                let created = api::time::parse_rfc3339(&n.created)
+                    .map(api::time::unix_seconds)
+                    .unwrap_or(0);
+                !until
+                    .as_ref()
+                    .is_some_and(|u| u.iter().any(|t| created >= *t))
+                    && label.as_ref().is_none_or(|w| labels_match(&n.labels, w))
+                    && !not_label.as_ref().is_some_and(|w| {
+                        w.iter()
+                            .any(|x| labels_match(&n.labels, std::slice::from_ref(x)))
+                    })
+            }))
+        })
+        .await
     }
 
     /// `POST /networks/{id}/connect`.

@@ -155,6 +155,11 @@ impl ImageStore {
         ImageStore::with_snapshotter(root, snapshots)
     }
 
+    /// The storage driver's name as Docker reports it (`overlay2`, `vfs`).
+    pub fn driver_name(&self) -> &'static str {
+        self.snapshots.driver_name()
+    }
+
     /// Opens the store under `root` with a given snapshotter (its root is the caller's choice).
     pub fn with_snapshotter(
         root: &Path,

@@ -688,8 +688,8 @@ impl NetworkManager {
         Ok(())
     }
 
-    /// Removes every user network without endpoints; returns their names.
-    pub fn prune(&self) -> Vec<String> {
+    /// Removes every user network without endpoints that `select` accepts; returns their names.
+    pub fn prune(&self, select: impl Fn(&Network) -> bool) -> Vec<String> {
         let unused: Vec<Network> = {
             let inner = self.inner.lock().expect("net lock");
             inner
@@ -697,7 +697,9 @@ impl NetworkManager {
                 .networks
                 .iter()
                 .filter(|n| {
-                    n.user_defined && !inner.state.endpoints.iter().any(|e| e.network_id == n.id)
+                    n.user_defined
+                        && !inner.state.endpoints.iter().any(|e| e.network_id == n.id)
+                        && select(n)
                 })
                 .cloned()
                 .collect()

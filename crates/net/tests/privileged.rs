@@ -433,7 +433,7 @@ fn overlapping_subnets_bad_input_and_busy_networks_are_refused() {
         )
     );
     assert_eq!(err.kind(), api::ErrorKind::Conflict);
-    assert_eq!(f.mgr().prune(), Vec::<String>::new());
+    assert_eq!(f.mgr().prune(|_| true), Vec::<String>::new());
 }
 
 #[test]

@@ -11,6 +11,7 @@
 #![allow(unsafe_code)] // poll(2) and TIOCSWINSZ in supervisor.rs; each block says why it is sound.
 
 mod exec;
+mod idle_memory;
 mod json_file_log;
 mod rootfs;
 mod supervisor;

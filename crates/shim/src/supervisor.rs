@@ -23,6 +23,8 @@ use crate::{rootfs, ShimArgs};
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most bytes buffered for one slow attached client before it is dropped.
 const MAX_CLIENT_BUFFER: usize = 8 << 20;
+/// Quiet time after which the shim gives idle memory back (`idle_memory::release`).
+const IDLE_RELEASE_AFTER_MS: libc::c_int = 1000;
 
 /// The container's stdio as the shim holds it.
 pub enum Stdio {
@@ -91,6 +93,8 @@ pub struct Supervisor {
     status: Status,
     exit: Option<(i32, SystemTime, Instant)>,
     stdin_once: bool,
+    /// Idle memory was given back and nothing happened since.
+    idle_released: bool,
 }
 
 /// A setup failure after the container was created.
@@ -197,6 +201,7 @@ impl Supervisor {
             status: Status::Created,
             exit: None,
             stdin_once: cfg.stdin_once,
+            idle_released: false,
         })
     }
 
@@ -286,9 +291,22 @@ impl Supervisor {
                 }
             }
         }
+        // With nothing to wait for but events, wake once after a quiet second to give memory back.
+        let release_idle = timeout < 0 && !self.idle_released;
+        if release_idle {
+            timeout = IDLE_RELEASE_AFTER_MS;
+        }
         // SAFETY: `fds` is a valid, exclusively borrowed array of `fds.len()` pollfd structs that
         // lives across the call; poll only writes their `revents` fields.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n == 0 && release_idle {
+            crate::idle_memory::release();
+            self.idle_released = true;
+            return Ok(());
+        }
+        if n > 0 {
+            self.idle_released = false;
+        }
         if n < 0 {
             let e = io::Error::last_os_error();
             return if e.kind() == ErrorKind::Interrupted {

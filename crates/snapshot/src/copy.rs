@@ -62,6 +62,10 @@ fn make_copy(dir: &Path, parent: Option<&Path>) -> Result<(), SnapshotError> {
 }
 
 impl Snapshotter for CopySnapshotter {
+    fn driver_name(&self) -> &'static str {
+        "vfs"
+    }
+
     fn stat(&self, key: &str) -> Result<Info, SnapshotError> {
         self.core.stat(key)
     }

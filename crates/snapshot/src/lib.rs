@@ -123,6 +123,9 @@ pub struct ApplyTarget {
 
 /// A store of layered filesystem snapshots. See the crate doc for the vocabulary and lifecycle.
 pub trait Snapshotter: Send + Sync {
+    /// Docker's name for this kind of storage (`overlay2`, `vfs`), shown by `info`.
+    fn driver_name(&self) -> &'static str;
+
     /// Information about a snapshot by key or name.
     fn stat(&self, key: &str) -> Result<Info, SnapshotError>;
 

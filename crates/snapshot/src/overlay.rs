@@ -106,6 +106,10 @@ fn make_dirs(dir: &Path, with_work: bool) -> Result<(), SnapshotError> {
 }
 
 impl Snapshotter for OverlaySnapshotter {
+    fn driver_name(&self) -> &'static str {
+        "overlay2"
+    }
+
     fn stat(&self, key: &str) -> Result<Info, SnapshotError> {
         self.core.stat(key)
     }

@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod network;
 pub mod plumbing;
+pub mod prune;
 pub mod ps;
 pub mod run;
 pub mod stats;

@@ -258,6 +258,7 @@ pub async fn system(ctx: &Ctx, args: crate::args::SystemArgs) -> anyhow::Result<
     match args.command {
         crate::args::SystemCommand::Df(a) => df(ctx, a).await,
         crate::args::SystemCommand::Info(a) => info(ctx, a).await,
+        crate::args::SystemCommand::Prune(a) => super::prune::system_prune(ctx, a).await,
     }
 }
 

@@ -37,7 +37,7 @@ pub async fn create(State(engine): State<AppState>, body: Body) -> ApiResult<Res
     let req: api::docker::NetworkCreateRequest = parse(&bytes)?;
     let name = req.name.clone();
     let id = engine.network_create(req).await?;
-    network_event(&engine, "create", &id, &name, None);
+    engine.network_event("create", &id, &name, None);
     Ok(json_response(
         StatusCode::CREATED,
         &json!({"Id": id, "Warning": ""}),
@@ -48,8 +48,7 @@ pub async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> A
     let before = engine.network_inspect(&id).ok();
     engine.network_remove(&id).await?;
     if let Some(n) = before {
-        network_event(
-            &engine,
+        engine.network_event(
             "destroy",
             n["Id"].as_str().unwrap_or(&id),
             n["Name"].as_str().unwrap_or(&id),
@@ -59,15 +58,15 @@ pub async fn remove(State(engine): State<AppState>, Path(id): Path<String>) -> A
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn prune(State(engine): State<AppState>) -> ApiResult<Response> {
+pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Response> {
+    let filters = Params::from_uri(&uri).filters()?;
     let before: Vec<Value> = engine.network_list(&Default::default());
-    let names = engine.network_prune().await?;
+    let names = engine.network_prune(&filters).await?;
     for n in before
         .iter()
         .filter(|n| names.iter().any(|x| Some(x.as_str()) == n["Name"].as_str()))
     {
-        network_event(
-            &engine,
+        engine.network_event(
             "destroy",
             n["Id"].as_str().unwrap_or_default(),
             n["Name"].as_str().unwrap_or_default(),
@@ -108,8 +107,7 @@ pub async fn disconnect(
             .get(&req.container)
             .map(|c| c.id.to_string())
             .unwrap_or_else(|_| req.container.clone());
-        network_event(
-            &engine,
+        engine.network_event(
             "disconnect",
             n["Id"].as_str().unwrap_or(&id),
             n["Name"].as_str().unwrap_or(&id),
@@ -119,28 +117,13 @@ pub async fn disconnect(
     Ok(StatusCode::OK.into_response())
 }
 
-/// Publishes a network event as Docker's (`name`, `type`, and `container` for
-/// connect/disconnect).
-fn network_event(engine: &AppState, action: &str, id: &str, name: &str, container: Option<&str>) {
-    let mut attrs = std::collections::BTreeMap::new();
-    attrs.insert("name".to_string(), name.to_string());
-    attrs.insert("type".to_string(), "bridge".to_string());
-    if let Some(c) = container {
-        attrs.insert("container".to_string(), c.to_string());
-    }
-    engine
-        .events
-        .publish(crate::events::Event::new("network", action, id, attrs));
-}
-
 fn connect_event(engine: &AppState, action: &str, network: &str, container: &str) {
     if let Ok(n) = engine.network_inspect(network) {
         let c = engine
             .get(container)
             .map(|c| c.id.to_string())
             .unwrap_or_else(|_| container.to_string());
-        network_event(
-            engine,
+        engine.network_event(
             action,
             n["Id"].as_str().unwrap_or(network),
             n["Name"].as_str().unwrap_or(network),

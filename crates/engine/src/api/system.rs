@@ -31,7 +31,8 @@ fn kernel_version() -> String {
 
 pub async fn version() -> Response {
     let v = env!("CARGO_PKG_VERSION");
-    let details = json!({"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": "amd64",
+    let arch = std::env::consts::ARCH.replace("x86_64", "amd64");
+    let details = json!({"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch,
         "KernelVersion": kernel_version(), "GitCommit": "", "GoVersion": "", "BuildTime": "", "Experimental": "false"});
     json_response(
         StatusCode::OK,
@@ -44,7 +45,7 @@ pub async fn version() -> Response {
             "GitCommit": "",
             "GoVersion": "",
             "Os": "linux",
-            "Arch": std::env::consts::ARCH.replace("x86_64", "amd64"),
+            "Arch": arch,
             "KernelVersion": kernel_version(),
             "BuildTime": "",
         }),
@@ -77,6 +78,62 @@ fn mem_total() -> u64 {
         .unwrap_or(0)
 }
 
+/// `VERSION_ID` of /etc/os-release (Docker's `OSVersion`).
+fn os_version() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))
+        .map(|s| s.trim_matches('"').to_string())
+        .unwrap_or_default()
+}
+
+/// A `/proc/sys` switch is `1`.
+fn sysctl_on(path: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1")
+}
+
+/// Docker's name for the filesystem under `path` (`Backing Filesystem`).
+fn backing_filesystem(path: &std::path::Path) -> String {
+    use nix::sys::statfs::{statfs, FsType};
+    let Ok(fs) = statfs(path) else {
+        return "unknown".into();
+    };
+    let magic = fs.filesystem_type();
+    let known: [(FsType, &str); 6] = [
+        (FsType(0xEF53), "extfs"),
+        (FsType(0x5846_5342), "xfs"),
+        (FsType(0x9123_683E), "btrfs"),
+        (FsType(0x0102_1994), "tmpfs"),
+        (FsType(0x794C_7630), "overlayfs"),
+        (FsType(0x2FC1_2FC1), "zfs"),
+    ];
+    known
+        .iter()
+        .find(|(m, _)| *m == magic)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| format!("<unknown> ({:#x})", magic.0))
+}
+
+/// Open file descriptors and threads of the daemon (`NFd`; `NGoroutines` is Go's, berth reports
+/// its threads there).
+fn fds_and_threads() -> (usize, usize) {
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count());
+    let threads = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (fds, threads)
+}
+
+/// cgroup v1 with `memory.memsw.*` (swap accounting) or v2 (always has `memory.swap.max`).
+fn swap_limit() -> bool {
+    cgroup_version() == "2"
+        || std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+}
+
 pub async fn info(State(engine): State<AppState>) -> Response {
     let (total, running, paused, stopped) = engine.counts();
     let images = engine.images.clone();
@@ -88,21 +145,38 @@ pub async fn info(State(engine): State<AppState>) -> Response {
         .trim()
         .to_string();
     let runtime = engine.runtime.clone();
+    let driver = engine.images.driver_name();
+    let driver_status = if driver == "overlay2" {
+        json!([
+            ["Backing Filesystem", backing_filesystem(&engine.paths.root)],
+            ["Supports d_type", "true"]
+        ])
+    } else {
+        json!([])
+    };
+    let networks = if engine.net.is_some() {
+        json!(["bridge", "host", "null"])
+    } else {
+        json!(["host", "null"])
+    };
+    let (nfd, threads) = fds_and_threads();
     json_response(
         StatusCode::OK,
         &json!({
             "ID": "", "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
-            "ContainersStopped": stopped, "Images": n_images, "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-            "Plugins": {"Volume": ["local"], "Network": ["host", "null"], "Authorization": null, "Log": ["json-file"]},
-            "MemoryLimit": true, "SwapLimit": true, "KernelMemory": false, "KernelMemoryTCP": false,
+            "ContainersStopped": stopped, "Images": n_images, "Driver": driver,
+            "DriverStatus": driver_status,
+            "Plugins": {"Volume": ["local"], "Network": networks, "Authorization": null, "Log": ["json-file"]},
+            "MemoryLimit": true, "SwapLimit": swap_limit(), "KernelMemory": false, "KernelMemoryTCP": false,
             "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
-            "IPv4Forwarding": true, "BridgeNfIptables": false, "BridgeNfIp6tables": false, "Debug": false,
-            "NFd": 0, "OomKillDisable": false, "NGoroutines": 0,
+            "IPv4Forwarding": sysctl_on("/proc/sys/net/ipv4/ip_forward"),
+            "BridgeNfIptables": sysctl_on("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+            "BridgeNfIp6tables": sysctl_on("/proc/sys/net/bridge/bridge-nf-call-ip6tables"), "Debug": false,
+            "NFd": nfd, "OomKillDisable": false, "NGoroutines": threads,
             "SystemTime": api::time::rfc3339_nano(std::time::SystemTime::now()),
             "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version(),
-            "NEventsListener": 0, "KernelVersion": kernel_version(), "OperatingSystem": os_name(),
-            "OSVersion": "", "OSType": "linux", "Architecture": std::env::consts::ARCH,
+            "NEventsListener": engine.events.listeners(), "KernelVersion": kernel_version(),
+            "OperatingSystem": os_name(), "OSVersion": os_version(), "OSType": "linux", "Architecture": std::env::consts::ARCH,
             "IndexServerAddress": "https://index.docker.io/v1/",
             "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
                 "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},

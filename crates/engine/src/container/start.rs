@@ -309,7 +309,8 @@ impl Engine {
         finished: Option<String>,
     ) {
         let finished = finished.unwrap_or_else(|| api::time::rfc3339_nano(SystemTime::now()));
-        self.release_network(c.id.as_str()).await;
+        // Docker's order: die, then the network disconnects.
+        let left = self.release_endpoints(c.id.as_str()).await;
         let ran_for = c
             .record()
             .state
@@ -329,6 +330,7 @@ impl Engine {
         tracing::info!(container = %c.id, exit_code = code, "exited");
         let rec = c.record();
         self.container_event(&rec, "die", &[("exitCode", code.to_string())]);
+        self.disconnect_events(c.id.as_str(), &left);
         if !c.lifecycle.borrow().removed && super::restart::wants_restart(&rec, code) {
             self.schedule_restart(c, ran_for);
             return;
