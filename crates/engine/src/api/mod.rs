@@ -2,6 +2,7 @@
 //! streaming plumbing every handler shares. Handlers are thin (one file per resource): they
 //! turn a request into typed input, call one [`Engine`] method and render the result.
 
+mod build;
 mod commit;
 mod containers;
 mod df;
@@ -73,6 +74,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/containers/{id}/changes", get(commit::changes))
         .route("/containers/{id}/export", get(commit::export))
         .route("/commit", post(commit::commit))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),
