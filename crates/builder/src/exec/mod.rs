@@ -265,6 +265,7 @@ pub fn prepare(ctx: &Path, settings: &BuildSettings) -> Result<Prepared, BuildEr
     };
     let (file, bytes) = read_dockerfile(ctx, name)?;
     let df = crate::parse::parse_bytes(name, &bytes)?;
+    check_stage_order(&df)?;
     let plan = plan(&df, &settings.options)?;
     let ignore_text = fs::read_to_string(ctx.join(".dockerignore")).unwrap_or_default();
     let ignore = IgnoreMatcher::for_build(&ignore_text, &file)?;
@@ -274,6 +275,36 @@ pub fn prepare(ctx: &Path, settings: &BuildSettings) -> Result<Prepared, BuildEr
         file: name.to_string(),
         warnings: df.warnings,
     })
+}
+
+/// Refuses a stage name used (`FROM name`, `COPY --from=name`) before the stage that
+/// defines it: the classic builder would take it for an image and try to pull it, which
+/// only hides the mistake.
+fn check_stage_order(df: &crate::Dockerfile) -> Result<(), BuildError> {
+    use crate::parse::Command;
+    let names: Vec<(usize, String)> = df
+        .instructions
+        .iter()
+        .filter_map(|i| match &i.command {
+            Command::From(f) => f.name.clone().map(|n| (i.line, n)),
+            _ => None,
+        })
+        .collect();
+    for i in &df.instructions {
+        let used = match &i.command {
+            Command::From(f) => Some(f.image.to_ascii_lowercase()),
+            Command::Copy(c) | Command::Add(c) => c.from.as_ref().map(|f| f.to_ascii_lowercase()),
+            _ => None,
+        };
+        let Some(used) = used else { continue };
+        if let Some((line, _)) = names.iter().find(|(l, n)| *n == used && *l >= i.line) {
+            return Err(BuildError::Dockerfile(format!(
+                "dockerfile error line {}: stage {used:?} is used before it is defined (line {line}): stages can only refer to earlier stages",
+                i.line
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A parsed and planned build.

@@ -56,6 +56,11 @@ impl Daemon {
         d
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }

@@ -88,19 +88,45 @@ fn json_map(p: &Params, key: &str) -> Result<BTreeMap<String, Option<String>>, E
     }
 }
 
+/// The docker CLI ends the tar it rewrites for a Dockerfile outside the context (`-f
+/// ../Dockerfile`) right after the last file's data, without the padding and the two zero
+/// blocks (Go's tar reader and dockerd accept that). This reader supplies them at EOF: zeros up
+/// to the next 512-byte boundary and two zero blocks.
+struct PaddedTar<R> {
+    inner: R,
+    read: u64,
+    tail: Option<usize>,
+}
+
+impl<R: std::io::Read> std::io::Read for PaddedTar<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.tail.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            let pad = (512 - (self.read % 512) as usize) % 512;
+            self.tail = Some(pad + 1024);
+        }
+        let left = self.tail.as_mut().expect("set above");
+        let n = (*left).min(buf.len());
+        buf[..n].fill(0);
+        *left -= n;
+        Ok(n)
+    }
+}
+
 /// Removes a build's context directory when dropped.
 struct ContextDir(PathBuf);
 
 impl Drop for ContextDir {
     fn drop(&mut self) {
-        let p = self.0.clone();
-        std::thread::spawn(move || {
-            if let Err(e) = std::fs::remove_dir_all(&p) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(path = %p.display(), error = %e, "could not remove a build context");
-                }
+        if let Err(e) = std::fs::remove_dir_all(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %self.0.display(), error = %e, "could not remove a build context");
             }
-        });
+        }
     }
 }
 
@@ -156,14 +182,26 @@ pub async fn build(
         .join(content::atomic::unique_suffix());
     std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
     let ctx = ContextDir(dir.clone());
-    let reader = body_reader(body);
+    let reader = PaddedTar {
+        inner: body_reader(body),
+        read: 0,
+        tail: None,
+    };
     let d = dir.clone();
     tokio::task::spawn_blocking(move || {
         image::unpack_layer(reader, &d, snapshot::WhiteoutStyle::Delete)
     })
     .await
     .map_err(crate::container::join_error)?
-    .map_err(|e| EngineError::Invalid(format!("failed to read the build context: {e}")))?;
+    .map_err(|e| {
+        let mut m = format!("failed to read the build context: {e}");
+        let mut cur = std::error::Error::source(&e);
+        while let Some(c) = cur {
+            m.push_str(&format!(": {c}"));
+            cur = c.source();
+        }
+        EngineError::Invalid(m)
+    })?;
 
     let d = dir.clone();
     let s = settings.clone();
