@@ -119,7 +119,7 @@ fn build_with_both_clis_shares_a_content_keyed_cache() {
         "|1 GREETING=hello /bin/sh -c echo \"$GREETING from build\" > /app/greeting && cat /app/greeting|17B"
     );
     assert!(
-        lines[4].starts_with("/bin/sh -c #(nop) COPY file:") && lines[4].ends_with(" in /app |11B"),
+        lines[4].starts_with("/bin/sh -c #(nop) COPY file:") && lines[4].ends_with(" in . |11B"),
         "{}",
         lines[4]
     );
@@ -508,4 +508,103 @@ fn a_one_gigabyte_context_is_streamed() {
         .unwrap()
         .count();
     assert_eq!(contexts, 0);
+}
+
+const EVERY_INSTRUCTION: &str = r#"FROM busybox
+ARG GREETING=hello
+LABEL stage=capture version="1.0"
+ENV APP_HOME=/app PATH2=/x
+WORKDIR /app
+WORKDIR sub
+COPY hello.txt .
+COPY dir /d/
+ADD hello.txt /h2
+RUN echo "$GREETING from build" > /app/greeting
+EXPOSE 8080/tcp 53/udp
+VOLUME ["/data"]
+USER nobody
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=5s CMD true
+ENTRYPOINT ["/bin/sh"]
+CMD ["-c", "cat /app/greeting"]
+ONBUILD RUN echo child
+SHELL ["/bin/sh", "-xc"]
+MAINTAINER me
+"#;
+
+/// `COPY file:<hex> in` with the hex masked: the source hashes are berth's own.
+fn masked_history(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let mut out = String::new();
+            for w in l.split(' ') {
+                let w = match w.split_once(':') {
+                    Some((k @ ("file" | "dir" | "multi"), h)) if h.len() == 64 => {
+                        format!("{k}:<hex>")
+                    }
+                    _ => w.to_string(),
+                };
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&w);
+            }
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn config_and_history_match_dockerd_20_10() {
+    let d = Daemon::start();
+    let engine = support::dockerd::DockerEngine::start();
+    let saved = d.dir.path().join("busybox.saved.tar");
+    ok(d.berth(&["save", "-o", s(&saved), "busybox"]));
+    ok(engine.docker(&["load", "-i", s(&saved)]));
+    let ctx = context(
+        &d,
+        "every",
+        &[
+            ("Dockerfile", EVERY_INSTRUCTION),
+            ("hello.txt", "hi\n"),
+            ("dir/a", "a\n"),
+        ],
+    );
+    // dockerd runs without a bridge here: RUN steps on no network in both.
+    let dk = Command::new("docker")
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}", engine.dir.path().join("d.sock").display()),
+        )
+        .env("DOCKER_CONFIG", engine.dir.path().join("config"))
+        .env("DOCKER_API_VERSION", "1.41")
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "--network", "none", "-t", "every:1", s(&ctx)])
+        .output()
+        .unwrap();
+    ok(dk);
+    ok(d.berth(&["build", "--network", "none", "-t", "every:1", s(&ctx)]));
+    let config = |o: Output| -> serde_json::Value { serde_json::from_str(&ok(o)).unwrap() };
+    let fmt = [
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config}}",
+        "every:1",
+    ];
+    let want = config(engine.docker(&fmt));
+    let got = config(d.berth(&fmt));
+    assert_eq!(got, want, "config differs from dockerd's");
+    let hist = [
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Size}}",
+        "every:1",
+    ];
+    assert_eq!(
+        masked_history(&ok(d.berth(&hist))),
+        masked_history(&ok(engine.docker(&hist))),
+        "history differs from dockerd's"
+    );
 }
