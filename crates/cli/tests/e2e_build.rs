@@ -608,3 +608,35 @@ fn config_and_history_match_dockerd_20_10() {
         "history differs from dockerd's"
     );
 }
+
+#[test]
+fn independent_stages_run_in_parallel_and_output_stays_in_stage_order() {
+    let d = Daemon::start();
+    // Each stage waits (up to 20 s) for the other to have started: sequential stages would
+    // time out. They meet in a shared RUN cache mount. The cache mount's content is not part
+    // of the step key, so --no-cache makes sure both RUNs really run.
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=meet,target=/meet rm -f /meet/{me}; touch /meet/{me}; i=0; while [ ! -e /meet/{other} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; [ -e /meet/{other} ] && echo {me} met {other} > /{me}.txt\n"
+        )
+    };
+    let dockerfile = format!(
+        "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox\nCOPY --from=a /a.txt /a.txt\nCOPY --from=b /b.txt /b.txt\n",
+        wait("a", "b"),
+        wait("b", "a")
+    );
+    let ctx = context(&d, "par", &[("Dockerfile", &dockerfile)]);
+    let out = ok(d.berth(&["build", "--no-cache", "-t", "par:1", s(&ctx)]));
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "par:1", "cat", "/a.txt", "/b.txt"])),
+        "a met b\nb met a\n"
+    );
+    let step = |n: usize| {
+        out.find(&format!("Step {n}/7 "))
+            .unwrap_or_else(|| panic!("step {n} in {out}"))
+    };
+    assert!(
+        step(1) < step(2) && step(2) < step(3) && step(3) < step(4) && step(4) < step(5),
+        "{out}"
+    );
+}

@@ -23,7 +23,7 @@ pub mod files;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use api::image::{ContainerConfig, History};
@@ -38,6 +38,190 @@ use crate::ignore::IgnoreMatcher;
 use crate::parse::{Instruction, MountType, Network};
 use crate::plan::{plan, BuildOptions, BuildPlan, FromSource, StageBase};
 use files::{Ownership, Selected, SourceError};
+
+/// Runs stages as soon as the stages they need are built, at most `slots` at a time (one per
+/// CPU): independent stages in parallel, a `COPY --from` waiting only for its own stage.
+struct Scheduler {
+    state: Mutex<SchedState>,
+    changed: Condvar,
+}
+
+struct SchedState {
+    results: Vec<Option<Digest>>,
+    failed: Option<(usize, BuildError)>,
+    free: usize,
+}
+
+impl Scheduler {
+    fn new(stages: usize, slots: usize) -> Scheduler {
+        Scheduler {
+            state: Mutex::new(SchedState {
+                results: vec![None; stages],
+                failed: None,
+                free: slots.max(1),
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SchedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until every stage in `deps` is built; the results so far. Fails (with a
+    /// placeholder the caller never reports) when another stage failed.
+    fn wait_for(&self, deps: &[usize]) -> Result<Vec<Option<Digest>>, BuildError> {
+        let mut st = self.lock();
+        loop {
+            if st.failed.is_some() {
+                return Err(BuildError::Cancelled);
+            }
+            if deps.iter().all(|d| st.results[*d].is_some()) {
+                return Ok(st.results.clone());
+            }
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Takes a CPU slot until the guard drops.
+    fn slot(&self) -> SlotGuard<'_> {
+        let mut st = self.lock();
+        while st.free == 0 {
+            st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        st.free -= 1;
+        SlotGuard(self)
+    }
+
+    fn done(&self, index: usize, result: Result<Digest, BuildError>) {
+        let mut st = self.lock();
+        match result {
+            Ok(id) => st.results[index] = Some(id),
+            Err(e) => {
+                // The first failure in stage order is the one reported; a stage that only
+                // stopped because another failed reports nothing.
+                let replace = match &st.failed {
+                    None => true,
+                    Some((i, BuildError::Cancelled)) => {
+                        !matches!(e, BuildError::Cancelled) || index < *i
+                    }
+                    Some((i, _)) => index < *i && !matches!(e, BuildError::Cancelled),
+                };
+                if replace {
+                    st.failed = Some((index, e));
+                }
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    fn failed(&self) -> bool {
+        self.lock().failed.is_some()
+    }
+
+    /// The last stage's image, or the failure.
+    fn outcome(&self, order: &[usize]) -> Result<Option<Digest>, BuildError> {
+        let mut st = self.lock();
+        if let Some((_, e)) = st.failed.take() {
+            return Err(e);
+        }
+        Ok(order.last().and_then(|i| st.results[*i].clone()))
+    }
+}
+
+struct SlotGuard<'a>(&'a Scheduler);
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.0.lock().free += 1;
+        self.0.changed.notify_all();
+    }
+}
+
+/// Keeps the message stream in stage order while stages run in parallel: the first unfinished
+/// stage streams live, later ones are held and flushed when their turn comes.
+struct Ordered<'a> {
+    out: &'a dyn Output,
+    state: Mutex<OrderedState>,
+}
+
+enum Held {
+    Stream(String),
+    Aux(Digest),
+}
+
+struct OrderedState {
+    head: usize,
+    finished: Vec<bool>,
+    held: Vec<Vec<Held>>,
+}
+
+impl<'a> Ordered<'a> {
+    fn new(out: &'a dyn Output, stages: usize) -> Ordered<'a> {
+        Ordered {
+            out,
+            state: Mutex::new(OrderedState {
+                head: 0,
+                finished: vec![false; stages],
+                held: (0..stages).map(|_| Vec::new()).collect(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, OrderedState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, h: &Held) {
+        match h {
+            Held::Stream(t) => self.out.stream(t),
+            Held::Aux(id) => self.out.aux_id(id),
+        }
+    }
+
+    fn send(&self, pos: usize, h: Held) {
+        let mut st = self.lock();
+        if pos == st.head {
+            self.emit(&h);
+        } else {
+            st.held[pos].push(h);
+        }
+    }
+
+    fn finish(&self, pos: usize) {
+        let mut st = self.lock();
+        st.finished[pos] = true;
+        while st.head < st.finished.len() {
+            let head = st.head;
+            for h in std::mem::take(&mut st.held[head]) {
+                self.emit(&h);
+            }
+            if !st.finished[head] {
+                break;
+            }
+            st.head += 1;
+        }
+    }
+}
+
+/// One stage's view of the ordered output.
+struct StageOutput<'a> {
+    ordered: &'a Ordered<'a>,
+    pos: usize,
+    sched: &'a Scheduler,
+}
+
+impl Output for StageOutput<'_> {
+    fn stream(&self, text: &str) {
+        self.ordered.send(self.pos, Held::Stream(text.to_string()));
+    }
+    fn aux_id(&self, id: &Digest) {
+        self.ordered.send(self.pos, Held::Aux(id.clone()));
+    }
+    fn cancelled(&self) -> bool {
+        self.ordered.out.cancelled() || self.sched.failed()
+    }
+}
 
 /// Prefix of the snapshots a build writes into: the image store removes leftovers of this
 /// prefix at start, so a crash mid-step leaks nothing.
@@ -202,6 +386,7 @@ pub struct BuildSettings {
 }
 
 /// The build's environment.
+#[derive(Clone, Copy)]
 pub struct Build<'a> {
     /// The image store.
     pub store: &'a Arc<ImageStore>,
@@ -339,78 +524,47 @@ impl Build<'_> {
         for w in &warnings {
             self.out.stream(&format!("{w}\n"));
         }
-        let steps = plan.steps();
-        let mut results: Vec<Option<Digest>> = vec![None; plan.stages.len()];
         let mut n = 0;
         for a in &plan.global_arg_lines {
             n += 1;
             self.step_line(&plan, n, a);
         }
-        let mut last = None;
-        for stage in &plan.stages {
-            if !plan.needed[stage.index] {
-                continue;
+        let order: Vec<usize> = plan
+            .stages
+            .iter()
+            .filter(|s| plan.needed[s.index])
+            .map(|s| s.index)
+            .collect();
+        let slots = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let sched = Scheduler::new(plan.stages.len(), slots);
+        let ordered = Ordered::new(self.out, order.len());
+        std::thread::scope(|scope| {
+            for (pos, &index) in order.iter().enumerate() {
+                let (plan, ignore, file, sched, ordered) =
+                    (&plan, &ignore, &file, &sched, &ordered);
+                scope.spawn(move || {
+                    let stage = &plan.stages[index];
+                    let out = StageOutput {
+                        ordered,
+                        pos,
+                        sched,
+                    };
+                    let b = Build { out: &out, ..*self };
+                    let result = sched.wait_for(&stage.deps).and_then(|results| {
+                        let _slot = sched.slot();
+                        b.build_stage(plan, index, ctx, ignore, file, settings, &results)
+                    });
+                    ordered.finish(pos);
+                    sched.done(index, result);
+                });
             }
-            self.check_cancelled()?;
-            self.step_line(&plan, stage.first_step, &stage.from);
-            let base = match &stage.base {
-                StageBase::Scratch => {
-                    let id = self
-                        .store
-                        .derive_image(None, ContainerConfig::default(), None, None)?
-                        .id;
-                    self.out.stream(" ---> \n");
-                    id
-                }
-                StageBase::Stage(j) => {
-                    let id = results[*j]
-                        .clone()
-                        .ok_or_else(|| BuildError::Executor(format!("stage {j} was not built")))?;
-                    self.out.stream(&format!(" ---> {}\n", short(&id)));
-                    id
-                }
-                StageBase::Image(r) => {
-                    let id = self.base_image(r, settings.pull)?;
-                    self.out.stream(&format!(" ---> {}\n", short(&id)));
-                    id
-                }
-            };
-            let config = self.store.config(&base)?.config.unwrap_or_default();
-            let mut sc = StageCtx {
-                index: stage.index,
-                state: StageState::new(config, plan.stage_scope(), plan.escape),
-                image: base,
-            };
-            let triggers = sc.state.trigger_instructions(&file, stage.from.line)?;
-            if !triggers.is_empty() {
-                self.out.stream(&format!(
-                    "# Executing {} build trigger{}\n",
-                    triggers.len(),
-                    if triggers.len() == 1 { "" } else { "s" }
-                ));
-                for t in &triggers {
-                    self.check_cancelled()?;
-                    self.step(&plan, &mut sc, t, ctx, &ignore, settings, &results)?;
-                }
-            }
-            sc.state.triggers.clear();
-            for (k, instr) in stage.instructions.iter().enumerate() {
-                self.check_cancelled()?;
-                self.step_line(&plan, plan.step_number(stage.index, k), instr);
-                self.step(&plan, &mut sc, instr, ctx, &ignore, settings, &results)?;
-            }
-            if stage.index == plan.target {
-                let first_label = plan.total_steps + 1 - plan.label_steps.len();
-                for (k, l) in plan.label_steps.iter().enumerate() {
-                    self.step_line(&plan, first_label + k, l);
-                    self.step(&plan, &mut sc, l, ctx, &ignore, settings, &results)?;
-                }
-            }
-            self.out.aux_id(&sc.image);
-            results[stage.index] = Some(sc.image.clone());
-            last = Some(sc.image);
-        }
-        let _ = steps;
+        });
+        let last = match sched.outcome(&order) {
+            Ok(id) => id,
+            Err(e) => return Err(e),
+        };
         let id = last.ok_or_else(|| BuildError::Executor("no stage was built".into()))?;
         if let Some(w) = plan.unused_build_args_warning() {
             self.out.stream(&format!("{w}\n"));
@@ -423,6 +577,78 @@ impl Build<'_> {
                 .stream(&format!("Successfully tagged {}\n", t.familiar()));
         }
         Ok(Built { id })
+    }
+
+    /// Builds stage `index` once its dependencies' images are in `results`.
+    #[allow(clippy::too_many_arguments)]
+    fn build_stage(
+        &self,
+        plan: &BuildPlan,
+        index: usize,
+        ctx: &Path,
+        ignore: &IgnoreMatcher,
+        file: &str,
+        settings: &BuildSettings,
+        results: &[Option<Digest>],
+    ) -> Result<Digest, BuildError> {
+        let stage = &plan.stages[index];
+        self.check_cancelled()?;
+        self.step_line(plan, stage.first_step, &stage.from);
+        let base = match &stage.base {
+            StageBase::Scratch => {
+                let id = self
+                    .store
+                    .derive_image(None, ContainerConfig::default(), None, None)?
+                    .id;
+                self.out.stream(" ---> \n");
+                id
+            }
+            StageBase::Stage(j) => {
+                let id = results[*j]
+                    .clone()
+                    .ok_or_else(|| BuildError::Executor(format!("stage {j} was not built")))?;
+                self.out.stream(&format!(" ---> {}\n", short(&id)));
+                id
+            }
+            StageBase::Image(r) => {
+                let id = self.base_image(r, settings.pull)?;
+                self.out.stream(&format!(" ---> {}\n", short(&id)));
+                id
+            }
+        };
+        let config = self.store.config(&base)?.config.unwrap_or_default();
+        let mut sc = StageCtx {
+            index: stage.index,
+            state: StageState::new(config, plan.stage_scope(), plan.escape),
+            image: base,
+        };
+        let triggers = sc.state.trigger_instructions(file, stage.from.line)?;
+        if !triggers.is_empty() {
+            self.out.stream(&format!(
+                "# Executing {} build trigger{}\n",
+                triggers.len(),
+                if triggers.len() == 1 { "" } else { "s" }
+            ));
+            for t in &triggers {
+                self.check_cancelled()?;
+                self.step(plan, &mut sc, t, ctx, ignore, settings, results)?;
+            }
+        }
+        sc.state.triggers.clear();
+        for (k, instr) in stage.instructions.iter().enumerate() {
+            self.check_cancelled()?;
+            self.step_line(plan, plan.step_number(stage.index, k), instr);
+            self.step(plan, &mut sc, instr, ctx, ignore, settings, results)?;
+        }
+        if stage.index == plan.target {
+            let first_label = plan.total_steps + 1 - plan.label_steps.len();
+            for (k, l) in plan.label_steps.iter().enumerate() {
+                self.step_line(plan, first_label + k, l);
+                self.step(plan, &mut sc, l, ctx, ignore, settings, results)?;
+            }
+        }
+        self.out.aux_id(&sc.image);
+        Ok(sc.image)
     }
 
     fn check_cancelled(&self) -> Result<(), BuildError> {
