@@ -640,3 +640,110 @@ fn independent_stages_run_in_parallel_and_output_stays_in_stage_order() {
         "{out}"
     );
 }
+
+/// `python3 -m http.server` on a free loopback port serving `dir`; killed on drop.
+struct WebServer(std::process::Child, u16);
+
+impl WebServer {
+    fn start(dir: &Path) -> WebServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                s(dir),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 for a local web server");
+        let w = WebServer(child, port);
+        eventually("the web server", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        w
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.1)
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn add_of_a_url_and_a_remote_tarball_context() {
+    let d = Daemon::start();
+    let www = d.dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("file.txt"), "downloaded\n").unwrap();
+    let ctx = context(
+        &d,
+        "remote",
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY hello.txt /hello.txt\n"),
+            ("hello.txt", "remote hello\n"),
+        ],
+    );
+    let tgz = Command::new("tar")
+        .args([
+            "-C",
+            s(&ctx),
+            "-czf",
+            s(&www.join("ctx.tgz")),
+            "Dockerfile",
+            "hello.txt",
+        ])
+        .status()
+        .unwrap();
+    assert!(tgz.success());
+    let web = WebServer::start(&www);
+
+    let dockerfile = format!(
+        "FROM busybox\nADD {} /x/\nADD {} /y\n",
+        web.url("file.txt"),
+        web.url("file.txt")
+    );
+    ok(d.berth_stdin(&["build", "-t", "addurl:1", "-"], dockerfile.as_bytes()));
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "addurl:1",
+            "sh",
+            "-c",
+            "cat /x/file.txt /y; stat -c %a /y"
+        ])),
+        "downloaded\ndownloaded\n600\n"
+    );
+    // A URL context: the berth CLI asks the daemon to fetch it (`remote=`), the docker CLI
+    // downloads it and sends it gzip-compressed.
+    ok(d.berth(&["build", "-t", "remote:1", &web.url("ctx.tgz")]));
+    ok(d.docker(&["build", "-t", "remote:2", &web.url("ctx.tgz")]));
+    for t in ["remote:1", "remote:2"] {
+        assert_eq!(
+            ok(d.berth(&["run", "--rm", t, "cat", "/hello.txt"])),
+            "remote hello\n"
+        );
+    }
+    // A missing URL fails the build with the status.
+    let o = d.berth_stdin(
+        &["build", "-"],
+        format!("FROM busybox\nADD {} /z\n", web.url("nope")).as_bytes(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("404"), "{}", stderr(&o));
+}

@@ -170,7 +170,48 @@ impl EngineExecutor {
     }
 }
 
+/// Streams an `http(s)` URL's body into `out` (a file): ADD of a URL and `remote` contexts.
+pub async fn download_to(
+    engine: &Engine,
+    url: &str,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<(), String> {
+    use http_body_util::BodyExt;
+    let u = distribution::transport::Url::parse(url)
+        .ok_or_else(|| format!("invalid URL {url:?}: expected http:// or https://"))?;
+    let resp = engine
+        .registries()
+        .send(
+            hyper::Method::GET,
+            &u,
+            hyper::HeaderMap::new(),
+            distribution::transport::empty(),
+        )
+        .await
+        .map_err(|e| e.chain())?;
+    if !resp.status().is_success() {
+        return Err(format!("failed to GET {url} with status {}", resp.status()));
+    }
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| format!("reading {url}: {e}"))?;
+        if let Ok(data) = frame.into_data() {
+            out.write_all(&data)
+                .map_err(|e| format!("writing the download of {url}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
 impl Executor for EngineExecutor {
+    fn download(&self, url: &str, dest: &std::path::Path) -> Result<(), BuildError> {
+        let mut f = std::fs::File::create(dest)
+            .map_err(|e| BuildError::Io(format!("create {}: {e}", dest.display())))?;
+        self.handle
+            .block_on(download_to(&self.engine, url, &mut f))
+            .map_err(BuildError::Executor)
+    }
+
     fn run(&self, req: &RunRequest<'_>, out: &dyn Output) -> Result<RunOutcome, BuildError> {
         self.handle.block_on(self.run_async(req, out))
     }

@@ -366,6 +366,8 @@ pub trait Executor: Send + Sync {
     fn remove(&self, container: &str);
     /// Pulls `reference`, progress to `out`; returns the image id.
     fn pull(&self, reference: &ImageRef, out: &dyn Output) -> Result<Digest, BuildError>;
+    /// Downloads an `http(s)` URL (ADD) into the file `dest`.
+    fn download(&self, url: &str, dest: &Path) -> Result<(), BuildError>;
 }
 
 /// What the user asked for besides the context.
@@ -398,6 +400,8 @@ pub struct Build<'a> {
     pub out: &'a dyn Output,
     /// Where `RUN --mount=type=cache` directories live.
     pub cache_mounts: &'a Path,
+    /// A private directory for downloads (ADD of a URL).
+    pub scratch: &'a Path,
 }
 
 /// The finished build.
@@ -939,19 +943,60 @@ impl Build<'_> {
     ) -> Result<(), BuildError> {
         let verb = if c.add { "ADD" } else { "COPY" };
         let fail = |source: SourceError| BuildError::Copy { verb, source };
-        if c.sources
+        let urls: Vec<&String> = c
+            .sources
             .iter()
-            .any(|s| matches!(s, CopySource::Path(p) if crate::copy::is_url(p)))
-        {
-            if c.add {
+            .filter_map(|s| match s {
+                CopySource::Path(p) if crate::copy::is_url(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        if !urls.is_empty() {
+            if !c.add {
+                return Err(fail(SourceError::Io(
+                    "source can't be a URL for COPY".into(),
+                )));
+            }
+            if urls.len() != c.sources.len() || c.from.is_some() {
                 return Err(BuildError::Unsupported(
-                    "ADD of a URL is not supported by berth yet: download the file into the context"
+                    "ADD of a URL together with other sources or --from is not supported by berth yet"
                         .into(),
                 ));
             }
-            return Err(fail(SourceError::Io(
-                "source can't be a URL for COPY".into(),
-            )));
+            // Each URL is downloaded into a private directory, then copied like a context file
+            // under the name its URL ends with (Docker's rule); downloads are not extracted.
+            let dir = self.scratch.join(content::atomic::unique_suffix());
+            fs::create_dir_all(&dir)
+                .map_err(|e| BuildError::Io(format!("create {}: {e}", dir.display())))?;
+            let result = (|| {
+                let mut names = Vec::new();
+                for (i, u) in urls.iter().enumerate() {
+                    let base = u
+                        .split(['?', '#'])
+                        .next()
+                        .unwrap_or("")
+                        .rsplit('/')
+                        .next()
+                        .filter(|b| !b.is_empty() && *b != "." && *b != "..")
+                        .unwrap_or("download")
+                        .to_string();
+                    let sub = dir.join(i.to_string());
+                    fs::create_dir_all(&sub)
+                        .map_err(|e| BuildError::Io(format!("create {}: {e}", sub.display())))?;
+                    self.executor.download(u, &sub.join(&base))?;
+                    use std::os::unix::fs::PermissionsExt;
+                    fs::set_permissions(sub.join(&base), fs::Permissions::from_mode(0o600))
+                        .map_err(|e| BuildError::Io(e.to_string()))?;
+                    names.push(CopySource::Path(format!("{i}/{base}")));
+                }
+                let mut local = c.clone();
+                local.sources = names;
+                self.copy_from_root(sc, &local, &dir, None, chmod_of(c)?, settings, false)
+            })();
+            let _ = fs::remove_dir_all(&dir);
+            let (key, id, hit) = result?;
+            self.finish(sc, &key, id, hit);
+            return Ok(());
         }
         // The source root: the context, or a stage's / image's files.
         let from_image = match &c.from {
@@ -973,11 +1018,11 @@ impl Build<'_> {
                 })?),
             };
         let (key, id, hit) = match &from_image {
-            None => self.copy_from_root(sc, c, ctx, Some(ignore), chmod, settings)?,
+            None => self.copy_from_root(sc, c, ctx, Some(ignore), chmod, settings, c.add)?,
             Some(img) => {
                 let img = img.clone();
                 self.with_snapshot(&img, |root, _| {
-                    self.copy_from_root(sc, c, root, None, chmod, settings)
+                    self.copy_from_root(sc, c, root, None, chmod, settings, c.add)
                 })?
             }
         };
@@ -986,7 +1031,9 @@ impl Build<'_> {
     }
 
     /// Selects, hashes and (on a cache miss) copies `c`'s sources from `src_root` (the
-    /// context when `ignore` is given). Returns (key, image, cache hit).
+    /// context when `ignore` is given); `extract` unpacks local archives (ADD). Returns (key,
+    /// image, cache hit).
+    #[allow(clippy::too_many_arguments)]
     fn copy_from_root(
         &self,
         sc: &StageCtx,
@@ -995,6 +1042,7 @@ impl Build<'_> {
         ignore: Option<&IgnoreMatcher>,
         chmod: Option<u32>,
         settings: &BuildSettings,
+        extract: bool,
     ) -> Result<(Digest, Digest, bool), BuildError> {
         let verb = if c.add { "ADD" } else { "COPY" };
         let fail = |source: SourceError| BuildError::Copy { verb, source };
@@ -1074,9 +1122,9 @@ impl Build<'_> {
                 if s.is_dir {
                     let target = files::make_dirs(root, &c.dest, owner).map_err(fail)?;
                     files::copy_into(s, &target, own, context_rel, ignore).map_err(fail)?;
-                } else if c.add && is_archive(&s.path) {
+                } else if extract && is_archive(&s.path) {
                     let target = files::make_dirs(root, &c.dest, owner).map_err(fail)?;
-                    extract(&s.path, &target).map_err(fail)?;
+                    extract_archive(&s.path, &target).map_err(fail)?;
                 } else {
                     let target =
                         file_target(root, &c.dest, dest_dir, &s.name, owner).map_err(fail)?;
@@ -1090,6 +1138,16 @@ impl Build<'_> {
             Ok(self.store.commit_container(snap, &parent, &[], &opts)?)
         })?;
         Ok((key, info.id, false))
+    }
+}
+
+/// `--chmod` as octal bits.
+fn chmod_of(c: &CopyStep) -> Result<Option<u32>, BuildError> {
+    match &c.chmod {
+        None => Ok(None),
+        Some(m) => u32::from_str_radix(m, 8)
+            .map(Some)
+            .map_err(|_| BuildError::Unsupported(format!("invalid chmod parameter: {m}"))),
     }
 }
 
@@ -1154,7 +1212,7 @@ fn is_archive(path: &Path) -> bool {
     n == 512 && &head[257..262] == b"ustar"
 }
 
-fn extract(path: &Path, target: &Path) -> Result<(), SourceError> {
+fn extract_archive(path: &Path, target: &Path) -> Result<(), SourceError> {
     let f = fs::File::open(path).map_err(|e| SourceError::Io(e.to_string()))?;
     let (_, r) = image::decompress(f).map_err(|e| SourceError::Io(e.to_string()))?;
     image::unpack_layer(r, target, snapshot::WhiteoutStyle::Delete)

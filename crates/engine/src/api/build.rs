@@ -142,11 +142,14 @@ pub async fn build(
     body: Body,
 ) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
-    if let Some(remote) = p.get("remote").filter(|r| !r.is_empty()) {
-        return Err(EngineError::Invalid(format!(
-            "remote build contexts ({remote}) are not supported by berth yet: send the context as a tar"
-        ))
-        .into());
+    let remote = p.get("remote").filter(|r| !r.is_empty()).map(String::from);
+    if let Some(r) = &remote {
+        if !(r.starts_with("http://") || r.starts_with("https://")) || r.ends_with(".git") {
+            return Err(EngineError::Invalid(format!(
+                "unable to prepare context: remote context {r:?} is not supported by berth: only http(s) URLs of tarballs"
+            ))
+            .into());
+        }
     }
     let mut tags = Vec::new();
     for t in p.all("t") {
@@ -182,13 +185,38 @@ pub async fn build(
         .join(content::atomic::unique_suffix());
     std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
     let ctx = ContextDir(dir.clone());
-    let reader = PaddedTar {
-        inner: body_reader(body),
-        read: 0,
-        tail: None,
+    let remote_file = match &remote {
+        None => None,
+        Some(url) => {
+            // Spooled to a file first, then read like an uploaded context (maybe compressed).
+            let spool = engine
+                .paths
+                .root
+                .join("builder/contexts")
+                .join(format!("{}.remote", content::atomic::unique_suffix()));
+            let mut f = std::fs::File::create(&spool)
+                .map_err(EngineError::io(format!("create {}", spool.display())))?;
+            let fetched = crate::build::download_to(&engine, url, &mut f).await;
+            drop(f);
+            let opened = std::fs::File::open(&spool);
+            let _ = std::fs::remove_file(&spool);
+            fetched.map_err(|e| EngineError::Invalid(format!("unable to prepare context: {e}")))?;
+            Some(opened.map_err(EngineError::io("open the downloaded context"))?)
+        }
     };
+    let body = body_reader(body);
     let d = dir.clone();
     tokio::task::spawn_blocking(move || {
+        // A context may come compressed (the docker CLI sends a downloaded tarball as is).
+        let reader: Box<dyn std::io::Read> = match remote_file {
+            None => image::decompress(body)?.1,
+            Some(f) => image::decompress(f)?.1,
+        };
+        let reader = PaddedTar {
+            inner: reader,
+            read: 0,
+            tail: None,
+        };
         image::unpack_layer(reader, &d, snapshot::WhiteoutStyle::Delete)
     })
     .await
@@ -252,12 +280,19 @@ pub async fn build(
     tokio::spawn(async move {
         let out2 = out.clone();
         let result = tokio::task::spawn_blocking(move || {
+            let scratch = ContextDir(
+                eng.paths
+                    .root
+                    .join("builder/tmp")
+                    .join(content::atomic::unique_suffix()),
+            );
             let b = Build {
                 store: &eng.images,
                 cache: &eng.build_cache,
                 executor: &executor,
                 out: out2.as_ref(),
                 cache_mounts: &eng.paths.root.join("builder/cache-mounts"),
+                scratch: &scratch.0,
             };
             let r = b.run(&dir, &settings, prepared);
             drop(ctx);
