@@ -747,3 +747,74 @@ fn add_of_a_url_and_a_remote_tarball_context() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("404"), "{}", stderr(&o));
 }
+
+#[test]
+fn copy_add_run_semantics_heredocs_cache_mounts_onbuild_and_users() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "sem",
+        &[
+            ("src/a.txt", "A\n"),
+            ("src/sub/b.txt", "B\n"),
+            ("one.md", "1\n"),
+            ("two.md", "2\n"),
+        ],
+    );
+    // A local tar archive for ADD (extracted) and COPY (not extracted).
+    let st = Command::new("tar")
+        .args([
+            "-C",
+            s(&ctx.join("src")),
+            "-czf",
+            s(&ctx.join("arch.tgz")),
+            "a.txt",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let parent = "FROM busybox\nRUN echo app:x:1234:1234::/home/app:/bin/sh >> /etc/passwd && echo app:x:1234: >> /etc/group\nONBUILD RUN echo triggered > /trig\n";
+    std::fs::write(ctx.join("Dockerfile.parent"), parent).unwrap();
+    ok(d.berth(&[
+        "build",
+        "-f",
+        s(&ctx.join("Dockerfile.parent")),
+        "-t",
+        "parent:1",
+        s(&ctx),
+    ]));
+    let dockerfile = r#"FROM parent:1
+WORKDIR rel/dir
+COPY src /dst
+COPY src/ /dst2/
+COPY *.md /docs/
+COPY --chown=app:app --chmod=640 one.md /owned
+ADD arch.tgz /extracted/
+COPY arch.tgz /copied/
+COPY <<EOT /etc/greet
+hi there
+EOT
+RUN <<EOF
+#!/bin/sh
+echo script ran > /script
+EOF
+RUN --mount=type=cache,target=/cache echo $(( $(cat /cache/n 2>/dev/null || echo 0) + 1 )) > /cache/n && cp /cache/n /n
+USER app
+RUN id -u > /tmp/uid && pwd > /tmp/pwd
+"#;
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    let out = ok(d.berth(&["build", "-t", "sem:1", s(&ctx)]));
+    assert!(out.contains("# Executing 1 build trigger"), "{out}");
+    let check = ok(d.berth(&[
+        "run", "--rm", "sem:1", "sh", "-c",
+        "cat /trig /dst/a.txt /dst/sub/b.txt /dst2/sub/b.txt /docs/one.md /docs/two.md /extracted/a.txt /etc/greet /script /n /tmp/uid /tmp/pwd; \
+         stat -c '%U:%G %a' /owned; ls /copied; test -d /rel/dir && echo workdir",
+    ]));
+    assert_eq!(
+        check,
+        "triggered\nA\nB\nB\n1\n2\nA\nhi there\nscript ran\n1\n1234\n/rel/dir\napp:app 640\narch.tgz\nworkdir\n"
+    );
+    // The cache mount persists between builds (the RUN itself re-runs with --no-cache).
+    ok(d.berth(&["build", "--no-cache", "-t", "sem:2", s(&ctx)]));
+    assert_eq!(ok(d.berth(&["run", "--rm", "sem:2", "cat", "/n"])), "2\n");
+}

@@ -807,19 +807,31 @@ impl Build<'_> {
                 }
             }
         }
-        if r.script.is_some() {
-            return Err(BuildError::Unsupported(
-                "RUN heredoc scripts with #! are not supported by berth yet".into(),
-            ));
+        // A heredoc script (`RUN <<EOF` starting with `#!`) is bind-mounted where the argv
+        // expects it (`/dev/pipes/<name>`), as BuildKit provides it.
+        let mut script_dir = None;
+        if let Some(script) = &r.script {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = self.scratch.join(content::atomic::unique_suffix());
+            fs::create_dir_all(&dir)
+                .map_err(|e| BuildError::Io(format!("create {}: {e}", dir.display())))?;
+            let file = dir.join("script");
+            fs::write(&file, script.data.as_bytes())
+                .and_then(|()| fs::set_permissions(&file, fs::Permissions::from_mode(0o755)))
+                .map_err(|e| BuildError::Io(format!("write {}: {e}", file.display())))?;
+            binds.push((file, format!("/dev/pipes/{}", script.name)));
+            script_dir = Some(dir);
         }
+        let _cleanup = script_dir.map(RemoveOnDrop);
         let key = step_key(&CacheInput {
             parent: &sc.image.to_string(),
             instruction: &format!(
-                "{}\nnetwork={network}\nmounts={:?}\nuser={}\nworkdir={}",
+                "{}\nnetwork={network}\nmounts={:?}\nuser={}\nworkdir={}\nscript={:?}",
                 r.created_by,
                 binds.iter().map(|b| &b.1).collect::<Vec<_>>(),
                 r.user,
-                r.working_dir
+                r.working_dir,
+                r.script.as_ref().map(|f| &f.data)
             ),
             build_args: &[],
             files: None,
@@ -1138,6 +1150,15 @@ impl Build<'_> {
             Ok(self.store.commit_container(snap, &parent, &[], &opts)?)
         })?;
         Ok((key, info.id, false))
+    }
+}
+
+/// Removes a directory tree when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
