@@ -818,3 +818,82 @@ RUN id -u > /tmp/uid && pwd > /tmp/pwd
     ok(d.berth(&["build", "--no-cache", "-t", "sem:2", s(&ctx)]));
     assert_eq!(ok(d.berth(&["run", "--rm", "sem:2", "cat", "/n"])), "2\n");
 }
+
+/// Debian's docker-registry on a free loopback port (no auth); killed on drop.
+struct Registry(std::process::Child, u16, testkit::TempDir);
+
+impl Registry {
+    fn start() -> Registry {
+        let dir = testkit::TempDir::new("breg");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry (is the docker-registry package installed?)");
+        let r = Registry(child, port, dir);
+        eventually("the registry", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        r
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn from_an_image_pulled_from_a_registry_and_pull_refreshes_it() {
+    let d = Daemon::start();
+    let reg = Registry::start();
+    let name = format!("127.0.0.1:{}/bb:1", reg.1);
+    ok(d.berth(&["tag", "busybox", &name]));
+    ok(d.berth(&["push", &name]));
+    ok(d.berth(&["rmi", &name]));
+    let ctx = context(
+        &d,
+        "pull",
+        &[(
+            "Dockerfile",
+            &format!("FROM {name}\nRUN cat /marker 2>/dev/null || echo none\n"),
+        )],
+    );
+    let out = ok(d.berth(&["build", "-t", "pulled:1", s(&ctx)]));
+    assert!(out.contains("none\n"), "{out}");
+    ok(d.berth(&["image", "inspect", &name]));
+    // A newer image under the same tag: used only with --pull.
+    let newer = context(
+        &d,
+        "newer",
+        &[("Dockerfile", "FROM busybox\nRUN echo newer > /marker\n")],
+    );
+    ok(d.berth(&["build", "-t", &name, s(&newer)]));
+    ok(d.berth(&["push", &name]));
+    ok(d.berth(&["tag", "busybox", &name]));
+    let out = ok(d.berth(&["build", "-t", "pulled:2", s(&ctx)]));
+    assert!(
+        out.contains("none\n") || out.contains("Using cache"),
+        "{out}"
+    );
+    let out = ok(d.docker(&["build", "--pull", "-t", "pulled:3", s(&ctx)]));
+    assert!(out.contains("newer\n"), "{out}");
+}
