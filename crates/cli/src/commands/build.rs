@@ -167,6 +167,26 @@ fn is_tar(head: &[u8]) -> bool {
         || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
 }
 
+/// Writes the context tar into the request body.
+fn send_context(w: &mut ChannelWriter, source: Source, df: &str) -> anyhow::Result<()> {
+    match source {
+        Source::Dir(dir, extra) => tar_dir(&dir, df, extra, &mut *w)?,
+        Source::Tar(head, mut rest) => {
+            w.write_all(&head)?;
+            io::copy(&mut rest, w)?;
+        }
+        Source::Dockerfile(data) => {
+            let mut tar = tar::Builder::new(&mut *w);
+            if !data.is_empty() {
+                append_bytes(&mut tar, "Dockerfile", &data)?;
+            }
+            tar.into_inner()?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
 /// `berth build [OPTIONS] PATH | URL | -`.
 pub async fn build(ctx: &Ctx, args: BuildArgs) -> anyhow::Result<i32> {
     let mut q = Query::new();
@@ -298,22 +318,12 @@ pub async fn build(ctx: &Ctx, args: BuildArgs) -> anyhow::Result<i32> {
             tx,
             buf: Vec::new(),
         };
-        match source {
-            Source::Dir(dir, extra) => tar_dir(&dir, &df, extra, &mut w)?,
-            Source::Tar(head, mut rest) => {
-                w.write_all(&head)?;
-                io::copy(&mut rest, &mut w)?;
-            }
-            Source::Dockerfile(data) => {
-                let mut tar = tar::Builder::new(&mut w);
-                if !data.is_empty() {
-                    append_bytes(&mut tar, "Dockerfile", &data)?;
-                }
-                tar.into_inner()?;
-            }
+        let result = send_context(&mut w, source, &df);
+        if let Err(e) = &result {
+            // Abort the request body, so the daemon never builds a truncated context.
+            let _ = w.tx.blocking_send(Err(io::Error::other(e.to_string())));
         }
-        w.flush()?;
-        Ok(())
+        result
     });
     let client = ctx.client().await?;
     let resp = client
