@@ -820,7 +820,7 @@ RUN id -u > /tmp/uid && pwd > /tmp/pwd
 }
 
 /// Debian's docker-registry on a free loopback port (no auth); killed on drop.
-struct Registry(std::process::Child, u16, testkit::TempDir);
+struct Registry(std::process::Child, u16, #[allow(dead_code)] testkit::TempDir);
 
 impl Registry {
     fn start() -> Registry {

@@ -565,10 +565,7 @@ impl Build<'_> {
                 });
             }
         });
-        let last = match sched.outcome(&order) {
-            Ok(id) => id,
-            Err(e) => return Err(e),
-        };
+        let last = sched.outcome(&order)?;
         let id = last.ok_or_else(|| BuildError::Executor("no stage was built".into()))?;
         if let Some(w) = plan.unused_build_args_warning() {
             self.out.stream(&format!("{w}\n"));
