@@ -503,11 +503,26 @@ fn a_one_gigabyte_context_is_streamed() {
         after < before + 200 * 1024,
         "daemon peak memory grew from {before} KiB to {after} KiB for a 1 GiB context"
     );
-    // The unpacked context is gone after the build.
-    let contexts = std::fs::read_dir(d.root().join("builder/contexts"))
+    // Only the context kept for the next build remains (kept just after the answer ends),
+    // and it holds no gigabyte on disk.
+    let reuse = d.root().join("builder/contexts/reuse");
+    eventually("the context kept for reuse", || reuse.exists());
+    let contexts: Vec<String> = std::fs::read_dir(d.root().join("builder/contexts"))
         .unwrap()
-        .count();
-    assert_eq!(contexts, 0);
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(contexts, vec!["reuse".to_string()]);
+    let listing: Vec<String> = std::fs::read_dir(&reuse)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let big = std::fs::metadata(reuse.join("big.bin"))
+        .unwrap_or_else(|e| panic!("{e}: the kept context has {listing:?}"));
+    assert_eq!(big.len(), 1 << 30);
+    assert!(
+        std::os::unix::fs::MetadataExt::blocks(&big) < 1024,
+        "the zeros were written"
+    );
 }
 
 const EVERY_INSTRUCTION: &str = r#"FROM busybox
@@ -820,7 +835,11 @@ RUN id -u > /tmp/uid && pwd > /tmp/pwd
 }
 
 /// Debian's docker-registry on a free loopback port (no auth); killed on drop.
-struct Registry(std::process::Child, u16, #[allow(dead_code)] testkit::TempDir);
+struct Registry(
+    std::process::Child,
+    u16,
+    #[allow(dead_code)] testkit::TempDir,
+);
 
 impl Registry {
     fn start() -> Registry {

@@ -18,6 +18,7 @@
 //! need are skipped; stages run in file order.
 
 mod cache_store;
+pub mod context;
 pub mod files;
 
 use std::fs;

@@ -122,6 +122,14 @@ struct ContextDir(PathBuf);
 
 impl Drop for ContextDir {
     fn drop(&mut self) {
+        // Kept for the next build when no other context is kept yet.
+        if let Some(parent) = self.0.parent() {
+            if parent.ends_with("builder/contexts")
+                && std::fs::rename(&self.0, parent.join("reuse")).is_ok()
+            {
+                return;
+            }
+        }
         if let Err(e) = std::fs::remove_dir_all(&self.0) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(path = %self.0.display(), error = %e, "could not remove a build context");
@@ -177,13 +185,16 @@ pub async fn build(
     let quiet = p.bool("q", false);
     let auths = registry_config(&headers);
 
-    // The context, unpacked as it streams in.
-    let dir = engine
-        .paths
-        .root
-        .join("builder/contexts")
-        .join(content::atomic::unique_suffix());
-    std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
+    // The context, unpacked as it streams in, into the directory of an earlier build when
+    // one is free (files are rewritten in place: see builder::exec::context).
+    let contexts = engine.paths.root.join("builder/contexts");
+    std::fs::create_dir_all(&contexts)
+        .map_err(EngineError::io(format!("create {}", contexts.display())))?;
+    let dir = contexts.join(content::atomic::unique_suffix());
+    if std::fs::rename(contexts.join("reuse"), &dir).is_err() {
+        std::fs::create_dir_all(&dir)
+            .map_err(EngineError::io(format!("create {}", dir.display())))?;
+    }
     let ctx = ContextDir(dir.clone());
     let remote_file = match &remote {
         None => None,
@@ -217,7 +228,8 @@ pub async fn build(
             read: 0,
             tail: None,
         };
-        image::unpack_layer(reader, &d, snapshot::WhiteoutStyle::Delete)
+        builder::exec::context::unpack_context(reader, &d)
+            .map_err(|e| image::UnpackError::Read(std::io::Error::other(e.to_string())))
     })
     .await
     .map_err(crate::container::join_error)?
