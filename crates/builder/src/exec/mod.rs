@@ -915,12 +915,7 @@ impl Build<'_> {
                 verb: "WORKDIR",
                 source,
             })?;
-            Ok(Some(self.store.commit_container(
-                snap,
-                &parent,
-                &[],
-                &opts,
-            )?))
+            Ok(Some(self.store.commit_snapshot(snap, &parent, &opts)?))
         })?;
         let info = match info {
             Some(i) => i,
@@ -1145,7 +1140,7 @@ impl Build<'_> {
                 let target = file_target(root, &c.dest, dest_dir, &f.name, owner).map_err(fail)?;
                 write_inline(&target, f, own).map_err(fail)?;
             }
-            Ok(self.store.commit_container(snap, &parent, &[], &opts)?)
+            Ok(self.store.commit_snapshot(snap, &parent, &opts)?)
         })?;
         Ok((key, info.id, false))
     }

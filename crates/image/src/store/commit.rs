@@ -326,6 +326,29 @@ impl ImageStore {
         exclude: &[String],
         opts: &CommitOptions,
     ) -> Result<ImageInfo, ImageError> {
+        self.commit_changes(key, image, exclude, opts, false)
+    }
+
+    /// [`Self::commit_container`] for a snapshot only this caller uses (a build step's COPY):
+    /// the active snapshot itself becomes the new layer snapshot (as containerd commits), so
+    /// its files are not written a second time. `key` is gone afterwards.
+    pub fn commit_snapshot(
+        &self,
+        key: &str,
+        image: &Digest,
+        opts: &CommitOptions,
+    ) -> Result<ImageInfo, ImageError> {
+        self.commit_changes(key, image, &[], opts, true)
+    }
+
+    fn commit_changes(
+        &self,
+        key: &str,
+        image: &Digest,
+        exclude: &[String],
+        opts: &CommitOptions,
+        adopt: bool,
+    ) -> Result<ImageInfo, ImageError> {
         if let Some(t) = &opts.tag {
             if t.digest().is_some() {
                 return Err(ImageError::TagWithDigest(t.familiar()));
@@ -351,7 +374,16 @@ impl ImageStore {
         let mut diff_ids = base.rootfs.diff_ids.clone();
         diff_ids.push(diff_id.clone());
         let chain_id = api::image::chain_id(&diff_ids).expect("non-empty");
-        self.unpack_blob(&blob, &diff_id, &chain_id, base_chain.last(), &mut |_| {})?;
+        if adopt {
+            if !self.has_layer(&chain_id) {
+                match self.snapshots.commit(&chain_id.to_string(), key) {
+                    Ok(()) | Err(snapshot::SnapshotError::AlreadyExists(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        } else {
+            self.unpack_blob(&blob, &diff_id, &chain_id, base_chain.last(), &mut |_| {})?;
+        }
 
         let now = api::time::rfc3339_nano(std::time::SystemTime::now());
         let mut history = base.history.clone();
