@@ -5,10 +5,12 @@
 //! Place in the crate graph: the bottom. No IO here: no files, sockets or processes. Non-goals:
 //! HTTP rendering (each server renders its own body from an [`ErrorKind`]).
 
+pub mod detach_keys;
 pub mod digest;
 pub mod docker;
 pub mod error;
 pub mod id;
+pub mod log_opts;
 pub mod oci;
 pub mod ports;
 pub mod reference;

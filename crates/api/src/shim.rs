@@ -43,6 +43,12 @@ pub struct ShimConfig {
     pub console_size: Option<[u16; 2]>,
     /// The json-file log to append to.
     pub log_path: PathBuf,
+    /// Rotate the log at this size (`--log-opt max-size`); `None` never rotates.
+    #[serde(default)]
+    pub log_max_size: Option<u64>,
+    /// Files kept, the current one included (`--log-opt max-file`); 0 is read as 1.
+    #[serde(default)]
+    pub log_max_files: u32,
     /// State directory of the OCI runtime (its `--root`).
     pub runtime_root: PathBuf,
 }

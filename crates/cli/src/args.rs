@@ -94,6 +94,10 @@ pub enum Command {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Download an image from a registry
@@ -188,6 +192,15 @@ pub struct RunArgs {
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Logging driver for the container
+    #[arg(long = "log-driver", value_name = "string")]
+    pub log_driver: Option<String>,
+    /// Log driver options
+    #[arg(long = "log-opt", value_name = "list")]
+    pub log_opts: Vec<String>,
     /// Command to run to check health
     #[arg(long = "health-cmd", value_name = "string")]
     pub health_cmd: Option<String>,
@@ -428,6 +441,9 @@ pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long)]
     pub attach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Attach container's STDIN
     #[arg(short = 'i', long)]
     pub interactive: bool,
@@ -725,6 +741,10 @@ pub enum ContainerCommand {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive
     Export(ExportArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(DiffArgs),
     /// Rename a container
@@ -886,6 +906,9 @@ pub struct ExecArgs {
     /// Detached mode: run command in the background
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
     /// Set environment variables
     #[arg(short = 'e', long = "env", value_name = "list")]
     pub env: Vec<String>,
@@ -973,6 +996,43 @@ pub struct ExportArgs {
     /// The container
     #[arg(value_name = "CONTAINER")]
     pub container: String,
+}
+
+/// Flags of `attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys", value_name = "string")]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: bool,
+    /// The container
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// Flags of `cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information)
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH or SRC_PATH|-
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    /// DEST_PATH|- or CONTAINER:DEST_PATH
+    #[arg(value_name = "DEST")]
+    pub dest: String,
 }
 
 /// Flags of `diff`.
@@ -1159,6 +1219,9 @@ pub struct DaemonArgs {
     /// berth's nftables table (ip family)
     #[arg(long = "nft-table", value_name = "NAME", default_value = "berth")]
     pub nft_table: String,
+    /// Default json-file log options for new containers (max-size=10m, max-file=3)
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opts: Vec<String>,
     /// Log level (error, warn, info, debug, trace)
     #[arg(
         short = 'l',

@@ -330,7 +330,10 @@ pub fn build(
             mounts: (!mounts.is_empty()).then_some(mounts),
             tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
             container_id_file: String::new(),
-            log_config: LogConfig::default(),
+            log_config: LogConfig {
+                kind: args.log_driver.clone().unwrap_or_default(),
+                config: crate::opts::labels(&args.log_opts),
+            },
             network_mode: network,
             port_bindings: bindings,
             restart_policy: RestartPolicy {

@@ -338,4 +338,25 @@ mod tests {
         s.delete(&dg).unwrap();
         assert!(!s.exists(&dg));
     }
+
+    #[test]
+    fn large_blob_written_in_small_pieces_commits_intact() {
+        // Crosses the writer's writeback step several times with writes that do not line up
+        // with it or with the write buffer.
+        let d = testkit::TempDir::new("content");
+        let s = ContentStore::new(d.path()).unwrap();
+        let bytes: Vec<u8> = (0..20 * 1024 * 1024 + 777u32)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let mut w = s.writer().unwrap();
+        for piece in bytes.chunks(100_003) {
+            w.write_all(piece).unwrap();
+        }
+        let expected = Digest::sha256_of(&bytes);
+        let (digest, size) = w.commit_exact(&expected, bytes.len() as u64).unwrap();
+        assert_eq!(digest, expected);
+        assert_eq!(size, bytes.len() as u64);
+        assert_eq!(s.read(&digest).unwrap(), bytes);
+        assert_eq!(ingest_files(&s), 0);
+    }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use api::digest::{Algorithm, Hasher};
 use api::Digest;
 
-use crate::atomic::sync_dir;
+use crate::atomic::{start_writeback, sync_dir};
 use crate::store::ContentStore;
 use crate::ContentError;
 
@@ -19,7 +19,13 @@ pub struct Writer {
     file: Option<io::BufWriter<File>>,
     hasher: Option<Hasher>,
     written: u64,
+    /// Bytes whose writeback to disk has been started (see [`WRITEBACK_STEP`]).
+    written_back: u64,
 }
+
+/// Bytes written between two requests to start their writeback, so the fsync at commit
+/// finds little left to write.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
 impl Writer {
     pub(crate) fn new(
@@ -34,6 +40,7 @@ impl Writer {
             file: Some(io::BufWriter::with_capacity(128 * 1024, file)),
             hasher: Some(Hasher::new(algorithm)),
             written: 0,
+            written_back: 0,
         }
     }
 
@@ -120,6 +127,18 @@ impl io::Write for Writer {
             h.update(&buf[..n]);
         }
         self.written += n as u64;
+        if self.written - self.written_back >= WRITEBACK_STEP {
+            // What is still buffered is left for the next step.
+            let unbuffered = self.written - file.buffer().len() as u64;
+            if unbuffered > self.written_back {
+                start_writeback(
+                    file.get_ref(),
+                    self.written_back,
+                    unbuffered - self.written_back,
+                );
+                self.written_back = unbuffered;
+            }
+        }
         Ok(n)
     }
 

@@ -32,6 +32,8 @@ pub struct DaemonConfig {
     pub bip: Option<String>,
     /// berth's nftables table (`berth`).
     pub nft_table: String,
+    /// Default json-file `--log-opt`s (`max-size`, `max-file`) for new containers.
+    pub log_opts: std::collections::BTreeMap<String, String>,
 }
 
 /// Error that stops the daemon from starting or serving.
@@ -109,6 +111,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let engine = Engine::open_with(paths, config.runtime.clone(), config.self_exe.clone(), net)
         .await
         .map_err(DaemonError::Engine)?;
+    engine
+        .set_default_log_opts(config.log_opts.clone())
+        .map_err(|e| DaemonError::Config(format!("--log-opt: {e}")))?;
     engine.set_registries(image::distribution::TransportConfig {
         insecure: config.insecure_registries.clone(),
         certs_dir: config.certs_dir.clone(),

@@ -12,6 +12,9 @@ pub enum EngineError {
     /// No volume by that name.
     #[error("get {0}: no such volume")]
     NoSuchVolume(String),
+    /// Something else named in the request does not exist; the message is Docker's.
+    #[error("{0}")]
+    NotFound(String),
     /// A prefix matched several containers.
     #[error("multiple IDs found with provided prefix: {0}")]
     Ambiguous(String),
@@ -83,7 +86,8 @@ impl EngineError {
         match self {
             EngineError::NoSuchContainer(_)
             | EngineError::NoSuchVolume(_)
-            | EngineError::NoSuchExec(_) => ErrorKind::NotFound,
+            | EngineError::NoSuchExec(_)
+            | EngineError::NotFound(_) => ErrorKind::NotFound,
             EngineError::Ambiguous(_) | EngineError::Invalid(_) => ErrorKind::InvalidArgument,
             EngineError::NameInUse { .. }
             | EngineError::RemoveRunning(_)

@@ -53,6 +53,19 @@ pub enum UnpackError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// `docker cp` with `noOverwriteDirNonDir`: an entry would replace a directory with a
+    /// non-directory or the reverse (Docker's text).
+    #[error("cannot overwrite {what} {path:?} with {with} {dest:?}")]
+    Overwrite {
+        /// `directory` or `non-directory` (what is there).
+        what: &'static str,
+        /// What the entry is.
+        with: &'static str,
+        /// The path in the target.
+        path: String,
+        /// The extraction directory.
+        dest: String,
+    },
     /// Writing to the target directory failed.
     #[error("{op} {path}")]
     Io {

@@ -37,4 +37,4 @@ pub use store::{
     Change, ChangeKind, CommitOptions, DiskUsage, HistoryEntry, ImageInfo, ImageStore, Lease,
     LoadedImage, Pruned, PulledImage, PushSource, Removed, RootfsMount,
 };
-pub use unpack::{unpack_layer, UnpackStats};
+pub use unpack::{unpack_copy, unpack_layer, CopyOptions, UnpackStats};

@@ -71,32 +71,77 @@ pub fn unpack_layer(
     root: &Path,
     whiteouts: WhiteoutStyle,
 ) -> Result<UnpackStats, UnpackError> {
-    let mut u = Unpacker {
+    let u = Unpacker {
         root: root.to_path_buf(),
-        whiteouts,
+        whiteouts: Some(whiteouts),
         chown: nix::unistd::geteuid().is_root(),
+        owner: None,
+        no_overwrite_dir_non_dir: false,
         written: HashSet::new(),
         dir_times: Vec::new(),
         verified: Vec::new(),
     };
-    let mut archive = tar::Archive::new(reader);
-    let mut stats = UnpackStats::default();
-    for entry in archive.entries().map_err(UnpackError::Read)? {
-        let mut entry = entry.map_err(UnpackError::Read)?;
-        u.apply(&mut entry)?;
-        stats.entries += 1;
+    u.run(reader)
+}
+
+/// How [`unpack_copy`] treats ownership and type changes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// Owner of every entry (`docker cp -a` into a container with a `User`); `None` keeps
+    /// the uid and gid of the tar headers (when running as root).
+    pub owner: Option<(u32, u32)>,
+    /// Refuse to replace a directory with a non-directory or the reverse (Docker's
+    /// `noOverwriteDirNonDir`).
+    pub no_overwrite_dir_non_dir: bool,
+}
+
+/// Extracts a `docker cp` tar into the directory `root` with the same refusals as a layer
+/// (no `..`, no walking through symlinks, hard links only to entries inside), but no whiteout
+/// handling: `.wh.` names are ordinary files here, as in Docker's `Untar`.
+pub fn unpack_copy(
+    reader: impl Read,
+    root: &Path,
+    opts: CopyOptions,
+) -> Result<UnpackStats, UnpackError> {
+    let u = Unpacker {
+        root: root.to_path_buf(),
+        whiteouts: None,
+        chown: nix::unistd::geteuid().is_root(),
+        owner: opts.owner,
+        no_overwrite_dir_non_dir: opts.no_overwrite_dir_non_dir,
+        written: HashSet::new(),
+        dir_times: Vec::new(),
+        verified: Vec::new(),
+    };
+    u.run(reader)
+}
+
+impl Unpacker {
+    fn run(mut self, reader: impl Read) -> Result<UnpackStats, UnpackError> {
+        let u = &mut self;
+        let mut archive = tar::Archive::new(reader);
+        let mut stats = UnpackStats::default();
+        for entry in archive.entries().map_err(UnpackError::Read)? {
+            let mut entry = entry.map_err(UnpackError::Read)?;
+            u.apply(&mut entry)?;
+            stats.entries += 1;
+        }
+        // Directory mtimes last: creating children changed them.
+        for (path, mtime) in u.dir_times.iter().rev() {
+            set_mtime(path, *mtime)?;
+        }
+        Ok(stats)
     }
-    // Directory mtimes last: creating children changed them.
-    for (path, mtime) in u.dir_times.iter().rev() {
-        set_mtime(path, *mtime)?;
-    }
-    Ok(stats)
 }
 
 struct Unpacker {
     root: PathBuf,
-    whiteouts: WhiteoutStyle,
+    /// `None`: a `docker cp` archive, whiteout names are plain files.
+    whiteouts: Option<WhiteoutStyle>,
     chown: bool,
+    /// Overrides the headers' uid/gid.
+    owner: Option<(u32, u32)>,
+    no_overwrite_dir_non_dir: bool,
     /// Paths (relative) this layer wrote, for opaque directories in `Delete` style.
     written: HashSet<PathBuf>,
     dir_times: Vec<(PathBuf, u64)>,
@@ -215,7 +260,7 @@ impl Unpacker {
             return Ok(());
         };
         let base_bytes = base.as_bytes();
-        if base_bytes.starts_with(WHITEOUT_PREFIX.as_bytes()) {
+        if self.whiteouts.is_some() && base_bytes.starts_with(WHITEOUT_PREFIX.as_bytes()) {
             let parent = self.parent_dir(&name, parents, true)?;
             return self.whiteout(
                 &name,
@@ -235,6 +280,19 @@ impl Unpacker {
             Err(e) => return Err(UnpackError::io("stat", &path)(e)),
         };
         if let Some(md) = &existing {
+            if self.no_overwrite_dir_non_dir && md.is_dir() != kind.is_dir() {
+                let (what, with) = if md.is_dir() {
+                    ("directory", "non-directory")
+                } else {
+                    ("non-directory", "directory")
+                };
+                return Err(UnpackError::Overwrite {
+                    what,
+                    with,
+                    path: path.display().to_string(),
+                    dest: self.root.display().to_string(),
+                });
+            }
             if !(md.is_dir() && kind.is_dir()) {
                 self.verified.clear();
                 remove_any(&path, md.is_dir())?;
@@ -357,9 +415,12 @@ impl Unpacker {
         let rel_parent: PathBuf = parents.iter().collect();
         if what == &OPAQUE_WHITEOUT.as_bytes()[WHITEOUT_PREFIX.len()..] {
             match self.whiteouts {
-                WhiteoutStyle::Overlay => crate::xattr::lset(parent, OVERLAY_OPAQUE_XATTR, b"y")
-                    .map_err(UnpackError::io("set opaque xattr on", parent)),
-                WhiteoutStyle::Delete => {
+                None => unreachable!("whiteouts are only parsed for layers"),
+                Some(WhiteoutStyle::Overlay) => {
+                    crate::xattr::lset(parent, OVERLAY_OPAQUE_XATTR, b"y")
+                        .map_err(UnpackError::io("set opaque xattr on", parent))
+                }
+                Some(WhiteoutStyle::Delete) => {
                     for child in
                         fs::read_dir(parent).map_err(UnpackError::io("read directory", parent))?
                     {
@@ -392,7 +453,7 @@ impl Unpacker {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(UnpackError::io("stat", &target)(e)),
             }
-            if self.whiteouts == WhiteoutStyle::Overlay {
+            if self.whiteouts == Some(WhiteoutStyle::Overlay) {
                 mknod(&target, SFlag::S_IFCHR, Mode::empty(), 0)
                     .map_err(|e| UnpackError::io("create whiteout", &target)(e.into()))?;
             }
@@ -413,8 +474,9 @@ impl Unpacker {
         // as 0; the header checksum already vouches for the bytes, so do the same.
         let mtime = h.mtime().unwrap_or(0);
         if self.chown {
-            let uid = h.uid().unwrap_or(0) as u32;
-            let gid = h.gid().unwrap_or(0) as u32;
+            let (uid, gid) = self
+                .owner
+                .unwrap_or((h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32));
             lchown(path, Some(uid), Some(gid)).map_err(UnpackError::io("chown", path))?;
         }
         // chmod after chown: chown clears setuid/setgid.
@@ -589,6 +651,42 @@ mod tests {
             fs::metadata(d.path().join("etc")).unwrap().mtime(),
             1_700_000_000
         );
+    }
+
+    #[test]
+    fn copy_mode_keeps_whiteout_names_and_refuses_type_changes() {
+        let d = testkit::TempDir::new("unpack");
+        fs::create_dir(d.path().join("dir")).unwrap();
+        fs::write(d.path().join("file"), "x").unwrap();
+        let plain = Layer::new()
+            .file(".wh.keep", "k")
+            .file("sub/a", "a")
+            .bytes();
+        let opts = CopyOptions {
+            owner: Some((1234, 2345)),
+            no_overwrite_dir_non_dir: true,
+        };
+        unpack_copy(&plain[..], d.path(), opts).unwrap();
+        assert_eq!(fs::read_to_string(d.path().join(".wh.keep")).unwrap(), "k");
+        if nix::unistd::geteuid().is_root() {
+            let md = fs::metadata(d.path().join("sub/a")).unwrap();
+            assert_eq!((md.uid(), md.gid()), (1234, 2345));
+        }
+        let over_dir = Layer::new().file("dir", "y").bytes();
+        let e = unpack_copy(&over_dir[..], d.path(), opts).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot overwrite directory "),
+            "{e}"
+        );
+        let over_file = Layer::new().dir("file/").bytes();
+        let e = unpack_copy(&over_file[..], d.path(), opts).unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot overwrite non-directory "),
+            "{e}"
+        );
+        // Without the flag the copy replaces, like a layer.
+        unpack_copy(&over_dir[..], d.path(), CopyOptions::default()).unwrap();
+        assert_eq!(fs::read_to_string(d.path().join("dir")).unwrap(), "y");
     }
 
     #[test]

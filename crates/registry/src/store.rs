@@ -14,9 +14,10 @@
 //! ```
 //!
 //! Directory names starting with `_` cannot collide with repository name components, which
-//! must start with a lowercase letter or digit. Every metadata file is written with
-//! [`content::atomic::write_file`]; blobs become visible only through a verified
-//! [`content::ContentStore`] commit, so a crash leaves either the old or the new state.
+//! must start with a lowercase letter or digit. Every metadata file under `repositories/` is
+//! written with [`content::atomic::write_file`]; blobs become visible only through a verified
+//! [`content::ContentStore`] commit, so a crash leaves either the old or the new state. Upload
+//! sessions are not durable until completion (their files are written without fsync).
 //!
 //! Visibility is per repository: a blob or manifest in the content store is served under
 //! `<name>` only when `<name>` links it. API deletes remove links; [`crate::gc()`] reclaims
@@ -34,7 +35,7 @@
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -52,6 +53,9 @@ use crate::name::{Reference, RepoName, Tag, UploadId};
 const LAYERS: &str = "_layers";
 const MANIFESTS: &str = "_manifests";
 const TAGS: &str = "_tags";
+
+/// Bytes appended to an upload between two requests to start writing them back to disk.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
 /// What a repository records about one of its manifests.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -328,8 +332,11 @@ impl RegistryStore {
         fs::create_dir(&dir).map_err(RegistryError::io("create upload directory", &dir))?;
         let data = dir.join("data");
         File::create(&data).map_err(RegistryError::io("create", &data))?;
-        write_file(&dir.join("repository"), name.as_str().as_bytes())
-            .map_err(RegistryError::io("write", dir.join("repository")))?;
+        // Not fsynced: a session does not survive a crash anyway (its data is not durable
+        // until completion); a torn `repository` file makes the session unknown, and the purge
+        // removes it.
+        let owner = dir.join("repository");
+        fs::write(&owner, name.as_str().as_bytes()).map_err(RegistryError::io("write", &owner))?;
         self.open_uploads.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
@@ -420,12 +427,16 @@ impl RegistryStore {
 
     /// Appends `reader` to a session. With `start`, the chunk must begin where the upload
     /// ends ([`RegistryError::ChunkOutOfOrder`] otherwise). Returns the new size.
+    ///
+    /// The bytes are written and hashed straight from the reader's buffers, and writeback to
+    /// disk is started every [`WRITEBACK_STEP`] bytes, so the one fsync at completion finds
+    /// little left to write.
     pub fn append_upload(
         &self,
         name: &RepoName,
         id: &UploadId,
         start: Option<u64>,
-        mut reader: impl Read,
+        mut reader: impl BufRead,
     ) -> Result<u64, RegistryError> {
         let data = self.upload_data(name, id)?;
         let mut file = OpenOptions::new()
@@ -452,12 +463,12 @@ impl RegistryStore {
             None if size == 0 => Some(Hasher::new(Algorithm::Sha256)),
             _ => None,
         };
-        let mut buf = vec![0u8; 256 * 1024];
         let mut total = size;
+        let mut written_back = size;
         loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
+            let chunk = match reader.fill_buf() {
+                Ok([]) => break,
+                Ok(chunk) => chunk,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // Keep the session consistent: drop what this failed chunk appended.
@@ -467,17 +478,27 @@ impl RegistryStore {
                     )));
                 }
             };
-            if let Err(e) = file.write_all(&buf[..n]) {
+            if let Err(e) = file.write_all(chunk) {
                 let _ = file.set_len(size);
                 return Err(RegistryError::io("write", &data)(e));
             }
             if let Some(h) = hasher.as_mut() {
-                h.update(&buf[..n]);
+                h.update(chunk);
             }
+            let n = chunk.len();
+            reader.consume(n);
             total += n as u64;
+            if total - written_back >= WRITEBACK_STEP {
+                content::atomic::start_writeback(&file, written_back, total - written_back);
+                written_back = total;
+            }
         }
         // No fsync here: the data is made durable once, when the session completes; a crash
-        // before that loses only an unfinished session (purged later).
+        // before that loses only an unfinished session (purged later). The tail's writeback
+        // starts now, so it runs while the client sends the completing PUT.
+        if total > written_back {
+            content::atomic::start_writeback(&file, written_back, total - written_back);
+        }
         if let Some(h) = hasher {
             self.hashers
                 .lock()
@@ -917,6 +938,37 @@ mod tests {
             .unwrap();
         assert!(s.get_manifest(&name, &tag).is_err());
         assert!(s.tags(&name).unwrap().is_empty());
+    }
+
+    #[test]
+    fn large_chunked_upload_completes_from_the_running_hash() {
+        // Chunks that cross the writeback step at odd offsets, read in small pieces.
+        let t = testkit::TempDir::new("registry-store");
+        let s = RegistryStore::open(t.path()).unwrap();
+        let name = repo("big");
+        let bytes: Vec<u8> = (0..19 * 1024 * 1024 + 5u32)
+            .map(|i| (i * 7 % 253) as u8)
+            .collect();
+        let id = s.start_upload(&name).unwrap();
+        let (first, second) = bytes.split_at(9 * 1024 * 1024 + 3);
+        let piecewise = |b| io::BufReader::with_capacity(65_537, b);
+        assert_eq!(
+            s.append_upload(&name, &id, Some(0), piecewise(first))
+                .unwrap(),
+            first.len() as u64
+        );
+        assert_eq!(
+            s.append_upload(&name, &id, Some(first.len() as u64), piecewise(second))
+                .unwrap(),
+            bytes.len() as u64
+        );
+        let d = Digest::sha256_of(&bytes);
+        assert_eq!(
+            s.complete_upload(&name, &id, &d).unwrap(),
+            bytes.len() as u64
+        );
+        assert_eq!(s.content().read(&d).unwrap(), bytes);
+        assert_eq!(s.uploads_in_progress(), 0);
     }
 
     #[test]

@@ -3,10 +3,16 @@
 //!
 //! Output is split into lines; a line longer than [`MAX_PARTIAL`] bytes, or the rest of a stream
 //! at its end, is written without its newline, as Docker does.
+//!
+//! Rotation (`--log-opt max-size=10m --log-opt max-file=3`) works as dockerd's: before an
+//! entry is written, a file that has reached `max-size` is rotated: `log.(n-1)` becomes
+//! `log.n` (the oldest falls off), `log` becomes `log.1`, and a new empty `log` is opened; with
+//! `max-file=1` the file is truncated instead. A file can therefore exceed `max-size` by one
+//! entry. Readers detect a rotation by the inode of `log` changing.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -24,6 +30,10 @@ struct Entry<'a> {
 /// Appends container output to a json-file log.
 pub struct JsonFileLog {
     file: File,
+    path: PathBuf,
+    /// Bytes in the current file.
+    size: u64,
+    rotation: api::log_opts::Rotation,
     pending: [Vec<u8>; 2],
 }
 
@@ -55,11 +65,65 @@ impl Stream {
 impl JsonFileLog {
     /// Opens (creating if needed) the log at `path` for appending.
     pub fn open(path: &Path) -> io::Result<JsonFileLog> {
+        JsonFileLog::open_rotating(path, api::log_opts::Rotation::default())
+    }
+
+    /// Opens the log at `path` with rotation.
+    pub fn open_rotating(
+        path: &Path,
+        rotation: api::log_opts::Rotation,
+    ) -> io::Result<JsonFileLog> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
         Ok(JsonFileLog {
             file,
+            path: path.to_path_buf(),
+            size,
+            rotation,
             pending: [Vec::new(), Vec::new()],
         })
+    }
+
+    /// `path.N`.
+    fn rotated(&self, n: u32) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    }
+
+    /// Writes one encoded entry, rotating first when the file is full.
+    fn write_entry(&mut self, entry: &[u8]) -> io::Result<()> {
+        if let Some(max) = self.rotation.max_size {
+            if self.size >= max {
+                self.rotate()?;
+            }
+        }
+        self.file.write_all(entry)?;
+        self.size += entry.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let keep = self.rotation.max_files.max(1);
+        if keep < 2 {
+            self.file.set_len(0)?;
+            self.size = 0;
+            return Ok(());
+        }
+        for n in (2..keep).rev() {
+            match std::fs::rename(self.rotated(n - 1), self.rotated(n)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::rename(&self.path, self.rotated(1))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.path)?;
+        self.size = 0;
+        Ok(())
     }
 
     /// Adds output of `stream`, writing every complete line.
@@ -69,19 +133,35 @@ impl JsonFileLog {
             let pending = &mut self.pending[stream.index()];
             pending.extend_from_slice(&data[..=pos]);
             let line = std::mem::take(pending);
-            encode(&mut out, stream, &line);
+            self.emit(&mut out, stream, &line)?;
             data = &data[pos + 1..];
         }
         let pending = &mut self.pending[stream.index()];
         pending.extend_from_slice(data);
         if pending.len() >= MAX_PARTIAL {
             let line = std::mem::take(pending);
-            encode(&mut out, stream, &line);
+            self.emit(&mut out, stream, &line)?;
         }
-        if !out.is_empty() {
-            self.file.write_all(&out)?;
+        self.drain(&mut out)
+    }
+
+    /// Encodes one entry into `out`; without rotation entries are batched, with it each is
+    /// written on its own so the size check sees every entry.
+    fn emit(&mut self, out: &mut Vec<u8>, stream: Stream, line: &[u8]) -> io::Result<()> {
+        encode(out, stream, line);
+        if self.rotation.max_size.is_some() {
+            self.drain(out)?;
         }
         Ok(())
+    }
+
+    fn drain(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let r = self.write_entry(out);
+        out.clear();
+        r
     }
 
     /// Writes what is left of both streams (their last lines without a newline).
@@ -90,10 +170,10 @@ impl JsonFileLog {
         for stream in [Stream::Stdout, Stream::Stderr] {
             let line = std::mem::take(&mut self.pending[stream.index()]);
             if !line.is_empty() {
-                encode(&mut out, stream, &line);
+                self.emit(&mut out, stream, &line)?;
             }
         }
-        self.file.write_all(&out)
+        self.drain(&mut out)
     }
 }
 
@@ -146,6 +226,55 @@ mod tests {
             ]
         );
         assert!(api::time::parse_rfc3339(e[0]["time"].as_str().unwrap()).is_some());
+    }
+
+    #[test]
+    fn rotates_at_max_size_and_keeps_max_files() {
+        let dir = testkit::TempDir::new("jsonlog");
+        let path = dir.path().join("c-json.log");
+        let rotation = api::log_opts::Rotation {
+            max_size: Some(1000),
+            max_files: 3,
+        };
+        let mut log = JsonFileLog::open_rotating(&path, rotation).unwrap();
+        for i in 0..200 {
+            log.write(Stream::Stdout, format!("line {i:04}\n").as_bytes())
+                .unwrap();
+        }
+        let rotated = |n: u32| dir.path().join(format!("c-json.log.{n}"));
+        assert!(rotated(1).exists() && rotated(2).exists());
+        assert!(!rotated(3).exists(), "max-file counts the current file");
+        let mut all = Vec::new();
+        for p in [rotated(2), rotated(1), path.clone()] {
+            let len = std::fs::metadata(&p).unwrap().len();
+            // At most one entry past max-size.
+            assert!(len < 1000 + 100, "{} is {len} bytes", p.display());
+            all.extend(entries(&p));
+        }
+        let lines: Vec<u32> = all
+            .iter()
+            .map(|e| e["log"].as_str().unwrap()[5..9].parse().unwrap())
+            .collect();
+        // In order, contiguous, ending at the last line written.
+        assert_eq!(*lines.last().unwrap(), 199);
+        assert!(lines.windows(2).all(|w| w[1] == w[0] + 1), "{lines:?}");
+
+        // max-file=1 truncates in place.
+        let single = dir.path().join("s-json.log");
+        let mut log = JsonFileLog::open_rotating(
+            &single,
+            api::log_opts::Rotation {
+                max_size: Some(500),
+                max_files: 1,
+            },
+        )
+        .unwrap();
+        for i in 0..100 {
+            log.write(Stream::Stderr, format!("l{i}\n").as_bytes())
+                .unwrap();
+        }
+        assert!(std::fs::metadata(&single).unwrap().len() < 600);
+        assert!(!dir.path().join("s-json.log.1").exists());
     }
 
     #[test]

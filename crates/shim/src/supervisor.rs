@@ -134,7 +134,12 @@ impl Supervisor {
         listener
             .set_nonblocking(true)
             .map_err(err("listen on shim.sock"))?;
-        let log = JsonFileLog::open(&cfg.log_path).map_err(err("open container log"))?;
+        let rotation = api::log_opts::Rotation {
+            max_size: cfg.log_max_size,
+            max_files: cfg.log_max_files.max(1),
+        };
+        let log = JsonFileLog::open_rotating(&cfg.log_path, rotation)
+            .map_err(err("open container log"))?;
 
         let mut outputs = Vec::new();
         let mut stdin = None;

@@ -30,6 +30,7 @@ struct ExecInspect {
 /// `berth exec`.
 pub async fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<i32> {
     let client = ctx.client().await?;
+    let keys = super::run::detach_keys(args.detach_keys.clone());
     let size = if args.tty { tty::size() } else { None };
     let detach = args.detach;
     let mut body = json!({
@@ -40,7 +41,7 @@ pub async fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<i32> {
         "AttachStderr": !detach,
         "AttachStdout": !detach,
         "Detach": detach,
-        "DetachKeys": "",
+        "DetachKeys": keys.clone().unwrap_or_default(),
         "Env": if args.env.is_empty() { serde_json::Value::Null } else { json!(args.env) },
         "WorkingDir": args.workdir.clone().unwrap_or_default(),
         "Cmd": args.command,
@@ -81,11 +82,13 @@ pub async fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<i32> {
         None
     };
     let (reader, mut writer) = tokio::io::split(conn);
+    let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
+    let tty_mode = args.tty;
     let stdin_task = if args.interactive {
         Some(tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let _ = tokio::io::copy(&mut stdin, &mut writer).await;
-            let _ = writer.shutdown().await;
+            if super::run::copy_stdin(writer, keys.as_deref(), tty_mode).await {
+                let _ = detach_tx.send(());
+            }
         }))
     } else {
         writer
@@ -101,7 +104,10 @@ pub async fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<i32> {
         None
     };
     let mut sink = OutputSink::stdio(args.tty);
-    let streamed = sink.copy_from(reader).await;
+    let (streamed, detached) = tokio::select! {
+        r = sink.copy_from(reader) => (r, false),
+        Ok(()) = detach_rx => (Ok(()), true),
+    };
     if let Some(t) = winch {
         t.abort();
     }
@@ -110,6 +116,10 @@ pub async fn exec(ctx: &Ctx, args: ExecArgs) -> anyhow::Result<i32> {
     }
     drop(raw);
     streamed.context("cannot copy the exec's output")?;
+    if detached {
+        // docker's exec reports the escape as its error; the process runs on.
+        return Err(crate::error::StatusError::new(1, "read escape sequence").into());
+    }
     // The daemon records the exit code before it closes the stream.
     let mut info: ExecInspect = client
         .get_json(&format!("/exec/{id}/json"), &Query::new())

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod build;
 pub mod commit;
+pub mod cp;
 pub mod distribution;
 pub mod events;
 pub mod exec;

@@ -66,6 +66,7 @@ pub fn daemon(args: DaemonArgs) -> anyhow::Result<i32> {
         bridge: args.bridge,
         bip: args.bip,
         nft_table: args.nft_table,
+        log_opts: crate::opts::labels(&args.log_opts),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

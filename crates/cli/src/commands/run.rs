@@ -114,7 +114,72 @@ pub async fn run(ctx: &Ctx, args: RunArgs, command: &'static str) -> anyhow::Res
         println(&id)?;
         return Ok(0);
     }
-    attach_start_wait(&client, &id, args.tty, args.interactive, condition, command).await
+    let keys = detach_keys(args.detach_keys.clone());
+    attach_start_wait(
+        &client,
+        &id,
+        args.tty,
+        args.interactive,
+        condition,
+        command,
+        keys,
+    )
+    .await
+}
+
+/// The detach-key spec to use: the flag, else config.json's `detachKeys`, else none (the
+/// default ctrl-p ctrl-q then applies on both sides).
+pub fn detach_keys(flag: Option<String>) -> Option<String> {
+    flag.filter(|k| !k.is_empty()).or_else(|| {
+        let bytes = std::fs::read(super::distribution::config_path()).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        v["detachKeys"]
+            .as_str()
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+    })
+}
+
+/// Copies stdin to the connection. With `keys` (a terminal), the detach sequence is watched
+/// for: it is not sent, and the copy stops there (true). EOF half-closes the connection.
+pub async fn copy_stdin(
+    mut writer: tokio::io::WriteHalf<Hijacked>,
+    keys: Option<&str>,
+    tty_mode: bool,
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut matcher = tty_mode.then(|| {
+        api::detach_keys::Matcher::new(
+            keys.and_then(|k| api::detach_keys::parse(k).ok())
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| api::detach_keys::DEFAULT.to_vec()),
+        )
+    });
+    let mut stdin = tokio::io::stdin();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut out = Vec::new();
+    loop {
+        let n = match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let (data, detached) = match &mut matcher {
+            Some(m) => {
+                out.clear();
+                let d = m.feed(&buf[..n], &mut out);
+                (&out[..], d)
+            }
+            None => (&buf[..n], false),
+        };
+        if !data.is_empty() && writer.write_all(data).await.is_err() {
+            return false;
+        }
+        if detached {
+            return true;
+        }
+    }
+    let _ = writer.shutdown().await;
+    false
 }
 
 async fn start(client: &Client, id: &str, command: &str) -> Result<(), StatusError> {
@@ -167,8 +232,12 @@ pub async fn attach_start_wait(
     interactive: bool,
     condition: &str,
     command: &str,
+    keys: Option<String>,
 ) -> anyhow::Result<i32> {
     let mut query = Query::new();
+    if let Some(k) = &keys {
+        query.add("detachKeys", k.as_str());
+    }
     query
         .flag("stderr", true)
         .flag("stdin", interactive)
@@ -186,12 +255,12 @@ pub async fn attach_start_wait(
         RawModeGuard(None)
     };
     let (reader, mut writer) = tokio::io::split(conn);
+    let (detach_tx, detach_rx) = oneshot::channel::<()>();
     let stdin_task = if interactive {
         Some(tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let copied = tokio::io::copy(&mut stdin, &mut writer).await;
-            let _ = writer.shutdown().await;
-            copied
+            if copy_stdin(writer, keys.as_deref(), tty_mode).await {
+                let _ = detach_tx.send(());
+            }
         }))
     } else {
         writer
@@ -220,7 +289,10 @@ pub async fn attach_start_wait(
         Some(tokio::spawn(proxy_signals(client.clone(), id.to_string())))
     };
 
-    let streamed = stream_output(reader, tty_mode).await;
+    let (streamed, detached) = tokio::select! {
+        r = stream_output(reader, tty_mode) => (r, false),
+        Ok(()) = detach_rx => (Ok(()), true),
+    };
     if let Some(s) = signals {
         s.abort();
     }
@@ -229,6 +301,11 @@ pub async fn attach_start_wait(
     }
     drop(raw);
     streamed?;
+    if detached {
+        // docker's run and start -a end quietly, leaving the container running.
+        waiter.abort();
+        return Ok(0);
+    }
 
     match waiter.await {
         Ok(Ok(w)) => {
@@ -298,6 +375,91 @@ async fn proxy_signals(client: Client, id: String) {
     }
 }
 
+/// `berth attach`: joins the terminal or the streams of a running container. Ends with the
+/// container's exit status, or with docker's `read escape sequence` (exit 1) on detach.
+pub async fn attach_cmd(ctx: &Ctx, args: crate::args::AttachArgs) -> anyhow::Result<i32> {
+    let client = ctx.client().await?;
+    let name = &args.container;
+    let info: serde_json::Value = client
+        .get_json(&format!("/containers/{name}/json"), &Query::new())
+        .await?;
+    let id = info["Id"].as_str().unwrap_or(name).to_string();
+    if !info["State"]["Running"].as_bool().unwrap_or(false) {
+        return Err(StatusError::new(
+            1,
+            "You cannot attach to a stopped container, start it first",
+        )
+        .into());
+    }
+    if info["State"]["Paused"].as_bool().unwrap_or(false) {
+        return Err(StatusError::new(
+            1,
+            "You cannot attach to a paused container, unpause it first",
+        )
+        .into());
+    }
+    let tty_mode = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let interactive = !args.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    if tty_mode && interactive && !tty::stdin_is_terminal() {
+        return Err(StatusError::new(1, "the input device is not a TTY").into());
+    }
+    let keys = detach_keys(args.detach_keys.clone());
+    let mut query = Query::new();
+    if let Some(k) = &keys {
+        query.add("detachKeys", k.as_str());
+    }
+    query
+        .flag("stderr", true)
+        .flag("stdin", interactive)
+        .flag("stdout", true)
+        .flag("stream", true);
+    let conn = client
+        .hijack(&format!("/containers/{id}/attach"), &query)
+        .await?;
+    let waiter = register_wait(&client, &id, "not-running").await;
+    let raw = if tty_mode && interactive {
+        RawModeGuard(tty::RawMode::enable())
+    } else {
+        RawModeGuard(None)
+    };
+    let (reader, mut writer) = tokio::io::split(conn);
+    let (detach_tx, detach_rx) = oneshot::channel::<()>();
+    let stdin_task = if interactive {
+        Some(tokio::spawn(async move {
+            if copy_stdin(writer, keys.as_deref(), tty_mode).await {
+                let _ = detach_tx.send(());
+            }
+        }))
+    } else {
+        let _ = writer.shutdown().await;
+        None
+    };
+    let signals = if tty_mode {
+        resize(&client, &id).await;
+        tokio::spawn(resize_on_winch(client.clone(), id.clone()))
+    } else {
+        tokio::spawn(proxy_signals(client.clone(), id.clone()))
+    };
+    let (streamed, detached) = tokio::select! {
+        r = stream_output(reader, tty_mode) => (r, false),
+        Ok(()) = detach_rx => (Ok(()), true),
+    };
+    signals.abort();
+    if let Some(t) = stdin_task {
+        t.abort();
+    }
+    drop(raw);
+    streamed?;
+    if detached {
+        waiter.abort();
+        return Err(StatusError::new(1, "read escape sequence").into());
+    }
+    match waiter.await {
+        Ok(Ok(w)) => Ok(w.status_code as i32),
+        _ => Ok(0),
+    }
+}
+
 /// `berth start`.
 pub async fn start_cmd(ctx: &Ctx, args: StartArgs) -> anyhow::Result<i32> {
     let client = ctx.client().await?;
@@ -323,6 +485,7 @@ pub async fn start_cmd(ctx: &Ctx, args: StartArgs) -> anyhow::Result<i32> {
             args.interactive && open_stdin,
             "next-exit",
             "start",
+            detach_keys(args.detach_keys.clone()),
         )
         .await;
     }

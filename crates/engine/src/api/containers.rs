@@ -167,10 +167,18 @@ pub async fn attach(
 ) -> ApiResult<Response> {
     let c = engine.get(&id)?;
     let p = Params::from_uri(req.uri());
+    let detach_keys =
+        match p.get("detachKeys").filter(|k| !k.is_empty()) {
+            Some(spec) => Some(api::detach_keys::parse(spec).map_err(|_| {
+                EngineError::Invalid(format!("Invalid detach keys ({spec}) provided"))
+            })?),
+            None => None,
+        };
     let opts = AttachOptions {
         stdin: p.bool("stdin", false),
         stdout: p.bool("stdout", false),
         stderr: p.bool("stderr", false),
+        detach_keys,
     };
     let tty = c.record().config.tty;
     let on_upgrade = hyper::upgrade::on(&mut req);
@@ -215,6 +223,12 @@ pub async fn logs(
     if !opts.stdout && !opts.stderr {
         return Err(EngineError::Invalid(
             "Bad parameters: you must choose at least one stream".into(),
+        )
+        .into());
+    }
+    if c.record().host_config.log_config.kind == api::log_opts::NONE {
+        return Err(EngineError::Invalid(
+            "configured logging driver does not support reading".into(),
         )
         .into());
     }

@@ -2,6 +2,7 @@
 //! streaming plumbing every handler shares. Handlers are thin (one file per resource): they
 //! turn a request into typed input, call one [`Engine`] method and render the result.
 
+mod archive;
 mod build;
 mod commit;
 mod containers;
@@ -73,6 +74,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/containers/{id}/changes", get(commit::changes))
         .route("/containers/{id}/export", get(commit::export))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/commit", post(commit::commit))
         .route("/build", post(build::build))
         .route("/build/prune", post(build::prune))
@@ -362,18 +367,29 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, EngineError> {
         .map_err(|e| EngineError::Invalid(format!("cannot read request body: {e}")))
 }
 
+/// How much of a body the reader still drains after its consumer gave up (an early error):
+/// enough for the client to finish sending a small upload and read the error answer rather
+/// than fail on a broken pipe.
+const DRAIN_LIMIT: usize = 64 << 20;
+
 /// Feeds a request body to blocking code as a [`std::io::Read`].
 pub fn body_reader(body: Body) -> BodyReader {
     use http_body_util::BodyExt;
     let (tx, rx) = mpsc::channel::<Result<Bytes, String>>(16);
     tokio::spawn(async move {
         let mut body = body;
+        let mut drained = 0usize;
         while let Some(frame) = body.frame().await {
             match frame {
                 Ok(f) => {
                     if let Ok(data) = f.into_data() {
-                        if tx.send(Ok(data)).await.is_err() {
-                            return;
+                        if tx.is_closed() {
+                            drained += data.len();
+                            if drained > DRAIN_LIMIT {
+                                return;
+                            }
+                        } else if tx.send(Ok(data)).await.is_err() {
+                            drained = 0;
                         }
                     }
                 }

@@ -23,8 +23,10 @@ impl Engine {
         name: Option<&str>,
         req: CreateRequest,
     ) -> Result<(ContainerId, Vec<String>), EngineError> {
+        let mut req = req;
         validate_host_config(&req.host_config)?;
         crate::network::validate_input(&req.host_config)?;
+        self.resolve_log_config(&mut req.host_config.log_config)?;
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);

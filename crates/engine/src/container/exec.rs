@@ -142,6 +142,14 @@ impl Engine {
         if req.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(EngineError::Invalid("No exec command specified".into()));
         }
+        if !req.detach_keys.is_empty() {
+            api::detach_keys::parse(&req.detach_keys).map_err(|_| {
+                EngineError::Invalid(format!(
+                    "Invalid escape keys ({}) provided",
+                    req.detach_keys
+                ))
+            })?;
+        }
         let id = api::ContainerId::from_random(super::create::random_bytes()?).to_string();
         let exec = Arc::new(Exec {
             id: id.clone(),
@@ -322,10 +330,23 @@ impl Engine {
             };
             let (shim_r, mut shim_w) = shim.into_split();
             let stdin = exec.config.attach_stdin;
+            // With a terminal the detach keys end the client's session, not the process.
+            // Checked at create; empty means the default.
+            let spec = &exec.config.detach_keys;
+            let keys = (tty && stdin).then(|| match spec.is_empty() {
+                true => api::detach_keys::DEFAULT.to_vec(),
+                false => api::detach_keys::parse(spec)
+                    .unwrap_or_else(|_| api::detach_keys::DEFAULT.to_vec()),
+            });
+            let (detach_tx, detach_rx) = tokio::sync::oneshot::channel::<()>();
             let mut client_r = client_r;
             let input = tokio::spawn(async move {
                 if stdin {
-                    let _ = tokio::io::copy(&mut client_r, &mut shim_w).await;
+                    if super::attach::copy_input(&mut client_r, &mut shim_w, keys).await {
+                        let _ = detach_tx.send(());
+                        // A pty's input is not closed by the shim on EOF.
+                        return;
+                    }
                 } else {
                     let mut sink = [0u8; 1024];
                     while matches!(client_r.read(&mut sink).await, Ok(n) if n > 0) {}
@@ -333,7 +354,7 @@ impl Engine {
                 let _ = shim_w.shutdown().await;
             });
             let (out, err) = (exec.config.attach_stdout, exec.config.attach_stderr);
-            let code = pump_filtered(shim_r, &mut client_w, tty, out, err).await;
+            let code = pump_filtered(shim_r, &mut client_w, tty, out, err, Some(detach_rx)).await;
             exec.finish(code);
             let _ = client_w.shutdown().await;
             input.abort();
@@ -372,26 +393,49 @@ async fn pump(
     tty: bool,
     wanted: bool,
 ) -> i32 {
-    pump_filtered(shim, &mut client, tty, wanted, wanted).await
+    pump_filtered(shim, &mut client, tty, wanted, wanted, None).await
 }
 
 /// Copies the shim's frames to `client` until the exit frame: with their headers without a
 /// terminal, bare with one, only the wanted streams. A client that went away stops the
 /// copying, not the reading: the exit code still comes. Returns the exit code (137 when the
-/// stream ends without one: the container went away).
+/// stream ends without one: the container went away). When `detach` fires (the client typed
+/// the detach keys) the client's connection is closed at once and the rest is read for the
+/// exit code only.
 async fn pump_filtered(
     mut shim: impl AsyncRead + Unpin,
     client: &mut (impl AsyncWrite + Unpin),
     tty: bool,
     stdout: bool,
     stderr: bool,
+    mut detach: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> i32 {
     let mut header = [0u8; 8];
     let mut buf = vec![0u8; 32 * 1024];
     let mut client_ok = true;
     loop {
-        if shim.read_exact(&mut header).await.is_err() {
-            return 137;
+        // The header is read with `read` (cancel-safe) so a detach can interrupt the wait.
+        let mut got = 0;
+        while got < header.len() {
+            let detached = async {
+                match detach.as_mut() {
+                    Some(rx) => rx.await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = shim.read(&mut header[got..]) => match r {
+                    Ok(0) | Err(_) => return 137,
+                    Ok(n) => got += n,
+                },
+                d = detached => {
+                    detach = None;
+                    if d && client_ok {
+                        client_ok = false;
+                        let _ = client.shutdown().await;
+                    }
+                }
+            }
         }
         let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
         if header[0] == EXEC_EXIT_STREAM {

@@ -1,7 +1,10 @@
 //! `logs`: read the json-file log, filter and frame it; with `follow`, keep reading new lines
 //! until the container stops or the client goes away.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,7 +45,8 @@ const FOLLOW_POLL: Duration = Duration::from_millis(50);
 
 impl Engine {
     /// Streams the container's log into `tx` as Docker frames (raw with a TTY). Returns when
-    /// done or when the receiver is dropped.
+    /// done or when the receiver is dropped. Rotated files (`<log>.N`, oldest first) are read
+    /// before the current one; a follower keeps reading across rotations.
     pub async fn logs(
         self: &Arc<Engine>,
         name_or_id: &str,
@@ -54,11 +58,12 @@ impl Engine {
         let path = self.paths.log_path(c.id.as_str());
         let lifecycle = c.lifecycle.subscribe();
         let opts2 = opts.clone();
-        let path2 = path.clone();
-        let (frames, mut pos) =
-            tokio::task::spawn_blocking(move || read_from(&path2, 0, &opts2, tty, opts2.tail))
-                .await
-                .map_err(super::create::join_error)??;
+        let (frames, mut follower) = tokio::task::spawn_blocking(move || {
+            let (entries, follower) = read_all(&path)?;
+            Ok::<_, EngineError>((render(&entries, &opts2, tty, opts2.tail), follower))
+        })
+        .await
+        .map_err(super::create::join_error)??;
         for f in frames {
             if tx.send(f).await.is_err() {
                 return Ok(());
@@ -70,12 +75,14 @@ impl Engine {
         loop {
             let running = lifecycle.borrow().status.is_running() && !lifecycle.borrow().removed;
             let opts2 = opts.clone();
-            let path2 = path.clone();
-            let (frames, new_pos) =
-                tokio::task::spawn_blocking(move || read_from(&path2, pos, &opts2, tty, None))
-                    .await
-                    .map_err(super::create::join_error)??;
-            pos = new_pos;
+            let (frames, f) = tokio::task::spawn_blocking(move || {
+                let mut f = follower;
+                let entries = f.poll()?;
+                Ok::<_, EngineError>((render(&entries, &opts2, tty, None), f))
+            })
+            .await
+            .map_err(super::create::join_error)??;
+            follower = f;
             for f in frames {
                 if tx.send(f).await.is_err() {
                     return Ok(());
@@ -92,25 +99,117 @@ impl Engine {
     }
 }
 
-/// Reads complete lines from byte `pos`, returns frames and the offset after the last full line.
-fn read_from(
-    path: &std::path::Path,
+/// `<log>.N`.
+fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(format!(".{n}"));
+    PathBuf::from(p)
+}
+
+/// Where a follower is: the current file it reads (kept open, so a rotation does not take
+/// unread lines away from it), the offset after its last complete line, and that file's inode.
+struct Follower {
+    path: PathBuf,
+    file: Option<File>,
     pos: u64,
-    opts: &LogsOptions,
-    tty: bool,
-    tail: Option<usize>,
-) -> Result<(Vec<Vec<u8>>, u64), EngineError> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), pos)),
-        Err(e) => return Err(EngineError::io("open container log")(e)),
-    };
-    let mut reader = BufReader::new(file);
-    reader
-        .seek(SeekFrom::Start(pos))
-        .map_err(EngineError::io("read container log"))?;
-    let mut offset = pos;
+    ino: u64,
+}
+
+impl Follower {
+    fn open(path: &Path) -> Result<Follower, EngineError> {
+        let file = match File::open(path) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(EngineError::io("open container log")(e)),
+        };
+        let ino = match &file {
+            Some(f) => f
+                .metadata()
+                .map_err(EngineError::io("stat container log"))?
+                .ino(),
+            None => 0,
+        };
+        Ok(Follower {
+            path: path.to_path_buf(),
+            file,
+            pos: 0,
+            ino,
+        })
+    }
+
+    /// New complete entries: the rest of the file being read, then, when the log was rotated
+    /// meanwhile, the rotated files newer than it and the new current file.
+    fn poll(&mut self) -> Result<Vec<Entry>, EngineError> {
+        // Look for a rotation first, then drain the old file: the writer never writes to a
+        // file after renaming it, so nothing is missed in between.
+        let current = std::fs::metadata(&self.path).ok().map(|m| m.ino());
+        let mut out = Vec::new();
+        if let Some(f) = &mut self.file {
+            if f.metadata().map(|m| m.len() < self.pos).unwrap_or(false) {
+                // Truncated in place (max-file=1).
+                self.pos = 0;
+            }
+            self.pos = read_entries(f, self.pos, &mut out)?;
+        }
+        if current.is_some() && current != Some(self.ino) {
+            // Files rotated after ours and before the current one (fast rotation).
+            if self.file.is_some() {
+                let mut newer = Vec::new();
+                let mut n = 1;
+                loop {
+                    let p = rotated(&self.path, n);
+                    match std::fs::metadata(&p) {
+                        Ok(m) if m.ino() == self.ino => break,
+                        Ok(_) => newer.push(p),
+                        Err(_) => {
+                            // Ours fell off the end: the files seen cannot be placed.
+                            newer.clear();
+                            break;
+                        }
+                    }
+                    n += 1;
+                }
+                for p in newer.iter().rev() {
+                    if let Ok(mut f) = File::open(p) {
+                        read_entries(&mut f, 0, &mut out)?;
+                    }
+                }
+            }
+            *self = Follower::open(&self.path)?;
+            if let Some(f) = &mut self.file {
+                self.pos = read_entries(f, 0, &mut out)?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Every entry of the rotated files (oldest first) and the current one, and a follower
+/// positioned after the current file's last complete line.
+fn read_all(path: &Path) -> Result<(Vec<Entry>, Follower), EngineError> {
+    let mut follower = Follower::open(path)?;
     let mut entries = Vec::new();
+    let mut n = 1;
+    let mut older = Vec::new();
+    while let Ok(f) = File::open(rotated(path, n)) {
+        older.push(f);
+        n += 1;
+    }
+    for mut f in older.into_iter().rev() {
+        read_entries(&mut f, 0, &mut entries)?;
+    }
+    if let Some(f) = &mut follower.file {
+        follower.pos = read_entries(f, 0, &mut entries)?;
+    }
+    Ok((entries, follower))
+}
+
+/// Appends the complete entries from byte `pos` on; returns the offset after the last one.
+fn read_entries(file: &mut File, pos: u64, out: &mut Vec<Entry>) -> Result<u64, EngineError> {
+    file.seek(SeekFrom::Start(pos))
+        .map_err(EngineError::io("read container log"))?;
+    let mut reader = BufReader::new(file);
+    let mut offset = pos;
     let mut line = String::new();
     loop {
         line.clear();
@@ -122,9 +221,14 @@ fn read_from(
         }
         offset += n as u64;
         if let Ok(e) = serde_json::from_str::<Entry>(&line) {
-            entries.push(e);
+            out.push(e);
         }
     }
+    Ok(offset)
+}
+
+/// Filters (streams, since, until), keeps the last `tail` and frames the entries.
+fn render(entries: &[Entry], opts: &LogsOptions, tty: bool, tail: Option<usize>) -> Vec<Vec<u8>> {
     let selected: Vec<&Entry> = entries
         .iter()
         .filter(|e| (e.stream == "stdout" && opts.stdout) || (e.stream == "stderr" && opts.stderr))
@@ -134,7 +238,7 @@ fn read_from(
         })
         .collect();
     let skip = tail.map_or(0, |n| selected.len().saturating_sub(n));
-    let frames = selected[skip..]
+    selected[skip..]
         .iter()
         .map(|e| {
             let mut payload = Vec::new();
@@ -145,8 +249,22 @@ fn read_from(
             payload.extend_from_slice(e.log.as_bytes());
             frame(if e.stream == "stderr" { 2 } else { 1 }, &payload, tty)
         })
-        .collect();
-    Ok((frames, offset))
+        .collect()
+}
+
+/// Reads complete lines of one file from byte `pos` (tests).
+#[cfg(test)]
+fn read_from(
+    path: &Path,
+    pos: u64,
+    opts: &LogsOptions,
+    tty: bool,
+    tail: Option<usize>,
+) -> Result<(Vec<Vec<u8>>, u64), EngineError> {
+    let mut f = File::open(path).map_err(EngineError::io("open"))?;
+    let mut entries = Vec::new();
+    let end = read_entries(&mut f, pos, &mut entries)?;
+    Ok((render(&entries, opts, tty, tail), end))
 }
 
 /// Docker's 8-byte header frame, or the raw payload for a terminal.
@@ -181,6 +299,46 @@ mod tests {
         )
         .unwrap();
         p
+    }
+
+    fn entry_line(i: u32) -> String {
+        format!("{{\"log\":\"{i}\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-23T05:00:00Z\"}}\n")
+    }
+
+    #[test]
+    fn reads_rotated_files_in_order_and_follows_a_rotation() {
+        let d = testkit::TempDir::new("logs");
+        let p = d.path().join("c-json.log");
+        let write = |path: &Path, from: u32, to: u32| {
+            let text: String = (from..to).map(entry_line).collect();
+            std::fs::write(path, text).unwrap();
+        };
+        write(&rotated(&p, 2), 0, 3);
+        write(&rotated(&p, 1), 3, 6);
+        write(&p, 6, 8);
+        let (entries, mut f) = read_all(&p).unwrap();
+        let got: Vec<&str> = entries.iter().map(|e| e.log.as_str()).collect();
+        assert_eq!(
+            got,
+            ["0\n", "1\n", "2\n", "3\n", "4\n", "5\n", "6\n", "7\n"]
+        );
+        // More lines, then two rotations before the next poll.
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(entry_line(8).as_bytes())
+            .unwrap();
+        std::fs::rename(rotated(&p, 1), rotated(&p, 2)).unwrap();
+        std::fs::rename(&p, rotated(&p, 1)).unwrap();
+        write(&p, 9, 10);
+        std::fs::rename(rotated(&p, 1), rotated(&p, 2)).unwrap();
+        std::fs::rename(&p, rotated(&p, 1)).unwrap();
+        write(&p, 10, 12);
+        let got: Vec<String> = f.poll().unwrap().into_iter().map(|e| e.log).collect();
+        assert_eq!(got, ["8\n", "9\n", "10\n", "11\n"]);
+        assert!(f.poll().unwrap().is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! lifecycle verb: create, start, stop (and kill), remove, wait, logs, attach; `view` renders the
 //! Docker JSON of inspect and list.
 
+mod archive;
 mod attach;
 mod commit;
 mod create;
@@ -31,6 +32,7 @@ use api::ContainerId;
 use image::ImageStore;
 use tokio::sync::watch;
 
+pub use archive::{ArchiveStream, PathStat, PutArchive};
 pub use attach::AttachOptions;
 pub use commit::{CommitRequest, MOUNT_POINTS};
 pub(crate) use create::join_error;
@@ -189,6 +191,8 @@ pub struct Engine {
     restarts: Mutex<BTreeMap<String, restart::Backoff>>,
     /// The build cache (`<root>/builder/cache.json`).
     pub build_cache: Arc<builder::exec::BuildCache>,
+    /// The daemon's `--log-opt` defaults for json-file containers.
+    default_log_opts: std::sync::RwLock<BTreeMap<String, String>>,
 }
 
 impl Engine {
@@ -257,6 +261,7 @@ impl Engine {
             volumes: crate::volumes::Volumes::open(&root_dir)?,
             restarts: Mutex::new(BTreeMap::new()),
             build_cache: Arc::new(build_cache),
+            default_log_opts: std::sync::RwLock::new(BTreeMap::new()),
         });
         engine.load().await;
         engine.release_stale_networks().await;
@@ -335,6 +340,52 @@ impl Engine {
     pub fn set_registries(&self, config: image::distribution::TransportConfig) {
         *self.registries.write().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(image::distribution::Transport::new(config));
+    }
+
+    /// Sets the daemon-wide json-file `--log-opt` defaults after checking them as a
+    /// container's would be checked. They apply to containers created afterwards whose
+    /// `LogConfig` does not set the key (Docker's `mergeAndVerifyLogConfig`).
+    pub fn set_default_log_opts(&self, opts: BTreeMap<String, String>) -> Result<(), EngineError> {
+        api::log_opts::validate_keys(&opts).map_err(EngineError::Invalid)?;
+        api::log_opts::rotation(&opts).map_err(EngineError::Invalid)?;
+        *self
+            .default_log_opts
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = opts;
+        Ok(())
+    }
+
+    /// Fills in a container's `LogConfig` (driver `json-file`, the daemon's defaults) and
+    /// checks it with dockerd's messages.
+    pub(crate) fn resolve_log_config(
+        &self,
+        lc: &mut api::docker::LogConfig,
+    ) -> Result<(), EngineError> {
+        if lc.kind.is_empty() {
+            lc.kind = api::log_opts::JSON_FILE.to_string();
+        }
+        if lc.kind == api::log_opts::NONE {
+            return Ok(());
+        }
+        if lc.kind != api::log_opts::JSON_FILE {
+            return Err(EngineError::Invalid(format!(
+                "logger: no log driver named '{}' is registered",
+                lc.kind
+            )));
+        }
+        let defaults = self
+            .default_log_opts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for (k, v) in defaults {
+            lc.config.entry(k).or_insert(v);
+        }
+        api::log_opts::validate_keys(&lc.config).map_err(EngineError::Invalid)?;
+        api::log_opts::rotation(&lc.config).map_err(|e| {
+            EngineError::Invalid(format!("failed to initialize logging driver: {e}"))
+        })?;
+        Ok(())
     }
 
     /// All containers, oldest first.

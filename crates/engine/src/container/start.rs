@@ -106,6 +106,9 @@ impl Engine {
             .host_config
             .console_size
             .filter(|s| s[0] > 0 && s[1] > 0);
+        // Checked at create; a record from before rotation existed has no options.
+        let rotation =
+            api::log_opts::rotation(&rec.host_config.log_config.config).unwrap_or_default();
         let shim_cfg = ShimConfig {
             rootfs_mounts: mounts,
             user: rec.config.user.clone(),
@@ -113,7 +116,14 @@ impl Engine {
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
             console_size: console.map(|[h, w]| [h as u16, w as u16]),
-            log_path: self.paths.log_path(&id),
+            // `--log-driver none`: the output is still read (attach), and thrown away.
+            log_path: if rec.host_config.log_config.kind == api::log_opts::NONE {
+                std::path::PathBuf::from("/dev/null")
+            } else {
+                self.paths.log_path(&id)
+            },
+            log_max_size: rotation.max_size,
+            log_max_files: rotation.max_files,
             runtime_root: self.paths.runtime_root(),
         };
         let cfg_bytes = serde_json::to_vec(&shim_cfg).map_err(|e| EngineError::Io {

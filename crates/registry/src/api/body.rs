@@ -1,10 +1,12 @@
 //! Moving bytes between HTTP bodies and files without holding whole blobs in memory.
 //!
-//! Uploads: [`stream_into`] pumps request body frames through a small channel into a blocking
-//! task that reads them with [`std::io::Read`]. Downloads: [`file_body`] streams a byte range of
-//! a file as a response body, read ahead in large chunks by one blocking task (a tokio `File`
-//! would hop to the blocking pool for every small read).
+//! Uploads: [`stream_into`] hands request body frames, grouped but not copied, through a small
+//! channel to a blocking task that consumes them with [`std::io::BufRead`] (so the store writes
+//! and hashes the very buffers hyper read from the socket). Downloads: [`file_body`] streams a
+//! byte range of a file as a response body, read ahead in large chunks by one blocking task (a
+//! tokio `File` would hop to the blocking pool for every small read).
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -18,27 +20,47 @@ use crate::error::RegistryError;
 
 /// Batches in flight between the connection and the disk writer.
 const CHANNEL_DEPTH: usize = 8;
-/// Bytes collected from small body frames before they are handed to the disk writer.
+/// Bytes of body frames grouped before they are handed to the disk writer (which then wakes
+/// once per group, not once per network read).
 const UPLOAD_BATCH: usize = 256 * 1024;
 
-/// The blocking side of an upload stream.
+/// The blocking side of an upload stream: the body's frames, in order, as they arrive.
 pub(crate) struct BodyReader {
-    rx: mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
+    rx: mpsc::Receiver<io::Result<Vec<Bytes>>>,
+    pending: VecDeque<Bytes>,
+}
+
+impl io::BufRead for BodyReader {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        loop {
+            match self.pending.front() {
+                Some(b) if !b.is_empty() => break,
+                Some(_) => {
+                    self.pending.pop_front();
+                }
+                None => match self.rx.blocking_recv() {
+                    None => return Ok(&[]),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(frames)) => self.pending.extend(frames),
+                },
+            }
+        }
+        Ok(self.pending.front().map(|b| &b[..]).unwrap_or(&[]))
+    }
+
+    fn consume(&mut self, amt: usize) {
+        if let Some(front) = self.pending.front_mut() {
+            let _ = front.split_to(amt.min(front.len()));
+        }
+    }
 }
 
 impl io::Read for BodyReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                None => return Ok(0),
-                Some(Err(e)) => return Err(e),
-                Some(Ok(b)) => self.current = b,
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        let _ = self.current.split_to(n);
+        let chunk = io::BufRead::fill_buf(self)?;
+        let n = buf.len().min(chunk.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        io::BufRead::consume(self, n);
         Ok(n)
     }
 }
@@ -54,28 +76,22 @@ where
     let task = tokio::task::spawn_blocking(move || {
         f(BodyReader {
             rx,
-            current: Bytes::new(),
+            pending: VecDeque::new(),
         })
     });
     let mut body = body;
-    // Small frames are batched so the disk writer wakes once per UPLOAD_BATCH bytes, not once
-    // per network read.
-    let mut batch: Vec<u8> = Vec::new();
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0;
     loop {
         match body.frame().await {
             None => break,
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    if batch.is_empty() && data.len() >= UPLOAD_BATCH {
-                        if tx.send(Ok(data)).await.is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                    batch.extend_from_slice(&data);
-                    if batch.len() >= UPLOAD_BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(UPLOAD_BATCH));
-                        if tx.send(Ok(Bytes::from(full))).await.is_err() {
+                    batched += data.len();
+                    batch.push(data);
+                    if batched >= UPLOAD_BATCH {
+                        batched = 0;
+                        if tx.send(Ok(std::mem::take(&mut batch))).await.is_err() {
                             break;
                         }
                     }
@@ -89,7 +105,7 @@ where
         }
     }
     if !batch.is_empty() {
-        let _ = tx.send(Ok(Bytes::from(batch))).await;
+        let _ = tx.send(Ok(batch)).await;
     }
     drop(tx);
     task.await.map_err(|e| RegistryError::Task(e.to_string()))?
@@ -176,5 +192,58 @@ impl http_body::Body for ChannelBody {
 
     fn size_hint(&self) -> SizeHint {
         SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, Read};
+
+    fn reader(batches: Vec<io::Result<Vec<&'static [u8]>>>) -> BodyReader {
+        let (tx, rx) = mpsc::channel(batches.len().max(1));
+        for b in batches {
+            tx.try_send(b.map(|frames| frames.into_iter().map(Bytes::from_static).collect()))
+                .unwrap();
+        }
+        BodyReader {
+            rx,
+            pending: VecDeque::new(),
+        }
+    }
+
+    #[test]
+    fn frames_are_read_in_order_across_batches_and_empty_frames() {
+        let mut r = reader(vec![
+            Ok(vec![b"ab", b"", b"cde"]),
+            Ok(vec![]),
+            Ok(vec![b"", b"f"]),
+        ]);
+        assert_eq!(r.fill_buf().unwrap(), b"ab");
+        r.consume(1);
+        assert_eq!(r.fill_buf().unwrap(), b"b");
+        r.consume(1);
+        // The empty frame is skipped.
+        assert_eq!(r.fill_buf().unwrap(), b"cde");
+        let mut two = [0u8; 2];
+        assert_eq!(r.read(&mut two).unwrap(), 2);
+        assert_eq!(&two, b"cd");
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!(rest, b"ef");
+        // The sender is gone: end of body.
+        assert_eq!(r.fill_buf().unwrap(), b"");
+    }
+
+    #[test]
+    fn a_body_error_reaches_the_reader_after_the_bytes_before_it() {
+        let mut r = reader(vec![
+            Ok(vec![b"abc"]),
+            Err(io::Error::other("connection reset")),
+        ]);
+        let mut got = Vec::new();
+        let err = r.read_to_end(&mut got).unwrap_err();
+        assert_eq!(got, b"abc");
+        assert_eq!(err.to_string(), "connection reset");
     }
 }
