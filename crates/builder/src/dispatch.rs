@@ -153,6 +153,9 @@ pub struct CopyStep {
     pub chmod: Option<String>,
     /// `--link`.
     pub link: bool,
+    /// The destination as written (substituted): Docker's history shows it unresolved
+    /// (`COPY file:<hex> in . `).
+    pub dest_text: String,
     /// The shell prefix of the history text.
     shell: Vec<String>,
 }
@@ -170,7 +173,7 @@ impl CopyStep {
         let name = if self.add { "ADD" } else { "COPY" };
         nop_one_blank(
             &self.shell,
-            &format!("{name} {chown}{source_hash} in {} ", self.dest),
+            &format!("{name} {chown}{source_hash} in {} ", self.dest_text),
         )
     }
 }
@@ -627,6 +630,7 @@ impl StageState {
             add,
             sources,
             dest: normalize_dest(self.config.working_dir.as_deref().unwrap_or(""), &dest),
+            dest_text: dest.clone(),
             from: c.from.clone(),
             chown,
             chmod: c.chmod.clone(),

@@ -23,6 +23,7 @@
 pub mod cache;
 pub mod copy;
 pub mod dispatch;
+pub mod exec;
 pub mod expand;
 pub mod history;
 pub mod ignore;

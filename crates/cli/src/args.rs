@@ -28,6 +28,10 @@ pub struct Cli {
 pub enum Command {
     /// Create and run a new container from an image
     Run(RunArgs),
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Manage builds
+    Builder(BuilderGroup),
     /// Create a new container
     Create(RunArgs),
     /// Start one or more stopped containers
@@ -1403,4 +1407,72 @@ pub struct RegistryGcArgs {
     /// Registry data directory
     #[arg(long, value_name = "DIR", default_value = "/var/lib/berth/registry")]
     pub root: PathBuf,
+}
+
+/// Flags of `build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name and optionally a tag in the "name:tag" format
+    #[arg(short = 't', long = "tag", value_name = "list")]
+    pub tags: Vec<String>,
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"); "-" reads it from stdin
+    #[arg(short = 'f', long = "file", value_name = "string")]
+    pub file: Option<String>,
+    /// Set the target build stage to build
+    #[arg(long, value_name = "string")]
+    pub target: Option<String>,
+    /// Set build-time variables
+    #[arg(long = "build-arg", value_name = "list")]
+    pub build_args: Vec<String>,
+    /// Set metadata for an image
+    #[arg(long = "label", value_name = "list")]
+    pub labels: Vec<String>,
+    /// Do not use cache when building the image
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Always attempt to pull a newer version of the image
+    #[arg(long)]
+    pub pull: bool,
+    /// Suppress the build output and print image ID on success
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the image ID to the file
+    #[arg(long, value_name = "string")]
+    pub iidfile: Option<String>,
+    /// Set the networking mode for the RUN instructions during build
+    #[arg(long, value_name = "string")]
+    pub network: Option<String>,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, value_name = "string")]
+    pub platform: Option<String>,
+    /// The build context: a directory, a URL of a tarball, or "-" (a tarball or a Dockerfile
+    /// on stdin)
+    #[arg(value_name = "PATH | URL | -")]
+    pub context: String,
+}
+
+/// `berth builder ...`.
+#[derive(Debug, Args)]
+pub struct BuilderGroup {
+    /// The builder subcommand.
+    #[command(subcommand)]
+    pub command: BuilderCommand,
+}
+
+/// `builder` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+/// Flags of `builder prune`.
+#[derive(Debug, Args)]
+pub struct BuilderPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
 }

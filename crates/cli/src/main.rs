@@ -69,6 +69,8 @@ fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Run(_) => "run",
         Command::Create(_) => "create",
+        Command::Build(_) => "build",
+        Command::Builder(_) => "builder",
         Command::Start(_) => "start",
         Command::Ps(_) => "ps",
         Command::Logs(_) => "logs",
@@ -142,6 +144,10 @@ fn run_client(host_flag: Option<&str>, command: Command) -> i32 {
         match command {
             Command::Run(a) => commands::run::run(&ctx, a, "run").await,
             Command::Create(a) => commands::run::run(&ctx, a, "create").await,
+            Command::Build(a) => commands::build::build(&ctx, a).await,
+            Command::Builder(g) => match g.command {
+                args::BuilderCommand::Prune(a) => commands::build::prune(&ctx, a).await,
+            },
             Command::Start(a) => commands::run::start_cmd(&ctx, a).await,
             Command::Ps(a) => commands::ps::ps(&ctx, a).await,
             Command::Logs(a) => commands::logs::logs(&ctx, a).await,

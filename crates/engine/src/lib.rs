@@ -9,6 +9,7 @@
 //! volumes, exec, restart policies (issue "Engine").
 
 pub mod api;
+pub mod build;
 pub mod container;
 pub mod daemon;
 pub mod error;

@@ -35,6 +35,6 @@ pub use compression::{decompress, Compression};
 pub use error::{ImageError, UnpackError};
 pub use store::{
     Change, ChangeKind, CommitOptions, DiskUsage, HistoryEntry, ImageInfo, ImageStore, Lease,
-    LoadedImage, Pruned, PulledImage, PushSource, Removed,
+    LoadedImage, Pruned, PulledImage, PushSource, Removed, RootfsMount,
 };
 pub use unpack::{unpack_copy, unpack_layer, CopyOptions, UnpackStats};

@@ -65,6 +65,8 @@ pub struct ImageInfo {
     pub top_layer: Option<Digest>,
     /// Digest references in familiar form (`127.0.0.1:5000/bb@sha256:...`), sorted.
     pub repo_digests: Vec<String>,
+    /// The image this one was made from (`docker commit`, a build step), if recorded.
+    pub parent: Option<Digest>,
 }
 
 /// One step of an image removal, as Docker reports them.
@@ -98,6 +100,9 @@ struct ImageRecord {
     /// push to another repository on the same registry tries a cross-repository mount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source: Option<String>,
+    /// The image this one was made from (commit, build step): Docker's `Parent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<Digest>,
 }
 
 impl State {
@@ -128,6 +133,7 @@ impl State {
                         .unwrap_or_else(|_| d.clone())
                 })
                 .collect(),
+            parent: r.parent.clone(),
         }
     }
 }
@@ -354,6 +360,7 @@ impl ImageStore {
                     size,
                     repo_digests: BTreeSet::new(),
                     source: None,
+                    parent: None,
                 },
             );
             if let Some(r) = reference {
@@ -676,7 +683,10 @@ fn remove_load_spools(images: &Path) -> Result<(), ImageError> {
         if name.starts_with(archive::LOAD_PREFIX) {
             let p = e.path();
             fs::remove_dir_all(&p).map_err(ImageError::io("remove", &p))?;
-        } else if name.starts_with("export-") || name.starts_with("copy-") {
+        } else if name.starts_with("export-")
+            || name.starts_with("copy-")
+            || name.starts_with("build-")
+        {
             // A private mount of a container root that a crash left behind.
             let p = e.path();
             let _ = nix::mount::umount2(&p, nix::mount::MntFlags::MNT_DETACH);
@@ -707,7 +717,7 @@ mod commit;
 mod gc;
 mod registry;
 pub use archive::{HistoryEntry, LoadedImage};
-pub use commit::{Change, ChangeKind, CommitOptions};
+pub use commit::{Change, ChangeKind, CommitOptions, RootfsMount};
 use gc::Leases;
 pub use gc::{DiskUsage, Lease, Pruned};
 pub use registry::{PulledImage, PushSource};

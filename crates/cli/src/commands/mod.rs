@@ -1,6 +1,7 @@
 //! One module per command; each takes its parsed flags and returns the process exit code.
 
 pub mod archive;
+pub mod build;
 pub mod commit;
 pub mod cp;
 pub mod distribution;

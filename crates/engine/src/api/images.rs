@@ -48,11 +48,15 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
     let before = each(&filters, "before", created_of)?;
     let since = each(&filters, "since", created_of)?;
     let until = each(&filters, "until", parse_until)?;
-    // `all` shows intermediate images in docker; berth keeps none (no build parents yet), so
-    // every image is listed either way.
+    // Without `all`, intermediate images (untagged parents of another image: a build's steps)
+    // are hidden, as docker does.
+    let all = p.bool("all", false);
+    let parents: std::collections::BTreeSet<&api::Digest> =
+        infos.iter().filter_map(|i| i.parent.as_ref()).collect();
     let out: Vec<Value> = infos
         .iter()
         .zip(labels.iter())
+        .filter(|(i, _)| all || !i.repo_tags.is_empty() || !parents.contains(&i.id))
         .filter(|(i, _)| {
             filters.get("reference").is_none_or(|refs| {
                 refs.is_empty()
@@ -111,44 +115,57 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
     let (deleted, reclaimed) = tokio::task::spawn_blocking(move || {
         let mut deleted: Vec<Value> = Vec::new();
         let mut reclaimed = 0u64;
-        for i in images.list() {
-            if !all && !i.repo_tags.is_empty() {
-                continue;
-            }
-            if !eng.containers_using(&i.id.to_string()).is_empty() {
-                continue;
-            }
-            let c = created_unix(&i.created);
-            if until.as_ref().is_some_and(|u| u.iter().any(|t| c >= *t)) {
-                continue;
-            }
-            let labels = image_labels(&images, &i);
-            if filters
-                .get("label")
-                .is_some_and(|w| !labels_match(&labels, w))
-            {
-                continue;
-            }
-            if filters.get("label!").is_some_and(|w| {
-                w.iter()
-                    .any(|x| labels_match(&labels, std::slice::from_ref(x)))
-            }) {
-                continue;
-            }
-            let in_use = |_: &api::Digest| None;
-            match images.remove(&i.id.to_string(), true, &in_use) {
-                Ok(removed) => {
-                    for r in removed {
-                        deleted.push(match r {
-                            Removed::Untagged(t) => json!({"Untagged": t}),
-                            Removed::Deleted(d) => {
-                                reclaimed += i.size;
-                                json!({"Deleted": d.to_string()})
-                            }
-                        });
+        // Dangling = untagged and nobody's parent; deleting one can make its (untagged)
+        // parent dangling, so repeat until nothing changes (Docker deletes untagged parents
+        // with their child).
+        let mut progress = true;
+        while progress {
+            progress = false;
+            let list = images.list();
+            let parents: std::collections::BTreeSet<api::Digest> =
+                list.iter().filter_map(|i| i.parent.clone()).collect();
+            for i in list {
+                if !all && (!i.repo_tags.is_empty() || parents.contains(&i.id)) {
+                    continue;
+                }
+                if !eng.containers_using(&i.id.to_string()).is_empty() {
+                    continue;
+                }
+                let c = created_unix(&i.created);
+                if until.as_ref().is_some_and(|u| u.iter().any(|t| c >= *t)) {
+                    continue;
+                }
+                let labels = image_labels(&images, &i);
+                if filters
+                    .get("label")
+                    .is_some_and(|w| !labels_match(&labels, w))
+                {
+                    continue;
+                }
+                if filters.get("label!").is_some_and(|w| {
+                    w.iter()
+                        .any(|x| labels_match(&labels, std::slice::from_ref(x)))
+                }) {
+                    continue;
+                }
+                let in_use = |_: &api::Digest| None;
+                match images.remove(&i.id.to_string(), true, &in_use) {
+                    Ok(removed) => {
+                        for r in removed {
+                            deleted.push(match r {
+                                Removed::Untagged(t) => json!({"Untagged": t}),
+                                Removed::Deleted(d) => {
+                                    reclaimed += i.size;
+                                    progress = true;
+                                    json!({"Deleted": d.to_string()})
+                                }
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(image = %i.id, error = %e, "prune could not remove image")
                     }
                 }
-                Err(e) => tracing::warn!(image = %i.id, error = %e, "prune could not remove image"),
             }
         }
         let gc = images.collect_garbage()?;
@@ -200,7 +217,7 @@ pub(super) fn summary(engine: &Engine, i: &ImageInfo) -> Value {
         "Created": created_unix(&i.created),
         "Id": i.id.to_string(),
         "Labels": null,
-        "ParentId": "",
+        "ParentId": i.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         "RepoDigests": i.repo_digests,
         "RepoTags": tags,
         "SharedSize": -1,
@@ -229,7 +246,7 @@ pub async fn get_named(
             "Id": info.id.to_string(),
             "RepoTags": info.repo_tags,
             "RepoDigests": info.repo_digests,
-            "Parent": "",
+            "Parent": info.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
             "Comment": cfg["history"].as_array().and_then(|h| h.last()).and_then(|h| h["comment"].as_str()).unwrap_or(""),
             "Created": info.created,
             "Container": "",

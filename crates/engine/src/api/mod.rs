@@ -3,6 +3,7 @@
 //! turn a request into typed input, call one [`Engine`] method and render the result.
 
 mod archive;
+mod build;
 mod commit;
 mod containers;
 mod df;
@@ -78,6 +79,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
             get(archive::get).head(archive::head).put(archive::put),
         )
         .route("/commit", post(commit::commit))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),

@@ -189,6 +189,8 @@ pub struct Engine {
     pub volumes: crate::volumes::Volumes,
     /// Restart back-off per container id (in memory, as Docker's restart manager).
     restarts: Mutex<BTreeMap<String, restart::Backoff>>,
+    /// The build cache (`<root>/builder/cache.json`).
+    pub build_cache: Arc<builder::exec::BuildCache>,
     /// The daemon's `--log-opt` defaults for json-file containers.
     default_log_opts: std::sync::RwLock<BTreeMap<String, String>>,
 }
@@ -229,6 +231,12 @@ impl Engine {
                 what: "open image store".into(),
                 source: std::io::Error::other(e),
             })??;
+        let build_dir = root_dir.join("builder");
+        let build_cache =
+            tokio::task::spawn_blocking(move || builder::exec::BuildCache::open(&build_dir))
+                .await
+                .map_err(join_error)?
+                .map_err(EngineError::io("open the build cache"))?;
         let net = match net {
             Some(cfg) => Some(Arc::new(
                 tokio::task::spawn_blocking(move || net::NetworkManager::open(cfg))
@@ -252,6 +260,7 @@ impl Engine {
             events: crate::events::Events::default(),
             volumes: crate::volumes::Volumes::open(&root_dir)?,
             restarts: Mutex::new(BTreeMap::new()),
+            build_cache: Arc::new(build_cache),
             default_log_opts: std::sync::RwLock::new(BTreeMap::new()),
         });
         engine.load().await;

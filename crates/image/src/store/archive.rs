@@ -620,6 +620,7 @@ impl ImageStore {
                     size,
                     repo_digests: BTreeSet::new(),
                     source: None,
+                    parent: None,
                 },
             ));
         }

@@ -326,6 +326,29 @@ impl ImageStore {
         exclude: &[String],
         opts: &CommitOptions,
     ) -> Result<ImageInfo, ImageError> {
+        self.commit_changes(key, image, exclude, opts, false)
+    }
+
+    /// [`Self::commit_container`] for a snapshot only this caller uses (a build step's COPY):
+    /// the active snapshot itself becomes the new layer snapshot (as containerd commits), so
+    /// its files are not written a second time. `key` is gone afterwards.
+    pub fn commit_snapshot(
+        &self,
+        key: &str,
+        image: &Digest,
+        opts: &CommitOptions,
+    ) -> Result<ImageInfo, ImageError> {
+        self.commit_changes(key, image, &[], opts, true)
+    }
+
+    fn commit_changes(
+        &self,
+        key: &str,
+        image: &Digest,
+        exclude: &[String],
+        opts: &CommitOptions,
+        adopt: bool,
+    ) -> Result<ImageInfo, ImageError> {
         if let Some(t) = &opts.tag {
             if t.digest().is_some() {
                 return Err(ImageError::TagWithDigest(t.familiar()));
@@ -351,7 +374,16 @@ impl ImageStore {
         let mut diff_ids = base.rootfs.diff_ids.clone();
         diff_ids.push(diff_id.clone());
         let chain_id = api::image::chain_id(&diff_ids).expect("non-empty");
-        self.unpack_blob(&blob, &diff_id, &chain_id, base_chain.last(), &mut |_| {})?;
+        if adopt {
+            if !self.has_layer(&chain_id) {
+                match self.snapshots.commit(&chain_id.to_string(), key) {
+                    Ok(()) | Err(snapshot::SnapshotError::AlreadyExists(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        } else {
+            self.unpack_blob(&blob, &diff_id, &chain_id, base_chain.last(), &mut |_| {})?;
+        }
 
         let now = api::time::rfc3339_nano(std::time::SystemTime::now());
         let mut history = base.history.clone();
@@ -399,7 +431,7 @@ impl ImageStore {
             repo_digest: None,
             source: String::new(),
         };
-        let (info, _) = self.record_pulled(pulled)?;
+        let (info, _) = self.record_image(pulled, Some(image))?;
         Ok(info)
     }
 
@@ -473,5 +505,134 @@ impl ImageStore {
         })();
         let _ = fs::remove_dir(&mnt);
         result
+    }
+}
+
+impl ImageStore {
+    /// Makes an image from `parent` (or from nothing: `FROM scratch`) with a new container
+    /// config and, when given, one more history entry, but no new layer: what a build's
+    /// metadata steps (`ENV`, `CMD`, ...) commit. The history entry should say
+    /// `empty_layer: true`. Without a parent and a history entry the result is the empty base
+    /// image of `FROM scratch`, whose id is always the same.
+    pub fn derive_image(
+        &self,
+        parent: Option<&Digest>,
+        config: ContainerConfig,
+        author: Option<String>,
+        history: Option<History>,
+    ) -> Result<ImageInfo, ImageError> {
+        let (base, layers, manifest_layers) = match parent {
+            Some(id) => {
+                let base = self.config(id)?;
+                let (layers, manifest) = {
+                    let state = self.lock();
+                    let rec = state
+                        .images
+                        .get(id)
+                        .ok_or_else(|| ImageError::NotFound(id.to_string()))?;
+                    (rec.layers.clone(), rec.manifest.clone())
+                };
+                let manifest: Manifest = serde_json::from_slice(&self.content.read(&manifest)?)
+                    .map_err(|e| ImageError::Archive(format!("invalid manifest of {id}: {e}")))?;
+                (base, layers, manifest.layers)
+            }
+            None => {
+                let host = api::image::Platform::host();
+                let base = ImageConfig {
+                    created: None,
+                    author: None,
+                    architecture: host.architecture,
+                    os: host.os,
+                    os_version: None,
+                    variant: None,
+                    config: None,
+                    rootfs: api::image::RootFs {
+                        kind: "layers".into(),
+                        diff_ids: Vec::new(),
+                    },
+                    history: Vec::new(),
+                };
+                (base, Vec::new(), Vec::new())
+            }
+        };
+        let mut config = ImageConfig {
+            config: Some(config),
+            author: author.or(base.author.clone()),
+            ..base
+        };
+        if let Some(h) = history {
+            config.created = h.created.clone();
+            config.history.push(h);
+        }
+        let config_bytes = serde_json::to_vec(&config).expect("config serialises");
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(MEDIA_TYPE_OCI_MANIFEST.to_string()),
+            artifact_type: None,
+            config: Descriptor::new(
+                MEDIA_TYPE_OCI_CONFIG,
+                Digest::sha256_of(&config_bytes),
+                config_bytes.len() as u64,
+            ),
+            layers: manifest_layers,
+            subject: None,
+            annotations: BTreeMap::new(),
+        };
+        let pulled = super::PulledImage {
+            manifest: serde_json::to_vec(&manifest).expect("manifest serialises"),
+            config: config_bytes,
+            layers,
+            tag: None,
+            repo_digest: None,
+            source: String::new(),
+        };
+        let (info, _) = self.record_image(pulled, parent)?;
+        Ok(info)
+    }
+
+    /// The active snapshot `key` on image `image` mounted at a fresh private directory, for
+    /// writing files into it (a build's COPY) or reading them (COPY --from). Unmounted and
+    /// removed when the guard drops.
+    pub fn mount_rootfs(&self, key: &str) -> Result<RootfsMount, ImageError> {
+        let images_dir = self.index_path.parent().expect("index has a directory");
+        let mnt = images_dir.join(format!("build-{}", content::atomic::unique_suffix()));
+        fs::create_dir_all(&mnt).map_err(io_err("create directory", &mnt))?;
+        let mounts = match self.snapshots.mounts(key) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = fs::remove_dir(&mnt);
+                return Err(e.into());
+            }
+        };
+        match snapshot::mount::mount_all(&mounts, &mnt) {
+            Ok(guard) => Ok(RootfsMount {
+                guard: Some(guard),
+                dir: mnt,
+            }),
+            Err(e) => {
+                let _ = fs::remove_dir(&mnt);
+                Err(io_err("mount the snapshot at", &mnt)(e))
+            }
+        }
+    }
+}
+
+/// A snapshot mounted by [`ImageStore::mount_rootfs`].
+pub struct RootfsMount {
+    guard: Option<snapshot::mount::MountGuard>,
+    dir: PathBuf,
+}
+
+impl RootfsMount {
+    /// Where it is mounted.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for RootfsMount {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let _ = fs::remove_dir(&self.dir);
     }
 }

@@ -117,6 +117,15 @@ impl ImageStore {
     /// (a new image, or the tag moved), which decides Docker's "Downloaded newer image" vs
     /// "Image is up to date".
     pub fn record_pulled(&self, p: PulledImage) -> Result<(ImageInfo, bool), ImageError> {
+        self.record_image(p, None)
+    }
+
+    /// [`Self::record_pulled`] for an image made here from `parent` (a commit or build step).
+    pub(crate) fn record_image(
+        &self,
+        p: PulledImage,
+        parent: Option<&Digest>,
+    ) -> Result<(ImageInfo, bool), ImageError> {
         let config: ImageConfig = serde_json::from_slice(&p.config)
             .map_err(|e| bad(format!("invalid image config: {e}")))?;
         let id = Digest::sha256_of(&p.config);
@@ -165,6 +174,7 @@ impl ImageStore {
                 size,
                 repo_digests: BTreeSet::new(),
                 source: None,
+                parent: parent.cloned(),
             });
         let mut changed = !existed;
         if let Some(r) = &p.repo_digest {
@@ -172,7 +182,9 @@ impl ImageStore {
                 changed |= rec.repo_digests.insert(format!("{}@{d}", r.repository()));
             }
         }
-        rec.source = Some(p.source.clone());
+        if parent.is_none() {
+            rec.source = Some(p.source.clone());
+        }
         if let Some(t) = &p.tag {
             changed |= next.tags.insert(t.clone(), id.clone()).as_ref() != Some(&id);
         }
