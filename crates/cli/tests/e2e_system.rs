@@ -149,19 +149,28 @@ fn system_prune_with_berth_cli() {
 fn system_prune_with_docker_cli() {
     let d = Daemon::start();
     let l = litter(&d, "dprune");
-    // docker's CLI calls POST /build/prune as the last step when the API version is 1.31 or
-    // later; that endpoint lands with the builder's cache (another branch). Pinned below 1.31
-    // the CLI skips it and drives the other four endpoints exactly as it always does.
+    // A build leaves a step cache behind.
+    let ctx = d.dir.path().join("prune-ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo hi > /hi\n").unwrap();
+    let build = |d: &Daemon| ok(d.berth(&["build", "-t", "bcache:1", ctx.to_str().unwrap()]));
+    build(&d);
+    assert!(
+        build(&d).contains("Using cache"),
+        "the second build is cached"
+    );
+    // docker's CLI calls the four prune endpoints and then POST /build/prune (API >= 1.31).
     let out = Command::new("docker")
         .env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-        .env("DOCKER_API_VERSION", "1.30")
         .args(["system", "prune", "-f", "--volumes"])
         .stdin(Stdio::null())
         .output()
         .expect("run the docker CLI");
     let text = ok(out);
     check_pruned(&d, &l, &text, true);
+    assert!(text.contains("Deleted build cache objects:\n"), "{text}");
+    assert!(!build(&d).contains("Using cache"), "the step cache is gone");
     ok(d.berth(&["rm", "-f", &l.running]));
 }
 
