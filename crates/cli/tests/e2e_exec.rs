@@ -65,6 +65,17 @@ fn exec_checks(cli: &dyn Fn(&[&str]) -> std::process::Output, c: &str) {
         "{text}"
     );
 
+    // A missing -w directory: runc's wording, exit 126 (exec never creates it, unlike run).
+    let out = cli(&["exec", "-w", "/no/such/dir", c, "true"]);
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    let text = stdout(&out) + &stderr(&out);
+    assert!(
+        text.contains(
+            "chdir to cwd (\"/no/such/dir\") set in config.json failed: no such file or directory"
+        ),
+        "{text}"
+    );
+
     // -t: a pty from the container's devpts, CRLF output.
     let out = cli(&["exec", "-t", c, "sh", "-c", "tty; echo x"]);
     let text = stdout(&out);

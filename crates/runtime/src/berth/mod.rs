@@ -128,6 +128,16 @@ impl BerthRuntime {
                 message: format!("exec: \"{args0}\": {}", errno_text(r.errno)),
                 code: if r.errno == libc::ENOENT { 127 } else { 126 },
             },
+            Some(Step::Chdir) => RuntimeError::Exec {
+                // runc's wording, which docker shows for `exec -w` / `run -w` of a missing dir.
+                message: format!(
+                    "chdir to cwd ({:?}) set in config.json failed: {}",
+                    plan.map(|p| p.cwd.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    errno_text(r.errno)
+                ),
+                code: 126,
+            },
             Some(Step::PrePivot) => RuntimeError::Init {
                 step: plan
                     .and_then(|p| p.pre_pivot.get(r.index as usize))
