@@ -4,6 +4,7 @@
 //! bad input the builder refuses, a failing RUN's exit code, a client that goes away, and a
 //! big context streamed rather than held in memory.
 
+mod registry_support;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -915,4 +916,282 @@ fn from_an_image_pulled_from_a_registry_and_pull_refreshes_it() {
     );
     let out = ok(d.docker(&["build", "--pull", "-t", "pulled:3", s(&ctx)]));
     assert!(out.contains("newer\n"), "{out}");
+}
+
+/// A `berth registry` (no auth) on a free port under the daemon's directory.
+fn berth_registry(d: &Daemon) -> registry_support::RegistryProc {
+    let dir = d.dir.path().join("berth-registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = registry_support::free_port();
+    registry_support::RegistryProc::start(
+        &dir,
+        port,
+        &format!(
+            "addr: 127.0.0.1:{port}\nroot: {}\n",
+            dir.join("data").display()
+        ),
+    )
+}
+
+/// An uncompressed layer tar with `files` (path, content, mode).
+fn layer_tar(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(1_600_000_000);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Pushes `repo:tag` to `addr` as an OCI index with one single-layer Linux image per
+/// (architecture, layer tar), through the distribution API.
+fn push_index(addr: std::net::SocketAddr, repo: &str, tag: &str, images: &[(&str, Vec<u8>)]) {
+    use registry_support::{http, sha256};
+    let blob = |bytes: &[u8]| {
+        let d = sha256(bytes);
+        let (status, _, body) = http(
+            addr,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+            &[("Content-Type", "application/octet-stream")],
+            bytes,
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        d
+    };
+    let manifest = |reference: &str, media_type: &str, bytes: &[u8]| {
+        let (status, _, body) = http(
+            addr,
+            "PUT",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("Content-Type", media_type)],
+            bytes,
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    };
+    let mut entries = Vec::new();
+    for (arch, layer) in images {
+        let ld = blob(layer);
+        let config = serde_json::json!({"architecture": arch, "os": "linux",
+            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [ld]},
+            "history": [{"created_by": format!("layer for {arch}")}]})
+        .to_string();
+        let cd = blob(config.as_bytes());
+        let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}]})
+        .to_string();
+        let md = sha256(m.as_bytes());
+        manifest(
+            &md,
+            "application/vnd.oci.image.manifest.v1+json",
+            m.as_bytes(),
+        );
+        entries.push(
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": md, "size": m.len(), "platform": {"architecture": arch, "os": "linux"}}),
+        );
+    }
+    let index = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
+    .to_string();
+    manifest(
+        tag,
+        "application/vnd.oci.image.index.v1+json",
+        index.as_bytes(),
+    );
+}
+
+/// The first 64 bytes of an aarch64 ELF executable: what the kernel refuses on x86_64 with
+/// ENOEXEC ("exec format error").
+fn aarch64_elf_header() -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2; // 64-bit
+    h[5] = 1; // little endian
+    h[6] = 1; // version
+    h[16] = 2; // ET_EXEC
+    h[18] = 183; // EM_AARCH64
+    h[20] = 1;
+    h[32] = 64; // e_phoff
+    h[52] = 64; // e_ehsize
+    h[54] = 56; // e_phentsize
+    h
+}
+
+#[test]
+fn from_platform_chooses_the_base_image() {
+    assert_eq!(
+        std::env::consts::ARCH,
+        "x86_64",
+        "the test assumes an amd64 host"
+    );
+    let d = Daemon::start();
+    let reg = berth_registry(&d);
+    let multi = format!("{}/multi:1", reg.addr);
+    push_index(
+        reg.addr,
+        "multi",
+        "1",
+        &[
+            ("amd64", layer_tar(&[("arch", b"amd64\n", 0o644)])),
+            (
+                "arm64",
+                layer_tar(&[
+                    ("arch", b"arm64\n", 0o644),
+                    ("bin/sh", &aarch64_elf_header(), 0o755),
+                ]),
+            ),
+        ],
+    );
+
+    // FROM --platform picks each stage's manifest from the index; the platform args are
+    // predefined in the global scope.
+    let df = format!(
+        "FROM --platform=linux/arm64 {multi} AS arm\n\
+         FROM --platform=$BUILDPLATFORM {multi} AS native\n\
+         FROM --platform=$BUILDPLATFORM busybox\n\
+         COPY --from=arm /arch /arm.txt\n\
+         COPY --from=native /arch /native.txt\n"
+    );
+    ok(d.berth_stdin(&["build", "-t", "plat:stages", "-"], df.as_bytes()));
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "plat:stages",
+            "cat",
+            "/arm.txt",
+            "/native.txt"
+        ])),
+        "arm64\namd64\n"
+    );
+
+    // `build --platform` (both CLIs): TARGET* follow it, BUILD* stay the host's, a stage
+    // without --platform is of the target platform, and so is the image it makes.
+    let df = format!(
+        "FROM {multi} AS target\n\
+         FROM --platform=$BUILDPLATFORM busybox AS tool\n\
+         ARG TARGETPLATFORM\nARG TARGETARCH\nARG BUILDPLATFORM\nARG TARGETVARIANT\n\
+         RUN echo \"$TARGETPLATFORM $TARGETARCH [$TARGETVARIANT] $BUILDPLATFORM\" > /t\n\
+         COPY --from=target /arch /arch\n\
+         FROM {multi}\n\
+         COPY --from=tool /t /arch /\n"
+    );
+    let ctx = context(&d, "plat", &[("Dockerfile", &df)]);
+    ok(d.berth(&[
+        "build",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        "plat:arm",
+        s(&ctx),
+    ]));
+    ok(d.docker(&[
+        "build",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        "plat:arm2",
+        s(&ctx),
+    ]));
+    for t in ["plat:arm", "plat:arm2"] {
+        let img = inspect(&d, t);
+        assert_eq!(
+            (img["Os"].as_str(), img["Architecture"].as_str()),
+            (Some("linux"), Some("arm64")),
+            "{t}"
+        );
+    }
+    let out = ok(d.berth(&[
+        "build",
+        "--platform",
+        "linux/arm64",
+        "--target",
+        "tool",
+        "-t",
+        "plat:tool",
+        s(&ctx),
+    ]));
+    assert!(out.contains("Using cache"), "{out}");
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "plat:tool", "cat", "/t", "/arch"])),
+        "linux/arm64 arm64 [] linux/amd64\narm64\n"
+    );
+    assert_eq!(inspect(&d, "plat:tool")["Architecture"], "amd64");
+
+    // FROM scratch gets the target platform too.
+    let out = d.berth_stdin(
+        &[
+            "build",
+            "--platform",
+            "linux/arm/v7",
+            "-t",
+            "plat:scratch",
+            "-",
+        ],
+        b"FROM scratch\nLABEL a=b\n",
+    );
+    ok(out);
+    let img = inspect(&d, "plat:scratch");
+    assert_eq!(
+        (img["Architecture"].as_str(), img["Variant"].as_str()),
+        (Some("arm"), Some("v7"))
+    );
+
+    // A local image of the platform is used; of another one with nothing to pull: an error
+    // naming both platforms.
+    let local = format!("{}/only-local:1", reg.addr);
+    ok(d.berth(&["tag", "plat:arm", &local]));
+    ok(d.berth_stdin(
+        &["build", "-t", "plat:local", "-"],
+        format!("FROM --platform=linux/arm64 {local}\nLABEL ok=1\n").as_bytes(),
+    ));
+    assert_eq!(inspect(&d, "plat:local")["Architecture"], "arm64");
+    for cli in ["berth", "docker"] {
+        let df = format!("FROM --platform=linux/amd64 {local}\nLABEL no=1\n");
+        let ctx = context(&d, &format!("mismatch-{cli}"), &[("Dockerfile", &df)]);
+        let o = if cli == "berth" {
+            d.berth(&["build", s(&ctx)])
+        } else {
+            d.docker(&["build", s(&ctx)])
+        };
+        assert_eq!(o.status.code(), Some(1), "{cli}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "image with reference {local} was found but does not match the specified platform: wanted linux/amd64, actual: linux/arm64"
+            )),
+            "{cli}: {}",
+            stderr(&o)
+        );
+    }
+    // Without a platform the local image serves whatever its platform (the classic builder).
+    ok(d.berth_stdin(
+        &["build", "-"],
+        format!("FROM {local}\nLABEL any=1\n").as_bytes(),
+    ));
+
+    // RUN in a stage of a foreign architecture fails at once with the exec error.
+    let started = std::time::Instant::now();
+    let o = d.berth_stdin(
+        &["build", "--force-rm", "-"],
+        format!("FROM --platform=linux/arm64 {multi}\nRUN echo never\n").as_bytes(),
+    );
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains(
+            "exec format error: unknown (the stage's platform linux/arm64 cannot run on this linux/amd64 host)"
+        ),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
 }

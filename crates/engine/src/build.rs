@@ -235,7 +235,12 @@ impl Executor for EngineExecutor {
         }
     }
 
-    fn pull(&self, reference: &ImageRef, out: &dyn Output) -> Result<Digest, BuildError> {
+    fn pull(
+        &self,
+        reference: &ImageRef,
+        platform: Option<&api::image::Platform>,
+        out: &dyn Output,
+    ) -> Result<Digest, BuildError> {
         let auth = self.auths.get(reference.domain()).cloned().or_else(|| {
             (reference.domain() == "docker.io")
                 .then(|| self.auths.get("https://index.docker.io/v1/").cloned())
@@ -245,17 +250,13 @@ impl Executor for EngineExecutor {
         let transport = self.engine.registries();
         let (progress, mut rx) = Progress::channel();
         let r = reference.clone();
+        let options = PullOptions {
+            platform: platform.cloned(),
+            ..PullOptions::default()
+        };
         let result = self.handle.block_on(async move {
             let job = tokio::spawn(async move {
-                distribution::pull(
-                    store,
-                    transport,
-                    &r,
-                    auth,
-                    &PullOptions::default(),
-                    &progress,
-                )
-                .await
+                distribution::pull(store, transport, &r, auth, &options, &progress).await
             });
             while let Some(m) = rx.recv().await {
                 if let (Some(status), None) = (&m.status, &m.progress_detail) {

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use api::image::{ContainerConfig, History};
+use api::image::{ContainerConfig, History, Platform};
 use api::{Digest, ErrorKind, ImageRef};
 use image::{CommitOptions, ImageError, ImageInfo, ImageStore};
 
@@ -37,7 +37,9 @@ use crate::cache::{files_digest, source_description, step_key, CacheInput};
 use crate::dispatch::{CopySource, CopyStep, MetadataStep, RunStep, StageState, Step, WorkdirStep};
 use crate::ignore::IgnoreMatcher;
 use crate::parse::{Instruction, MountType, Network};
-use crate::plan::{plan, BuildOptions, BuildPlan, FromSource, StageBase};
+use crate::plan::{
+    format_platform, plan, platform_matches, BuildOptions, BuildPlan, FromSource, StageBase,
+};
 use files::{Ownership, Selected, SourceError};
 
 /// Runs stages as soon as the stages they need are built, at most `slots` at a time (one per
@@ -265,6 +267,9 @@ pub enum BuildError {
     /// Something the build cannot do (yet).
     #[error("{0}")]
     Unsupported(String),
+    /// The base image is not of the stage's platform and none of that platform is found.
+    #[error("{0}")]
+    Platform(String),
     /// The image store failed.
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -289,7 +294,8 @@ impl BuildError {
             | BuildError::Dispatch(_)
             | BuildError::Ignore(_)
             | BuildError::Copy { .. }
-            | BuildError::Unsupported(_) => ErrorKind::InvalidArgument,
+            | BuildError::Unsupported(_)
+            | BuildError::Platform(_) => ErrorKind::InvalidArgument,
             BuildError::RunFailed { .. } => ErrorKind::Conflict,
             BuildError::Image(e) => e.kind(),
             BuildError::Cancelled => ErrorKind::Unavailable,
@@ -365,8 +371,14 @@ pub trait Executor: Send + Sync {
     ) -> Result<ImageInfo, BuildError>;
     /// Removes the container (best effort).
     fn remove(&self, container: &str);
-    /// Pulls `reference`, progress to `out`; returns the image id.
-    fn pull(&self, reference: &ImageRef, out: &dyn Output) -> Result<Digest, BuildError>;
+    /// Pulls `reference` (for `platform` when given: an index resolves to that platform's
+    /// manifest; else the host's), progress to `out`; returns the image id.
+    fn pull(
+        &self,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+        out: &dyn Output,
+    ) -> Result<Digest, BuildError>;
     /// Downloads an `http(s)` URL (ADD) into the file `dest`.
     fn download(&self, url: &str, dest: &Path) -> Result<(), BuildError>;
 }
@@ -386,6 +398,11 @@ pub struct BuildSettings {
     pub pull: bool,
     /// `--network` of RUN steps (`default` when empty).
     pub network: String,
+    /// `--rm=false`: keep the containers of successful RUN steps.
+    pub keep_containers: bool,
+    /// `--force-rm`: remove RUN containers even when their step fails (and when
+    /// `keep_containers` is set).
+    pub force_rm: bool,
 }
 
 /// The build's environment.
@@ -509,6 +526,8 @@ struct StageCtx {
     index: usize,
     state: StageState,
     image: Digest,
+    /// The stage's platform when one was asked for.
+    platform: Option<Platform>,
 }
 
 impl Build<'_> {
@@ -596,12 +615,17 @@ impl Build<'_> {
         let stage = &plan.stages[index];
         self.check_cancelled()?;
         self.step_line(plan, stage.first_step, &stage.from);
+        let platform = plan.stage_platform(index);
         let base = match &stage.base {
             StageBase::Scratch => {
-                let id = self
-                    .store
-                    .derive_image(None, ContainerConfig::default(), None, None)?
-                    .id;
+                let id = match &platform {
+                    Some(p) => self.store.scratch_image(p)?.id,
+                    None => {
+                        self.store
+                            .derive_image(None, ContainerConfig::default(), None, None)?
+                            .id
+                    }
+                };
                 self.out.stream(" ---> \n");
                 id
             }
@@ -613,7 +637,7 @@ impl Build<'_> {
                 id
             }
             StageBase::Image(r) => {
-                let id = self.base_image(r, settings.pull)?;
+                let id = self.base_image(r, settings.pull, platform.as_ref())?;
                 self.out.stream(&format!(" ---> {}\n", short(&id)));
                 id
             }
@@ -621,6 +645,7 @@ impl Build<'_> {
         let config = self.store.config(&base)?.config.unwrap_or_default();
         let mut sc = StageCtx {
             index: stage.index,
+            platform: platform.clone(),
             state: StageState::new(config, plan.stage_scope(), plan.escape),
             image: base,
         };
@@ -666,10 +691,43 @@ impl Build<'_> {
         self.out.stream("\n");
     }
 
-    fn base_image(&self, reference: &str, pull: bool) -> Result<Digest, BuildError> {
+    /// The image `reference` names: the local one (when `pull` is off and, with a
+    /// `platform`, its config is of that platform), else pulled (for `platform`).
+    fn base_image(
+        &self,
+        reference: &str,
+        pull: bool,
+        platform: Option<&Platform>,
+    ) -> Result<Digest, BuildError> {
+        let image_platform = |id: &Digest| -> Result<Platform, BuildError> {
+            let c = self.store.config(id)?;
+            Ok(Platform {
+                os: c.os,
+                architecture: c.architecture,
+                variant: c.variant,
+                ..Platform::host()
+            })
+        };
+        let mismatch = |want: &Platform, have: &Platform| {
+            format!(
+                "image with reference {reference} was found but does not match the specified platform: wanted {}, actual: {}",
+                format_platform(want),
+                format_platform(have)
+            )
+        };
+        let mut local_mismatch = None;
         if !pull {
             if let Ok(info) = self.store.resolve(reference) {
-                return Ok(info.id);
+                match platform {
+                    None => return Ok(info.id),
+                    Some(want) => {
+                        let have = image_platform(&info.id)?;
+                        if platform_matches(want, &have) {
+                            return Ok(info.id);
+                        }
+                        local_mismatch = Some(have);
+                    }
+                }
             }
         }
         let r: ImageRef = reference
@@ -677,7 +735,27 @@ impl Build<'_> {
             .map_err(|e: api::reference::InvalidReference| {
                 BuildError::Unsupported(e.to_string())
             })?;
-        self.executor.pull(&r, self.out)
+        let id = match self.executor.pull(&r, platform, self.out) {
+            Ok(id) => id,
+            Err(e) => {
+                return Err(match (platform, local_mismatch) {
+                    (Some(want), Some(have)) => BuildError::Platform(format!(
+                        "{} (pulling {reference} for {} failed: {e})",
+                        mismatch(want, &have),
+                        format_platform(want)
+                    )),
+                    _ => e,
+                })
+            }
+        };
+        if let Some(want) = platform {
+            // A registry's single-platform manifest is what it is: refuse another platform.
+            let have = image_platform(&id)?;
+            if !platform_matches(want, &have) {
+                return Err(BuildError::Platform(mismatch(want, &have)));
+            }
+        }
+        Ok(id)
     }
 
     /// A cached image for `key`, if the cache has one that still exists.
@@ -844,9 +922,28 @@ impl Build<'_> {
             network,
             binds,
         };
-        let outcome = self.executor.run(&req, self.out)?;
+        let outcome = self
+            .executor
+            .run(&req, self.out)
+            .map_err(|e| match (e, &sc.platform) {
+                // A stage of a foreign architecture: say why its programs cannot run.
+                (BuildError::Executor(m), Some(p))
+                    if m.contains("exec format error")
+                        && !platform_matches(p, &Platform::host()) =>
+                {
+                    BuildError::Executor(format!(
+                        "{m} (the stage's platform {} cannot run on this {} host)",
+                        format_platform(p),
+                        format_platform(&Platform::host())
+                    ))
+                }
+                (e, _) => e,
+            })?;
         if outcome.exit_code != 0 {
-            self.executor.remove(&outcome.container);
+            // Docker keeps the failed step's container (to inspect it) unless --force-rm.
+            if settings.force_rm {
+                self.executor.remove(&outcome.container);
+            }
             return Err(BuildError::RunFailed {
                 command: r.argv.join(" "),
                 code: outcome.exit_code,
@@ -854,11 +951,13 @@ impl Build<'_> {
         }
         let opts = self.commit_options(sc, r.created_by.clone());
         let committed = self.executor.commit(&outcome.container, &sc.image, &opts);
-        self.out.stream(&format!(
-            "Removing intermediate container {}\n",
-            outcome.container.chars().take(12).collect::<String>()
-        ));
-        self.executor.remove(&outcome.container);
+        if !settings.keep_containers || settings.force_rm {
+            self.out.stream(&format!(
+                "Removing intermediate container {}\n",
+                outcome.container.chars().take(12).collect::<String>()
+            ));
+            self.executor.remove(&outcome.container);
+        }
         let info = committed?;
         self.finish(sc, &key, info.id, false);
         Ok(())
@@ -1012,7 +1111,9 @@ impl Build<'_> {
                     .cloned()
                     .flatten()
                     .ok_or_else(|| BuildError::Executor(format!("stage {f} was not built")))?,
-                FromSource::Image(r) => self.base_image(&r, false)?,
+                FromSource::Image(r) => {
+                    self.base_image(&r, false, plan.stage_platform(sc.index).as_ref())?
+                }
             }),
         };
         let chmod =

@@ -303,6 +303,10 @@ pub async fn build(ctx: &Ctx, args: BuildArgs) -> anyhow::Result<i32> {
     q.flag("nocache", args.no_cache);
     q.flag("pull", args.pull);
     q.flag("q", args.quiet);
+    if !args.rm {
+        q.add("rm", "0");
+    }
+    q.flag("forcerm", args.force_rm);
     if let Some(n) = &args.network {
         q.add("networkmode", n);
     }

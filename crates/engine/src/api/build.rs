@@ -142,7 +142,7 @@ fn early(e: BuildError) -> super::ApiError {
     EngineError::Invalid(e.to_string()).into()
 }
 
-/// `POST /build?t=&dockerfile=&buildargs=&labels=&target=&nocache=&pull=&q=&networkmode=`.
+/// `POST /build?t=&dockerfile=&buildargs=&labels=&target=&nocache=&pull=&q=&networkmode=&platform=&rm=&forcerm=`.
 pub async fn build(
     State(engine): State<AppState>,
     uri: Uri,
@@ -176,11 +176,17 @@ pub async fn build(
             build_args: json_map(&p, "buildargs")?,
             target: p.get("target").filter(|t| !t.is_empty()).map(String::from),
             labels,
+            platform: p
+                .get("platform")
+                .filter(|t| !t.is_empty())
+                .map(String::from),
         },
         tags,
         no_cache: p.bool("nocache", false),
         pull: p.bool("pull", false),
         network: p.get("networkmode").unwrap_or("").to_string(),
+        keep_containers: !p.bool("rm", true),
+        force_rm: p.bool("forcerm", false),
     };
     let quiet = p.bool("q", false);
     let auths = registry_config(&headers);

@@ -521,6 +521,29 @@ impl ImageStore {
         author: Option<String>,
         history: Option<History>,
     ) -> Result<ImageInfo, ImageError> {
+        self.derive(parent, config, author, history, None)
+    }
+
+    /// The empty base image of `FROM scratch` for `platform` (`FROM --platform=... scratch`,
+    /// `build --platform`): its config names that platform; the same id every time.
+    pub fn scratch_image(&self, platform: &api::image::Platform) -> Result<ImageInfo, ImageError> {
+        self.derive(
+            None,
+            ContainerConfig::default(),
+            None,
+            None,
+            Some(platform.clone()),
+        )
+    }
+
+    fn derive(
+        &self,
+        parent: Option<&Digest>,
+        config: ContainerConfig,
+        author: Option<String>,
+        history: Option<History>,
+        platform: Option<api::image::Platform>,
+    ) -> Result<ImageInfo, ImageError> {
         let (base, layers, manifest_layers) = match parent {
             Some(id) => {
                 let base = self.config(id)?;
@@ -537,14 +560,14 @@ impl ImageStore {
                 (base, layers, manifest.layers)
             }
             None => {
-                let host = api::image::Platform::host();
+                let host = platform.unwrap_or_else(api::image::Platform::host);
                 let base = ImageConfig {
                     created: None,
                     author: None,
                     architecture: host.architecture,
                     os: host.os,
                     os_version: None,
-                    variant: None,
+                    variant: host.variant,
                     config: None,
                     rootfs: api::image::RootFs {
                         kind: "layers".into(),
