@@ -297,9 +297,81 @@ fn failing_run_exits_with_its_code_and_moves_no_tag() {
             stderr(&o)
         );
         assert_eq!(inspect(&d, "capbuild:fail")["Id"], before);
+        // As docker: the failed step's container is kept (Exited with the code), and
+        // --force-rm removes it.
+        let kept = ok(d.berth(&["ps", "-aq", "--no-trunc"]));
+        let kept: Vec<&str> = kept.lines().collect();
+        assert_eq!(kept.len(), 1, "{cli}: {kept:?}");
+        assert_eq!(
+            ok(d.berth(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                kept[0]
+            ])),
+            "exited 7\n"
+        );
+        assert!(
+            stdout(&o).contains(&format!(" ---> Running in {}", &kept[0][..12])),
+            "{cli}: {}",
+            stdout(&o)
+        );
+        ok(d.berth(&["rm", kept[0]]));
+        let forced = if cli == "berth" {
+            d.berth(&[
+                "build",
+                "--force-rm",
+                "--target",
+                "fail",
+                "-f",
+                s(&ctx.join("Dockerfile.multi")),
+                s(&ctx),
+            ])
+        } else {
+            d.docker(&[
+                "build",
+                "--force-rm",
+                "--target",
+                "fail",
+                "-f",
+                s(&ctx.join("Dockerfile.multi")),
+                s(&ctx),
+            ])
+        };
+        assert_eq!(forced.status.code(), Some(7), "{cli}: {}", stderr(&forced));
+        assert_eq!(ok(d.berth(&["ps", "-aq"])), "", "{cli} --force-rm");
     }
-    // No build container is left behind.
-    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
+
+    // --rm=false keeps every RUN container of a successful build (exited 0).
+    let keep = context(
+        &d,
+        "keep",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo one > /1\nRUN echo two > /2\n",
+        )],
+    );
+    for cli in ["berth", "docker"] {
+        let o = if cli == "berth" {
+            d.berth(&["build", "--no-cache", "--rm=false", s(&keep)])
+        } else {
+            d.docker(&["build", "--no-cache", "--rm=false", s(&keep)])
+        };
+        let out = ok(o);
+        assert!(
+            !out.contains("Removing intermediate container"),
+            "{cli}: {out}"
+        );
+        let kept = ok(d.berth(&["ps", "-a", "--format", "{{.Status}}"]));
+        assert_eq!(kept.lines().count(), 2, "{cli}: {kept}");
+        assert!(
+            kept.lines().all(|l| l.starts_with("Exited (0)")),
+            "{cli}: {kept}"
+        );
+        for id in ok(d.berth(&["ps", "-aq"])).lines() {
+            ok(d.berth(&["rm", id]));
+        }
+    }
 }
 
 /// Builds `dockerfile` with `files` and expects failure with `message` on stderr.
