@@ -778,6 +778,13 @@ fn add_of_a_url_and_a_remote_tarball_context() {
     let www = d.dir.path().join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("file.txt"), "downloaded\n").unwrap();
+    // python's http.server sends the file's mtime as Last-Modified: ADD gives it to the file.
+    std::fs::File::options()
+        .write(true)
+        .open(www.join("file.txt"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        .unwrap();
     let ctx = context(
         &d,
         "remote",
@@ -813,9 +820,9 @@ fn add_of_a_url_and_a_remote_tarball_context() {
             "addurl:1",
             "sh",
             "-c",
-            "cat /x/file.txt /y; stat -c %a /y"
+            "cat /x/file.txt /y; stat -c '%a %Y' /y /x/file.txt"
         ])),
-        "downloaded\ndownloaded\n600\n"
+        "downloaded\ndownloaded\n600 1000000000\n600 1000000000\n"
     );
     // A URL context: the berth CLI asks the daemon to fetch it (`remote=`), the docker CLI
     // downloads it and sends it gzip-compressed.

@@ -379,8 +379,9 @@ pub trait Executor: Send + Sync {
         platform: Option<&Platform>,
         out: &dyn Output,
     ) -> Result<Digest, BuildError>;
-    /// Downloads an `http(s)` URL (ADD) into the file `dest`.
-    fn download(&self, url: &str, dest: &Path) -> Result<(), BuildError>;
+    /// Downloads an `http(s)` URL (ADD) into the file `dest`; returns the response's
+    /// `Last-Modified` header.
+    fn download(&self, url: &str, dest: &Path) -> Result<Option<String>, BuildError>;
 }
 
 /// What the user asked for besides the context.
@@ -1087,10 +1088,29 @@ impl Build<'_> {
                     let sub = dir.join(i.to_string());
                     fs::create_dir_all(&sub)
                         .map_err(|e| BuildError::Io(format!("create {}: {e}", sub.display())))?;
-                    self.executor.download(u, &sub.join(&base))?;
+                    let file = sub.join(&base);
+                    let last_modified = self.executor.download(u, &file)?;
                     use std::os::unix::fs::PermissionsExt;
-                    fs::set_permissions(sub.join(&base), fs::Permissions::from_mode(0o600))
+                    fs::set_permissions(&file, fs::Permissions::from_mode(0o600))
                         .map_err(|e| BuildError::Io(e.to_string()))?;
+                    // The file's mtime is the server's Last-Modified (kept by the copy).
+                    if let Some(secs) = last_modified
+                        .as_deref()
+                        .and_then(crate::copy::parse_http_date)
+                    {
+                        let t = if secs >= 0 {
+                            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64)
+                        } else {
+                            SystemTime::UNIX_EPOCH
+                        };
+                        fs::File::options()
+                            .write(true)
+                            .open(&file)
+                            .and_then(|f| f.set_modified(t))
+                            .map_err(|e| {
+                                BuildError::Io(format!("set the mtime of {}: {e}", file.display()))
+                            })?;
+                    }
                     names.push(CopySource::Path(format!("{i}/{base}")));
                 }
                 let mut local = c.clone();
