@@ -1274,3 +1274,88 @@ fn from_platform_chooses_the_base_image() {
     );
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+#[test]
+fn copy_link_layers_survive_a_changed_base() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "link",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 ARG V\n\
+                 RUN echo $V > /base\n\
+                 COPY --link app.txt /opt/app/\n\
+                 COPY --link --chown=1234:5678 dir /srv/data\n\
+                 RUN cat /base /opt/app/app.txt\n",
+            ),
+            ("app.txt", "app\n"),
+            ("dir/one.txt", "one\n"),
+        ],
+    );
+    let layers = |t: &str| -> Vec<String> {
+        inspect(&d, t)["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect()
+    };
+    let out1 = ok(d.berth(&["build", "--build-arg", "V=1", "-t", "link:1", s(&ctx)]));
+    assert!(out1.contains("1\napp\n"), "{out1}");
+    let out2 = ok(d.berth(&["build", "--build-arg", "V=2", "-t", "link:2", s(&ctx)]));
+    assert!(out2.contains("2\napp\n"), "{out2}");
+    // The base changed (the RUN re-ran), the --link steps were reused.
+    for step in [
+        "Step 4/6 : COPY --link app.txt /opt/app/\n ---> Using cache\n",
+        "Step 5/6 : COPY --link --chown=1234:5678 dir /srv/data\n ---> Using cache\n",
+    ] {
+        assert!(out2.contains(step), "missing {step:?} in:\n{out2}");
+    }
+    assert!(
+        !out2.contains("Step 3/6 : RUN echo $V > /base\n ---> Using cache"),
+        "{out2}"
+    );
+    let (l1, l2) = (layers("link:1"), layers("link:2"));
+    // busybox, RUN, the two --link layers, the last RUN's (empty) layer.
+    assert_eq!(l1.len(), 5, "{l1:?}");
+    assert_eq!(l1.len(), l2.len());
+    assert_eq!(l1[0], l2[0], "busybox");
+    assert_ne!(l1[1], l2[1], "the RUN layer depends on V");
+    assert_eq!(l1[2..4], l2[2..4], "the --link layers are the same blobs");
+    assert_ne!(inspect(&d, "link:1")["Id"], inspect(&d, "link:2")["Id"]);
+    // The files are right, stacked on the new base; created directories are root's (or the
+    // --chown owner's) with mode 0755.
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "link:2",
+            "sh",
+            "-c",
+            "cat /base /opt/app/app.txt /srv/data/one.txt; \
+             stat -c '%n %u:%g %a' /opt /opt/app /opt/app/app.txt /srv /srv/data /srv/data/one.txt; \
+             ls /bin/busybox"
+        ])),
+        "2\napp\none\n\
+         /opt 0:0 755\n/opt/app 0:0 755\n/opt/app/app.txt 0:0 644\n\
+         /srv 1234:5678 755\n/srv/data 1234:5678 755\n/srv/data/one.txt 1234:5678 644\n\
+         /bin/busybox\n"
+    );
+    // Unchanged everything: the same image again; a changed file: a new layer.
+    let out3 = ok(d.berth(&["build", "--build-arg", "V=2", "-t", "link:3", s(&ctx)]));
+    assert_eq!(out3.matches("Using cache").count(), 5, "{out3}");
+    assert_eq!(inspect(&d, "link:3")["Id"], inspect(&d, "link:2")["Id"]);
+    std::fs::write(ctx.join("app.txt"), "changed\n").unwrap();
+    let out4 = ok(d.berth(&["build", "--build-arg", "V=2", "-t", "link:4", s(&ctx)]));
+    assert!(out4.contains("2\nchanged\n"), "{out4}");
+    let l4 = layers("link:4");
+    assert_eq!(l4[1], l2[1]);
+    assert_ne!(l4[2], l2[2]);
+    assert_eq!(
+        l4[3], l2[3],
+        "the second --link layer is reused on the new parent"
+    );
+}

@@ -970,8 +970,20 @@ impl Build<'_> {
         image: &Digest,
         f: impl FnOnce(&Path, &str) -> Result<T, BuildError>,
     ) -> Result<T, BuildError> {
+        self.with_snapshot_on(Some(image), f)
+    }
+
+    /// [`Self::with_snapshot`] on `image`, or on nothing (an empty tree) for `None`.
+    fn with_snapshot_on<T>(
+        &self,
+        image: Option<&Digest>,
+        f: impl FnOnce(&Path, &str) -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
         let key = format!("{SNAPSHOT_PREFIX}{}", content::atomic::unique_suffix());
-        self.store.prepare_rootfs(image, &key)?;
+        match image {
+            Some(image) => self.store.prepare_rootfs(image, &key)?,
+            None => self.store.prepare_empty_rootfs(&key)?,
+        };
         let result = (|| {
             let mount = self.store.mount_rootfs(&key)?;
             let r = f(mount.path(), &key);
@@ -1210,6 +1222,17 @@ impl Build<'_> {
         }
         let digest = files_digest(&entries);
         let created_by = c.created_by(&source_description(kind, &digest));
+        if c.link {
+            let sources = Sources {
+                selected: &selected,
+                inline: &inline,
+                context_rel,
+                ignore,
+                chmod,
+                extract,
+            };
+            return self.copy_linked(sc, c, &sources, &digest, created_by, settings);
+        }
         let key = step_key(&CacheInput {
             parent: &sc.image.to_string(),
             instruction: &format!("{created_by}\nchmod={chmod:?}\nlink={}", c.link),
@@ -1239,32 +1262,152 @@ impl Build<'_> {
                 None if ignore.is_some() => Some((0, 0)),
                 None => None,
             };
-            let own = Ownership { owner, mode: chmod };
             let many = selected.len() + inline.len() > 1;
             let dest_dir = c.dest.ends_with('/')
                 || many
                 || matches!(files::resolve(root, &c.dest, false), Ok(Some(p)) if p.is_dir());
-            for s in &selected {
-                if s.is_dir {
-                    let target = files::make_dirs(root, &c.dest, owner).map_err(fail)?;
-                    files::copy_into(s, &target, own, context_rel, ignore).map_err(fail)?;
-                } else if extract && is_archive(&s.path) {
-                    let target = files::make_dirs(root, &c.dest, owner).map_err(fail)?;
-                    extract_archive(&s.path, &target).map_err(fail)?;
-                } else {
-                    let target =
-                        file_target(root, &c.dest, dest_dir, &s.name, owner).map_err(fail)?;
-                    files::copy_into(s, &target, own, context_rel, ignore).map_err(fail)?;
-                }
-            }
-            for f in &inline {
-                let target = file_target(root, &c.dest, dest_dir, &f.name, owner).map_err(fail)?;
-                write_inline(&target, f, own).map_err(fail)?;
-            }
+            let sources = Sources {
+                selected: &selected,
+                inline: &inline,
+                context_rel,
+                ignore,
+                chmod,
+                extract,
+            };
+            write_sources(root, c, &sources, owner, dest_dir).map_err(fail)?;
             Ok(self.store.commit_snapshot(snap, &parent, &opts)?)
         })?;
         Ok((key, info.id, false))
     }
+
+    /// `COPY --link` / `ADD --link` (BuildKit): the files form a layer of their own, built in
+    /// an empty tree and stacked on the parent, so its cache key leaves the parent out (only
+    /// the sources' hash, destination, owner, mode). After the base changed, the earlier
+    /// step's layer is stacked on the new parent as is: same blob, same layer digest. The
+    /// destination cannot be looked up below: it is a directory only when it ends in `/`
+    /// or there are several sources; directories it creates get the `--chown` owner (else
+    /// root) and mode 0755.
+    fn copy_linked(
+        &self,
+        sc: &StageCtx,
+        c: &CopyStep,
+        src: &Sources<'_>,
+        digest: &Digest,
+        created_by: String,
+        settings: &BuildSettings,
+    ) -> Result<(Digest, Digest, bool), BuildError> {
+        let verb = if c.add { "ADD" } else { "COPY" };
+        let fail = |source: SourceError| BuildError::Copy { verb, source };
+        let owner = match &c.chown {
+            Some(spec) => Some(self.chown_ids(&sc.image, spec).map_err(fail)?),
+            None if src.ignore.is_some() => Some((0, 0)),
+            None => None,
+        };
+        let key = step_key(&CacheInput {
+            parent: "--link",
+            instruction: &format!(
+                "{created_by}\nchmod={:?}\ndest={}\nowner={owner:?}\nextract={}",
+                src.chmod, c.dest, src.extract
+            ),
+            build_args: &[],
+            files: Some(digest),
+        });
+        let opts = self.commit_options(sc, created_by);
+        if let Some(prev) = self.cached(&key, settings) {
+            let same_parent = self
+                .store
+                .resolve(&prev.to_string())
+                .is_ok_and(|i| i.parent.as_ref() == Some(&sc.image));
+            let same_config = self
+                .store
+                .config(&prev)
+                .is_ok_and(|cfg| cfg.config.as_ref() == Some(&sc.state.config));
+            if same_parent && same_config {
+                return Ok((key, prev, true));
+            }
+            let info = self.store.append_layer_of(&sc.image, &prev, &opts)?;
+            self.remember(&key, &info.id);
+            return Ok((key, info.id, true));
+        }
+        let many = src.selected.len() + src.inline.len() > 1;
+        let dest_dir = c.dest.ends_with('/') || many;
+        let info = self.with_snapshot_on(None, |root, snap| {
+            write_sources(root, c, src, owner, dest_dir).map_err(fail)?;
+            Ok(self.store.commit_snapshot_onto(snap, &sc.image, &opts)?)
+        })?;
+        Ok((key, info.id, false))
+    }
+
+    /// `--chown` as ids: numbers as they are, names looked up in `image`'s `/etc/passwd` and
+    /// `/etc/group`.
+    fn chown_ids(&self, image: &Digest, spec: &str) -> Result<(u32, u32), SourceError> {
+        let numeric = spec
+            .split(':')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let resolve = |passwd: Option<&str>, group: Option<&str>| {
+            crate::copy::resolve_chown(spec, passwd, group)
+                .map_err(|e| SourceError::Io(e.to_string()))
+        };
+        if numeric {
+            return resolve(None, None);
+        }
+        let files = self
+            .with_snapshot(image, |root, _| {
+                let read = |p: &str| {
+                    files::resolve(root, p, false)
+                        .ok()
+                        .flatten()
+                        .and_then(|p| fs::read_to_string(p).ok())
+                };
+                Ok((read("etc/passwd"), read("etc/group")))
+            })
+            .map_err(|e| SourceError::Io(e.to_string()))?;
+        resolve(files.0.as_deref(), files.1.as_deref())
+    }
+}
+
+/// What a COPY/ADD writes: the selected sources, heredoc files and how to copy them.
+struct Sources<'a> {
+    selected: &'a [Selected],
+    inline: &'a [crate::dispatch::InlineFile],
+    /// A source's path relative to the context (for `.dockerignore` inside directories).
+    context_rel: &'a dyn Fn(&Path) -> Option<String>,
+    ignore: Option<&'a IgnoreMatcher>,
+    chmod: Option<u32>,
+    /// ADD: unpack local archives.
+    extract: bool,
+}
+
+/// Writes `src` under `root` at `c.dest`; `dest_dir`: a single file goes inside the
+/// destination rather than at it; `owner` of the files and of the directories made.
+fn write_sources(
+    root: &Path,
+    c: &CopyStep,
+    src: &Sources<'_>,
+    owner: Option<(u32, u32)>,
+    dest_dir: bool,
+) -> Result<(), SourceError> {
+    let own = Ownership {
+        owner,
+        mode: src.chmod,
+    };
+    for s in src.selected {
+        if s.is_dir {
+            let target = files::make_dirs(root, &c.dest, owner)?;
+            files::copy_into(s, &target, own, src.context_rel, src.ignore)?;
+        } else if src.extract && is_archive(&s.path) {
+            let target = files::make_dirs(root, &c.dest, owner)?;
+            extract_archive(&s.path, &target)?;
+        } else {
+            let target = file_target(root, &c.dest, dest_dir, &s.name, owner)?;
+            files::copy_into(s, &target, own, src.context_rel, src.ignore)?;
+        }
+    }
+    for f in src.inline {
+        let target = file_target(root, &c.dest, dest_dir, &f.name, owner)?;
+        write_inline(&target, f, own)?;
+    }
+    Ok(())
 }
 
 /// Removes a directory tree when dropped.

@@ -354,6 +354,67 @@ impl ImageStore {
                 return Err(ImageError::TagWithDigest(t.familiar()));
             }
         }
+        // The layer, streamed into the content store while hashed.
+        let mut writer = self.content.writer()?;
+        self.write_changes_tar(key, exclude, &mut writer)?;
+        let (blob, size) = writer.commit(None)?;
+        let layer = Descriptor::new(MEDIA_TYPE_OCI_LAYER, blob.clone(), size);
+        self.stack_layer(image, layer, &blob, opts, adopt.then_some(key))
+    }
+
+    /// The changes of snapshot `key` as a layer stacked on `image`, not on the snapshot's
+    /// own parent: what a build's `COPY --link` does with a snapshot prepared on the empty
+    /// image. The layer is unpacked on `image`'s layers; `key` is left to the caller.
+    pub fn commit_snapshot_onto(
+        &self,
+        key: &str,
+        image: &Digest,
+        opts: &CommitOptions,
+    ) -> Result<ImageInfo, ImageError> {
+        let mut writer = self.content.writer()?;
+        self.write_changes_tar(key, &[], &mut writer)?;
+        let (blob, size) = writer.commit(None)?;
+        let layer = Descriptor::new(MEDIA_TYPE_OCI_LAYER, blob.clone(), size);
+        self.stack_layer(image, layer, &blob, opts, None)
+    }
+
+    /// The last layer of image `from` stacked on `image` (the same blob and diff id, so the
+    /// same layer digest): a `COPY --link` step reused after its base changed.
+    pub fn append_layer_of(
+        &self,
+        image: &Digest,
+        from: &Digest,
+        opts: &CommitOptions,
+    ) -> Result<ImageInfo, ImageError> {
+        let config = self.config(from)?;
+        let manifest = {
+            let state = self.lock();
+            let rec = state
+                .images
+                .get(from)
+                .ok_or_else(|| ImageError::NotFound(from.to_string()))?;
+            rec.manifest.clone()
+        };
+        let manifest: Manifest = serde_json::from_slice(&self.content.read(&manifest)?)
+            .map_err(|e| ImageError::Archive(format!("invalid manifest of {from}: {e}")))?;
+        let (Some(layer), Some(diff_id)) = (manifest.layers.last(), config.rootfs.diff_ids.last())
+        else {
+            return Err(ImageError::Archive(format!("image {from} has no layer")));
+        };
+        self.stack_layer(image, layer.clone(), diff_id, opts, None)
+    }
+
+    /// Records a new image: `image` plus the stored blob `layer` (diff id `diff_id`), config
+    /// and history from `opts`. `adopt`: the active snapshot on `image` that holds exactly
+    /// these changes becomes the layer's snapshot; otherwise the blob is unpacked.
+    fn stack_layer(
+        &self,
+        image: &Digest,
+        layer: Descriptor,
+        diff_id: &Digest,
+        opts: &CommitOptions,
+        adopt: Option<&str>,
+    ) -> Result<ImageInfo, ImageError> {
         let base = self.config(image)?;
         let (base_layers, base_chain, base_manifest) = {
             let state = self.lock();
@@ -366,23 +427,22 @@ impl ImageStore {
         let base_manifest: Manifest =
             serde_json::from_slice(&self.content.read(&base_manifest)?)
                 .map_err(|e| ImageError::Archive(format!("invalid manifest of {image}: {e}")))?;
-        // The layer, streamed into the content store while hashed.
-        let mut writer = self.content.writer()?;
-        self.write_changes_tar(key, exclude, &mut writer)?;
-        let (blob, size) = writer.commit(None)?;
-        let diff_id = blob.clone();
+        let blob = layer.digest.clone();
         let mut diff_ids = base.rootfs.diff_ids.clone();
         diff_ids.push(diff_id.clone());
         let chain_id = api::image::chain_id(&diff_ids).expect("non-empty");
-        if adopt {
-            if !self.has_layer(&chain_id) {
-                match self.snapshots.commit(&chain_id.to_string(), key) {
-                    Ok(()) | Err(snapshot::SnapshotError::AlreadyExists(_)) => {}
-                    Err(e) => return Err(e.into()),
+        match adopt {
+            Some(key) => {
+                if !self.has_layer(&chain_id) {
+                    match self.snapshots.commit(&chain_id.to_string(), key) {
+                        Ok(()) | Err(snapshot::SnapshotError::AlreadyExists(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
-        } else {
-            self.unpack_blob(&blob, &diff_id, &chain_id, base_chain.last(), &mut |_| {})?;
+            None => {
+                self.unpack_blob(&blob, diff_id, &chain_id, base_chain.last(), &mut |_| {})?;
+            }
         }
 
         let now = api::time::rfc3339_nano(std::time::SystemTime::now());
@@ -407,7 +467,7 @@ impl ImageStore {
         };
         let config_bytes = serde_json::to_vec(&config).expect("config serialises");
         let mut layers: Vec<Descriptor> = base_manifest.layers.clone();
-        layers.push(Descriptor::new(MEDIA_TYPE_OCI_LAYER, blob.clone(), size));
+        layers.push(layer);
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(MEDIA_TYPE_OCI_MANIFEST.to_string()),
