@@ -1451,6 +1451,9 @@ pub struct BuildArgs {
     /// Always remove intermediate containers
     #[arg(long = "force-rm")]
     pub force_rm: bool,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from", value_name = "strings", value_delimiter = ',')]
+    pub cache_from: Vec<String>,
     /// The build context: a directory, a URL of a tarball, or "-" (a tarball or a Dockerfile
     /// on stdin)
     #[arg(value_name = "PATH | URL | -")]

@@ -1359,3 +1359,58 @@ fn copy_link_layers_survive_a_changed_base() {
         "the second --link layer is reused on the new parent"
     );
 }
+
+#[test]
+fn cache_from_an_image_restores_its_steps() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "cf",
+        &[("Dockerfile", APP), ("hello.txt", "hello file\n")],
+    );
+    ok(d.berth(&["build", "-t", "cf:1", s(&ctx)]));
+    let img = inspect(&d, "cf:1");
+    let tar = d.dir.path().join("cf.tar");
+    ok(d.berth(&["save", "-o", s(&tar), "cf:1"]));
+    // Only the saved image comes back: no intermediate images, no step cache.
+    let forget = || {
+        for t in ["cf:1", "cf:2"] {
+            let _ = d.berth(&["rmi", t]);
+        }
+        ok(d.berth(&["builder", "prune", "-af"]));
+        ok(d.berth(&["load", "-i", s(&tar)]));
+        assert_eq!(inspect(&d, "cf:1")["Id"], img["Id"]);
+    };
+    for cli in ["berth", "docker"] {
+        forget();
+        let args = ["build", "--cache-from", "cf:1", "-t", "cf:2", s(&ctx)];
+        let out = ok(if cli == "berth" {
+            d.berth(&args)
+        } else {
+            d.docker(&args)
+        });
+        assert_eq!(out.matches(" ---> Using cache").count(), 9, "{cli}: {out}");
+        assert!(!out.contains("Running in"), "{cli}: {out}");
+        let rebuilt = inspect(&d, "cf:2");
+        assert_eq!(rebuilt["RootFS"], img["RootFS"], "{cli}: the same layers");
+        assert_eq!(rebuilt["Id"], img["Id"], "{cli}: the same image");
+        assert_eq!(rebuilt["Config"], img["Config"], "{cli}");
+        assert_eq!(
+            ok(d.berth(&["run", "--rm", "cf:2"])),
+            "hello from build\n",
+            "{cli}"
+        );
+    }
+    // A changed step and everything after it are built again; the steps before still come
+    // from the image.
+    forget();
+    std::fs::write(ctx.join("hello.txt"), "changed\n").unwrap();
+    let out = ok(d.berth(&["build", "--cache-from", "cf:1", "-t", "cf:2", s(&ctx)]));
+    assert_eq!(out.matches(" ---> Using cache").count(), 4, "{out}");
+    assert!(out.contains("hello from build\n"), "{out}");
+    // Without --cache-from nothing is reused.
+    std::fs::write(ctx.join("hello.txt"), "hello file\n").unwrap();
+    forget();
+    let out = ok(d.berth(&["build", "-t", "cf:2", s(&ctx)]));
+    assert_eq!(out.matches(" ---> Using cache").count(), 0, "{out}");
+}

@@ -404,6 +404,8 @@ pub struct BuildSettings {
     /// `--force-rm`: remove RUN containers even when their step fails (and when
     /// `keep_containers` is set).
     pub force_rm: bool,
+    /// `--cache-from` images: steps their history matches are taken from them.
+    pub cache_from: Vec<String>,
 }
 
 /// The build's environment.
@@ -774,6 +776,74 @@ impl Build<'_> {
         }
     }
 
+    /// The image for a step: the step cache's, else one restored from a `--cache-from`
+    /// image (then recorded in the cache too).
+    fn lookup(
+        &self,
+        key: &Digest,
+        settings: &BuildSettings,
+        sc: &StageCtx,
+        created_by: &str,
+    ) -> Result<Option<Digest>, BuildError> {
+        if let Some(id) = self.cached(key, settings) {
+            return Ok(Some(id));
+        }
+        let found = self.from_cache_sources(sc, created_by, settings)?;
+        if let Some(id) = &found {
+            self.remember(key, id);
+        }
+        Ok(found)
+    }
+
+    /// The classic builder's `--cache-from` matcher: a source image whose history and
+    /// layers start with the parent's, and whose next history entry is this step's
+    /// `created_by`, gives the step: that entry (its time too) and, unless it is an empty
+    /// layer, that layer stacked on the parent (same blob), with the step's config.
+    fn from_cache_sources(
+        &self,
+        sc: &StageCtx,
+        created_by: &str,
+        settings: &BuildSettings,
+    ) -> Result<Option<Digest>, BuildError> {
+        if settings.no_cache || settings.cache_from.is_empty() {
+            return Ok(None);
+        }
+        let parent = self.store.config(&sc.image)?;
+        let n = parent.history.len();
+        for source in &settings.cache_from {
+            let Ok(info) = self.store.resolve(source) else {
+                continue;
+            };
+            let Ok(target) = self.store.config(&info.id) else {
+                continue;
+            };
+            if !continues(&target, &parent)
+                || target.history[n].created_by.as_deref() != Some(created_by)
+            {
+                continue;
+            }
+            let entry = target.history[n].clone();
+            let image = if entry.empty_layer == Some(true) {
+                self.store.derive_image(
+                    Some(&sc.image),
+                    sc.state.config.clone(),
+                    sc.state.author.clone(),
+                    Some(entry),
+                )?
+            } else {
+                let layer = target.history[..n]
+                    .iter()
+                    .filter(|h| h.empty_layer != Some(true))
+                    .count();
+                let opts = self.commit_options(sc, created_by.to_string());
+                self.store
+                    .append_layer_at(&sc.image, &info.id, Some(layer), &opts, Some(entry))?
+            };
+            return Ok(Some(image.id));
+        }
+        Ok(None)
+    }
+
     fn remember(&self, key: &Digest, id: &Digest) {
         if let Err(e) = self.cache.put(key, id) {
             tracing::warn!(error = %e, "could not write the build cache");
@@ -826,7 +896,7 @@ impl Build<'_> {
             build_args: &[],
             files: None,
         });
-        if let Some(id) = self.cached(&key, settings) {
+        if let Some(id) = self.lookup(&key, settings, sc, &text)? {
             self.finish(sc, &key, id, true);
             return Ok(());
         }
@@ -913,7 +983,7 @@ impl Build<'_> {
             build_args: &[],
             files: None,
         });
-        if let Some(id) = self.cached(&key, settings) {
+        if let Some(id) = self.lookup(&key, settings, sc, &r.created_by)? {
             self.finish(sc, &key, id, true);
             return Ok(());
         }
@@ -1012,7 +1082,7 @@ impl Build<'_> {
             build_args: &[],
             files: None,
         });
-        if let Some(id) = self.cached(&key, settings) {
+        if let Some(id) = self.lookup(&key, settings, sc, &w.created_by)? {
             self.finish(sc, &key, id, true);
             return Ok(());
         }
@@ -1239,7 +1309,7 @@ impl Build<'_> {
             build_args: &[],
             files: Some(&digest),
         });
-        if let Some(id) = self.cached(&key, settings) {
+        if let Some(id) = self.lookup(&key, settings, sc, &created_by)? {
             return Ok((key, id, true));
         }
         let parent = sc.image.clone();
@@ -1408,6 +1478,14 @@ fn write_sources(
         write_inline(&target, f, own)?;
     }
     Ok(())
+}
+
+/// Whether image config `target` continues `parent` (moby's `isValidParent`): a longer
+/// history whose start equals the parent's, and the parent's layers first.
+fn continues(target: &api::image::ImageConfig, parent: &api::image::ImageConfig) -> bool {
+    let (h, d) = (&parent.history, &parent.rootfs.diff_ids);
+    let (th, td) = (&target.history, &target.rootfs.diff_ids);
+    h.len() < th.len() && d.len() <= td.len() && th[..h.len()] == h[..] && td[..d.len()] == d[..]
 }
 
 /// Removes a directory tree when dropped.

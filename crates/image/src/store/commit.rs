@@ -386,6 +386,20 @@ impl ImageStore {
         from: &Digest,
         opts: &CommitOptions,
     ) -> Result<ImageInfo, ImageError> {
+        self.append_layer_at(image, from, None, opts, None)
+    }
+
+    /// Layer `index` of image `from` (the last when `None`) stacked on `image`, with
+    /// `history` as the new entry when given (else one made from `opts`, created now): a
+    /// build step restored from a `--cache-from` image.
+    pub fn append_layer_at(
+        &self,
+        image: &Digest,
+        from: &Digest,
+        index: Option<usize>,
+        opts: &CommitOptions,
+        history: Option<History>,
+    ) -> Result<ImageInfo, ImageError> {
         let config = self.config(from)?;
         let manifest = {
             let state = self.lock();
@@ -397,11 +411,14 @@ impl ImageStore {
         };
         let manifest: Manifest = serde_json::from_slice(&self.content.read(&manifest)?)
             .map_err(|e| ImageError::Archive(format!("invalid manifest of {from}: {e}")))?;
-        let (Some(layer), Some(diff_id)) = (manifest.layers.last(), config.rootfs.diff_ids.last())
+        let i = index.unwrap_or(manifest.layers.len().saturating_sub(1));
+        let (Some(layer), Some(diff_id)) = (manifest.layers.get(i), config.rootfs.diff_ids.get(i))
         else {
-            return Err(ImageError::Archive(format!("image {from} has no layer")));
+            return Err(ImageError::Archive(format!(
+                "image {from} has no layer {i}"
+            )));
         };
-        self.stack_layer(image, layer.clone(), diff_id, opts, None)
+        self.stack_layer_with(image, layer.clone(), diff_id, opts, None, history)
     }
 
     /// Records a new image: `image` plus the stored blob `layer` (diff id `diff_id`), config
@@ -414,6 +431,18 @@ impl ImageStore {
         diff_id: &Digest,
         opts: &CommitOptions,
         adopt: Option<&str>,
+    ) -> Result<ImageInfo, ImageError> {
+        self.stack_layer_with(image, layer, diff_id, opts, adopt, None)
+    }
+
+    fn stack_layer_with(
+        &self,
+        image: &Digest,
+        layer: Descriptor,
+        diff_id: &Digest,
+        opts: &CommitOptions,
+        adopt: Option<&str>,
+        entry: Option<History>,
     ) -> Result<ImageInfo, ImageError> {
         let base = self.config(image)?;
         let (base_layers, base_chain, base_manifest) = {
@@ -445,17 +474,18 @@ impl ImageStore {
             }
         }
 
-        let now = api::time::rfc3339_nano(std::time::SystemTime::now());
-        let mut history = base.history.clone();
-        history.push(History {
-            created: Some(now.clone()),
+        let entry = entry.unwrap_or_else(|| History {
+            created: Some(api::time::rfc3339_nano(std::time::SystemTime::now())),
             created_by: Some(opts.created_by.clone()),
             author: opts.author.clone(),
             comment: opts.comment.clone(),
             ..History::default()
         });
+        let created = entry.created.clone();
+        let mut history = base.history.clone();
+        history.push(entry);
         let config = ImageConfig {
-            created: Some(now.clone()),
+            created,
             author: opts.author.clone(),
             config: Some(opts.config.clone()),
             rootfs: api::image::RootFs {
