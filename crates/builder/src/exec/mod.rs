@@ -788,7 +788,7 @@ impl Build<'_> {
         if let Some(id) = self.cached(key, settings) {
             return Ok(Some(id));
         }
-        let found = self.from_cache_sources(sc, created_by, settings)?;
+        let found = self.restore_from_sources(sc, created_by, settings)?;
         if let Some(id) = &found {
             self.remember(key, id);
         }
@@ -799,7 +799,7 @@ impl Build<'_> {
     /// layers start with the parent's, and whose next history entry is this step's
     /// `created_by`, gives the step: that entry (its time too) and, unless it is an empty
     /// layer, that layer stacked on the parent (same blob), with the step's config.
-    fn from_cache_sources(
+    fn restore_from_sources(
         &self,
         sc: &StageCtx,
         created_by: &str,
