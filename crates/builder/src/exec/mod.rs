@@ -1575,3 +1575,48 @@ fn extract_archive(path: &Path, target: &Path) -> Result<(), SourceError> {
         .map_err(|e| SourceError::Io(format!("extracting {}: {e}", path.display())))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::continues;
+    use api::image::{History, ImageConfig};
+    use api::Digest;
+
+    fn image(history: &[&str], layers: &[&str]) -> ImageConfig {
+        let mut c = ImageConfig::default();
+        c.history = history
+            .iter()
+            .map(|h| History {
+                created_by: Some(h.to_string()),
+                ..History::default()
+            })
+            .collect();
+        c.rootfs.diff_ids = layers
+            .iter()
+            .map(|l| Digest::sha256_of(l.as_bytes()))
+            .collect();
+        c
+    }
+
+    #[test]
+    fn a_cache_source_must_continue_the_parent() {
+        // moby's isValidParent: a longer history that starts with the parent's, and the
+        // parent's layers first; an empty parent (scratch) is continued by anything.
+        let source = image(&["base", "ENV a", "RUN x"], &["l0", "l1"]);
+        assert!(continues(&source, &image(&["base"], &["l0"])));
+        assert!(continues(&source, &image(&["base", "ENV a"], &["l0"])));
+        assert!(continues(&source, &image(&[], &[])));
+        assert!(!continues(&source, &image(&["base", "ENV b"], &["l0"])));
+        assert!(!continues(&source, &image(&["base"], &["other"])));
+        assert!(!continues(
+            &source,
+            &image(&["base", "ENV a", "RUN x"], &["l0", "l1"])
+        ));
+        let mut later = image(&["base"], &["l0"]);
+        later.history[0].created = Some("2020-01-01T00:00:00Z".into());
+        assert!(
+            !continues(&source, &later),
+            "entries compare whole, times too"
+        );
+    }
+}
