@@ -1583,14 +1583,16 @@ mod tests {
     use api::Digest;
 
     fn image(history: &[&str], layers: &[&str]) -> ImageConfig {
-        let mut c = ImageConfig::default();
-        c.history = history
-            .iter()
-            .map(|h| History {
-                created_by: Some(h.to_string()),
-                ..History::default()
-            })
-            .collect();
+        let mut c = ImageConfig {
+            history: history
+                .iter()
+                .map(|h| History {
+                    created_by: Some(h.to_string()),
+                    ..History::default()
+                })
+                .collect(),
+            ..ImageConfig::default()
+        };
         c.rootfs.diff_ids = layers
             .iter()
             .map(|l| Digest::sha256_of(l.as_bytes()))
