@@ -128,12 +128,85 @@ fn lookup(name: &str, file: Option<&str>, path: &str, what: &str) -> Result<u32,
         .ok_or_else(|| format!("no such {what}: {name}"))
 }
 
+/// An HTTP date (`Last-Modified`) as seconds since the epoch: the three forms HTTP/1.1
+/// allows, as Go's `http.ParseTime` reads them (`Sun, 06 Nov 1994 08:49:37 GMT`,
+/// `Sunday, 06-Nov-94 08:49:37 GMT`, `Sun Nov  6 08:49:37 1994`). `None` when it is none.
+pub fn parse_http_date(text: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = |m: &str| MONTHS.iter().position(|x| *x == m).map(|i| i as u32 + 1);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (day, mon, year, time): (u32, u32, i64, &str) = match words.as_slice() {
+        // IMF-fixdate.
+        [_, d, m, y, t, "GMT"] => (d.parse().ok()?, month(m)?, y.parse::<i64>().ok()?, *t),
+        // RFC 850: two-digit year.
+        [_, dmy, t, "GMT"] => {
+            let mut p = dmy.split('-');
+            let (d, m, y) = (p.next()?, p.next()?, p.next()?);
+            let y: i64 = y.parse().ok()?;
+            let y = if y < 70 {
+                2000 + y
+            } else if y < 100 {
+                1900 + y
+            } else {
+                y
+            };
+            (d.parse().ok()?, month(m)?, y, *t)
+        }
+        // asctime.
+        [_, m, d, t, y] => (d.parse().ok()?, month(m)?, y.parse().ok()?, *t),
+        _ => return None,
+    };
+    let hms: Vec<u32> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, mi, se] = hms.as_slice() else {
+        return None;
+    };
+    if !(1..=31).contains(&day) || *h > 23 || *mi > 59 || *se > 60 {
+        return None;
+    }
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let (y, m) = if mon <= 2 {
+        (year - 1, mon + 9)
+    } else {
+        (year, mon - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * i64::from(m) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + i64::from(*h) * 3600 + i64::from(*mi) * 60 + i64::from(*se))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
     const GROUP: &str = "root:x:0:\napp:x:1000:\nextra:x:2000:app\n";
+
+    #[test]
+    fn http_dates_in_the_three_forms() {
+        // 784111777 = Sun, 06 Nov 1994 08:49:37 GMT (RFC 9110's example).
+        for t in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+        ] {
+            assert_eq!(parse_http_date(t), Some(784_111_777), "{t}");
+        }
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2000 23:59:59 GMT"),
+            Some(951_868_799)
+        );
+        assert_eq!(parse_http_date("yesterday"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 25:49:37 GMT"), None);
+    }
 
     #[test]
     fn urls_and_wildcards() {

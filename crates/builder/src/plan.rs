@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use api::image::Platform;
 use api::ErrorKind;
 
 use crate::expand::{expand_word, ExpandError};
@@ -28,6 +29,9 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--label k=v`: each becomes an extra final `LABEL` step.
     pub labels: BTreeMap<String, String>,
+    /// `--platform` (`os/arch[/variant]`): the target platform, the default of every stage's
+    /// `FROM --platform` and the value of `TARGETPLATFORM` (the host's when unset).
+    pub platform: Option<String>,
 }
 
 /// A plan that cannot be made. `Display` is Docker's text.
@@ -59,6 +63,9 @@ pub enum PlanError {
     /// `FROM --platform=$X` with X empty (the classic builder predefines no platform args).
     #[error("failed to parse platform {0}: \"\" is an invalid component")]
     BlankPlatform(String),
+    /// A platform that is not `os/arch[/variant]`.
+    #[error("failed to parse platform {0}: expected os/arch[/variant], e.g. linux/arm64")]
+    InvalidPlatform(String),
     /// Substitution in a FROM line failed.
     #[error(transparent)]
     Expand(#[from] ExpandError),
@@ -137,13 +144,113 @@ pub struct BuildPlan {
     pub total_steps: usize,
     /// The user's build args.
     pub build_args: BTreeMap<String, Option<String>>,
+    /// `--platform` when given: the platform of stages without `FROM --platform`.
+    pub target_platform: Option<Platform>,
+}
+
+/// The names BuildKit predefines in the global scope, with the build (host) and target
+/// platforms: `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH`, `TARGETVARIANT`, and the same
+/// four for `BUILD`.
+pub const PLATFORM_ARGS: [&str; 8] = [
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+];
+
+fn platform_args(build: &Platform, target: &Platform) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for (prefix, p) in [("TARGET", target), ("BUILD", build)] {
+        out.push((format!("{prefix}PLATFORM"), Some(format_platform(p))));
+        out.push((format!("{prefix}OS"), Some(p.os.clone())));
+        out.push((format!("{prefix}ARCH"), Some(p.architecture.clone())));
+        out.push((
+            format!("{prefix}VARIANT"),
+            Some(p.variant.clone().unwrap_or_default()),
+        ));
+    }
+    out
+}
+
+/// `os/arch[/variant]`, as `--platform` takes it and containerd prints it.
+pub fn format_platform(p: &Platform) -> String {
+    match &p.variant {
+        Some(v) if !v.is_empty() => format!("{}/{}/{v}", p.os, p.architecture),
+        _ => format!("{}/{}", p.os, p.architecture),
+    }
+}
+
+/// Parses `os/arch[/variant]` (or a bare `arch`, taken as Linux), normalised as containerd
+/// does: lower case, `x86_64` -> `amd64`, `aarch64` -> `arm64`, `arm64/v8` -> `arm64`,
+/// `arm` -> `arm/v7`.
+pub fn parse_platform(s: &str) -> Result<Platform, PlanError> {
+    let lower = s.to_ascii_lowercase();
+    let parts: Vec<&str> = lower.split('/').collect();
+    let bad = || PlanError::InvalidPlatform(s.to_string());
+    if parts.iter().any(|p| p.is_empty()) || parts.len() > 3 {
+        return Err(bad());
+    }
+    let (os, arch, variant) = match parts.as_slice() {
+        [arch] => ("linux", *arch, None),
+        [os, arch] => (*os, *arch, None),
+        [os, arch, v] => (*os, *arch, Some(v.to_string())),
+        _ => return Err(bad()),
+    };
+    let (arch, variant) = match (arch, variant) {
+        ("x86_64" | "x86-64", v) => ("amd64", v),
+        ("aarch64" | "arm64", Some(v)) if v == "v8" => ("arm64", None),
+        ("aarch64", v) => ("arm64", v),
+        ("armhf", None) => ("arm", Some("v7".to_string())),
+        ("armel", None) => ("arm", Some("v6".to_string())),
+        ("arm", None) => ("arm", Some("v7".to_string())),
+        ("i386" | "i686", v) => ("386", v),
+        (a, v) => (a, v),
+    };
+    if !os
+        .bytes()
+        .chain(arch.bytes())
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(bad());
+    }
+    Ok(Platform {
+        os: os.to_string(),
+        architecture: arch.to_string(),
+        variant,
+        ..Platform::host()
+    })
+}
+
+/// Whether an image of platform `have` serves `want`: same OS and architecture, and the
+/// same variant when `want` names one (an image without a variant serves any).
+pub fn platform_matches(want: &Platform, have: &Platform) -> bool {
+    let norm = |p: &Platform| parse_platform(&format_platform(p)).unwrap_or_else(|_| p.clone());
+    let (w, h) = (norm(want), norm(have));
+    w.os == h.os
+        && w.architecture == h.architecture
+        && match (&w.variant, &h.variant) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
 }
 
 /// Splits the Dockerfile into stages and plans the build.
 pub fn plan(dockerfile: &Dockerfile, options: &BuildOptions) -> Result<BuildPlan, PlanError> {
     let escape = dockerfile.directives.escape;
     let mut global_arg_lines = Vec::new();
-    let mut global_args: Vec<(String, Option<String>)> = Vec::new();
+    let target_platform = options
+        .platform
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(parse_platform)
+        .transpose()?;
+    let host = Platform::host();
+    let mut global_args: Vec<(String, Option<String>)> =
+        platform_args(&host, target_platform.as_ref().unwrap_or(&host));
     let mut stages: Vec<Stage> = Vec::new();
     for (k, instr) in dockerfile.instructions.iter().enumerate() {
         let step = k + 1;
@@ -155,11 +262,15 @@ pub fn plan(dockerfile: &Dockerfile, options: &BuildOptions) -> Result<BuildPlan
                 for d in decls {
                     let value = match options.build_args.get(&d.name).cloned().flatten() {
                         Some(v) => Some(v),
-                        None => d
-                            .default
-                            .as_deref()
-                            .map(|v| expand_word(v, escape, vars.as_slice()))
-                            .transpose()?,
+                        None => match d.default.as_deref() {
+                            Some(v) => Some(expand_word(v, escape, vars.as_slice())?),
+                            // A bare `ARG TARGETARCH` keeps the predefined value.
+                            None => global_args
+                                .iter()
+                                .find(|(n, _)| *n == d.name)
+                                .and_then(|(_, v)| v.clone())
+                                .filter(|_| PLATFORM_ARGS.contains(&d.name.as_str())),
+                        },
                     };
                     resolved.push((d.name.clone(), value));
                 }
@@ -183,6 +294,7 @@ pub fn plan(dockerfile: &Dockerfile, options: &BuildOptions) -> Result<BuildPlan
                     if p.is_empty() || p.split('/').any(str::is_empty) {
                         return Err(PlanError::BlankPlatform(p.clone()));
                     }
+                    parse_platform(p)?;
                 }
                 let base = if image == "scratch" {
                     StageBase::Scratch
@@ -295,6 +407,7 @@ pub fn plan(dockerfile: &Dockerfile, options: &BuildOptions) -> Result<BuildPlan
         label_steps,
         total_steps,
         build_args: options.build_args.clone(),
+        target_platform,
     })
 }
 
@@ -413,6 +526,17 @@ impl BuildPlan {
         out
     }
 
+    /// The platform stage `index` is built for: its `FROM --platform`, else `--platform`;
+    /// `None` when neither is given (then any local image serves, as the classic builder
+    /// does).
+    pub fn stage_platform(&self, index: usize) -> Option<Platform> {
+        self.stages[index]
+            .platform
+            .as_deref()
+            .and_then(|p| parse_platform(p).ok())
+            .or_else(|| self.target_platform.clone())
+    }
+
     /// A fresh ARG scope for a stage (global values known, nothing declared yet).
     pub fn stage_scope(&self) -> ArgScope {
         ArgScope::new(self.build_args.clone(), self.global_args.clone())
@@ -482,6 +606,7 @@ mod tests {
                 .collect(),
             target: target.map(str::to_string),
             labels: BTreeMap::new(),
+            platform: None,
         }
     }
 
@@ -500,11 +625,40 @@ mod tests {
     }
 
     #[test]
-    fn platform_from_unset_arg_fails_like_the_classic_builder() {
-        // "--platform=$BUILDPLATFORM fails with failed to parse platform : \"\" is an invalid
-        // component"
+    fn platform_args_are_predefined_as_buildkit_does() {
+        // "BuildKit predefines TARGETPLATFORM, TARGETOS, TARGETARCH, TARGETVARIANT,
+        // BUILDPLATFORM, BUILDOS, BUILDARCH, BUILDVARIANT in the global scope."
+        let host = Platform::host();
+        let host_text = format!("{}/{}", host.os, host.architecture);
+        let p = plan_of(
+            "FROM --platform=$BUILDPLATFORM busybox\nFROM --platform=$TARGETOS/$TARGETARCH busybox\n",
+            &BuildOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(p.stages[0].platform.as_deref(), Some(host_text.as_str()));
+        assert_eq!(p.stages[1].platform.as_deref(), Some(host_text.as_str()));
+        assert_eq!(
+            p.stage_platform(0),
+            Some(parse_platform(&host_text).unwrap())
+        );
+        let arm = BuildOptions {
+            platform: Some("linux/arm/v7".into()),
+            ..BuildOptions::default()
+        };
+        let p = plan_of(
+            "ARG TARGETPLATFORM\nFROM --platform=$TARGETPLATFORM busybox\nFROM --platform=$BUILDPLATFORM busybox\nFROM busybox\nARG TARGETVARIANT\n",
+            &arm,
+        )
+        .unwrap();
+        assert_eq!(p.stages[0].platform.as_deref(), Some("linux/arm/v7"));
+        assert_eq!(p.stages[1].platform.as_deref(), Some(host_text.as_str()));
+        assert_eq!(p.stage_platform(2).unwrap().variant.as_deref(), Some("v7"));
+        let mut scope = p.stage_scope();
+        scope.declare("TARGETVARIANT", None);
+        assert_eq!(scope.value("TARGETVARIANT").as_deref(), Some("v7"));
+        // An unset user ARG still fails as the classic builder does.
         let e = plan_of(
-            "FROM --platform=$BUILDPLATFORM busybox\n",
+            "ARG P\nFROM --platform=$P busybox\n",
             &BuildOptions::default(),
         )
         .unwrap_err();
@@ -512,6 +666,41 @@ mod tests {
             e.to_string(),
             "failed to parse platform : \"\" is an invalid component"
         );
+        let e = plan_of(
+            "FROM --platform=linux/a+b busybox\n",
+            &BuildOptions::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, PlanError::InvalidPlatform(_)), "{e}");
+    }
+
+    #[test]
+    fn platforms_parse_and_match_normalised() {
+        let p = parse_platform("linux/arm64/v8").unwrap();
+        assert_eq!((p.architecture.as_str(), p.variant), ("arm64", None));
+        assert_eq!(parse_platform("x86_64").unwrap().architecture, "amd64");
+        assert_eq!(
+            format_platform(&parse_platform("LINUX/ARM").unwrap()),
+            "linux/arm/v7"
+        );
+        assert!(parse_platform("linux//x").is_err());
+        assert!(parse_platform("a/b/c/d").is_err());
+        let want = parse_platform("linux/arm64").unwrap();
+        let mut have = parse_platform("linux/arm64").unwrap();
+        have.variant = Some("v8".into());
+        assert!(platform_matches(&want, &have));
+        assert!(!platform_matches(
+            &want,
+            &parse_platform("linux/amd64").unwrap()
+        ));
+        assert!(!platform_matches(
+            &parse_platform("linux/arm/v7").unwrap(),
+            &parse_platform("linux/arm/v6").unwrap()
+        ));
+    }
+
+    #[test]
+    fn platform_from_unset_arg_fails_like_the_classic_builder() {
         let p = plan_of(
             "ARG P=linux/arm64\nFROM --platform=$P busybox\n",
             &BuildOptions::default(),

@@ -273,6 +273,7 @@ fn exercise(text: &str) -> usize {
             build_args: [("A".to_string(), Some("1 2".to_string()))].into(),
             target,
             labels: [("k".to_string(), "$v".to_string())].into(),
+            platform: None,
         };
         let Ok(p) = plan(&df, &options) else {
             continue;

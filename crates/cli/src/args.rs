@@ -1445,6 +1445,15 @@ pub struct BuildArgs {
     /// Set platform if server is multi-platform capable
     #[arg(long, value_name = "string")]
     pub platform: Option<String>,
+    /// Remove intermediate containers after a successful build
+    #[arg(long, value_name = "bool", default_value = "true", num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set)]
+    pub rm: bool,
+    /// Always remove intermediate containers
+    #[arg(long = "force-rm")]
+    pub force_rm: bool,
+    /// Images to consider as cache sources
+    #[arg(long = "cache-from", value_name = "strings", value_delimiter = ',')]
+    pub cache_from: Vec<String>,
     /// The build context: a directory, a URL of a tarball, or "-" (a tarball or a Dockerfile
     /// on stdin)
     #[arg(value_name = "PATH | URL | -")]

@@ -4,6 +4,7 @@
 //! bad input the builder refuses, a failing RUN's exit code, a client that goes away, and a
 //! big context streamed rather than held in memory.
 
+mod registry_support;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -296,9 +297,81 @@ fn failing_run_exits_with_its_code_and_moves_no_tag() {
             stderr(&o)
         );
         assert_eq!(inspect(&d, "capbuild:fail")["Id"], before);
+        // As docker: the failed step's container is kept (Exited with the code), and
+        // --force-rm removes it.
+        let kept = ok(d.berth(&["ps", "-aq", "--no-trunc"]));
+        let kept: Vec<&str> = kept.lines().collect();
+        assert_eq!(kept.len(), 1, "{cli}: {kept:?}");
+        assert_eq!(
+            ok(d.berth(&[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.State.ExitCode}}",
+                kept[0]
+            ])),
+            "exited 7\n"
+        );
+        assert!(
+            stdout(&o).contains(&format!(" ---> Running in {}", &kept[0][..12])),
+            "{cli}: {}",
+            stdout(&o)
+        );
+        ok(d.berth(&["rm", kept[0]]));
+        let forced = if cli == "berth" {
+            d.berth(&[
+                "build",
+                "--force-rm",
+                "--target",
+                "fail",
+                "-f",
+                s(&ctx.join("Dockerfile.multi")),
+                s(&ctx),
+            ])
+        } else {
+            d.docker(&[
+                "build",
+                "--force-rm",
+                "--target",
+                "fail",
+                "-f",
+                s(&ctx.join("Dockerfile.multi")),
+                s(&ctx),
+            ])
+        };
+        assert_eq!(forced.status.code(), Some(7), "{cli}: {}", stderr(&forced));
+        assert_eq!(ok(d.berth(&["ps", "-aq"])), "", "{cli} --force-rm");
     }
-    // No build container is left behind.
-    assert_eq!(ok(d.berth(&["ps", "-aq"])), "");
+
+    // --rm=false keeps every RUN container of a successful build (exited 0).
+    let keep = context(
+        &d,
+        "keep",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo one > /1\nRUN echo two > /2\n",
+        )],
+    );
+    for cli in ["berth", "docker"] {
+        let o = if cli == "berth" {
+            d.berth(&["build", "--no-cache", "--rm=false", s(&keep)])
+        } else {
+            d.docker(&["build", "--no-cache", "--rm=false", s(&keep)])
+        };
+        let out = ok(o);
+        assert!(
+            !out.contains("Removing intermediate container"),
+            "{cli}: {out}"
+        );
+        let kept = ok(d.berth(&["ps", "-a", "--format", "{{.Status}}"]));
+        assert_eq!(kept.lines().count(), 2, "{cli}: {kept}");
+        assert!(
+            kept.lines().all(|l| l.starts_with("Exited (0)")),
+            "{cli}: {kept}"
+        );
+        for id in ok(d.berth(&["ps", "-aq"])).lines() {
+            ok(d.berth(&["rm", id]));
+        }
+    }
 }
 
 /// Builds `dockerfile` with `files` and expects failure with `message` on stderr.
@@ -705,6 +778,13 @@ fn add_of_a_url_and_a_remote_tarball_context() {
     let www = d.dir.path().join("www");
     std::fs::create_dir_all(&www).unwrap();
     std::fs::write(www.join("file.txt"), "downloaded\n").unwrap();
+    // python's http.server sends the file's mtime as Last-Modified: ADD gives it to the file.
+    std::fs::File::options()
+        .write(true)
+        .open(www.join("file.txt"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000))
+        .unwrap();
     let ctx = context(
         &d,
         "remote",
@@ -740,9 +820,9 @@ fn add_of_a_url_and_a_remote_tarball_context() {
             "addurl:1",
             "sh",
             "-c",
-            "cat /x/file.txt /y; stat -c %a /y"
+            "cat /x/file.txt /y; stat -c '%a %Y' /y /x/file.txt"
         ])),
-        "downloaded\ndownloaded\n600\n"
+        "downloaded\ndownloaded\n600 1000000000\n600 1000000000\n"
     );
     // A URL context: the berth CLI asks the daemon to fetch it (`remote=`), the docker CLI
     // downloads it and sends it gzip-compressed.
@@ -915,4 +995,422 @@ fn from_an_image_pulled_from_a_registry_and_pull_refreshes_it() {
     );
     let out = ok(d.docker(&["build", "--pull", "-t", "pulled:3", s(&ctx)]));
     assert!(out.contains("newer\n"), "{out}");
+}
+
+/// A `berth registry` (no auth) on a free port under the daemon's directory.
+fn berth_registry(d: &Daemon) -> registry_support::RegistryProc {
+    let dir = d.dir.path().join("berth-registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = registry_support::free_port();
+    registry_support::RegistryProc::start(
+        &dir,
+        port,
+        &format!(
+            "addr: 127.0.0.1:{port}\nroot: {}\n",
+            dir.join("data").display()
+        ),
+    )
+}
+
+/// An uncompressed layer tar with `files` (path, content, mode).
+fn layer_tar(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(1_600_000_000);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, path, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// Pushes `repo:tag` to `addr` as an OCI index with one single-layer Linux image per
+/// (architecture, layer tar), through the distribution API.
+fn push_index(addr: std::net::SocketAddr, repo: &str, tag: &str, images: &[(&str, Vec<u8>)]) {
+    use registry_support::{http, sha256};
+    let blob = |bytes: &[u8]| {
+        let d = sha256(bytes);
+        let (status, _, body) = http(
+            addr,
+            "POST",
+            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+            &[("Content-Type", "application/octet-stream")],
+            bytes,
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+        d
+    };
+    let manifest = |reference: &str, media_type: &str, bytes: &[u8]| {
+        let (status, _, body) = http(
+            addr,
+            "PUT",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &[("Content-Type", media_type)],
+            bytes,
+        )
+        .unwrap();
+        assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    };
+    let mut entries = Vec::new();
+    for (arch, layer) in images {
+        let ld = blob(layer);
+        let config = serde_json::json!({"architecture": arch, "os": "linux",
+            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+            "rootfs": {"type": "layers", "diff_ids": [ld]},
+            "history": [{"created_by": format!("layer for {arch}")}]})
+        .to_string();
+        let cd = blob(config.as_bytes());
+        let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": layer.len()}]})
+        .to_string();
+        let md = sha256(m.as_bytes());
+        manifest(
+            &md,
+            "application/vnd.oci.image.manifest.v1+json",
+            m.as_bytes(),
+        );
+        entries.push(
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": md, "size": m.len(), "platform": {"architecture": arch, "os": "linux"}}),
+        );
+    }
+    let index = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries})
+    .to_string();
+    manifest(
+        tag,
+        "application/vnd.oci.image.index.v1+json",
+        index.as_bytes(),
+    );
+}
+
+/// The first 64 bytes of an aarch64 ELF executable: what the kernel refuses on x86_64 with
+/// ENOEXEC ("exec format error").
+fn aarch64_elf_header() -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2; // 64-bit
+    h[5] = 1; // little endian
+    h[6] = 1; // version
+    h[16] = 2; // ET_EXEC
+    h[18] = 183; // EM_AARCH64
+    h[20] = 1;
+    h[32] = 64; // e_phoff
+    h[52] = 64; // e_ehsize
+    h[54] = 56; // e_phentsize
+    h
+}
+
+#[test]
+fn from_platform_chooses_the_base_image() {
+    assert_eq!(
+        std::env::consts::ARCH,
+        "x86_64",
+        "the test assumes an amd64 host"
+    );
+    let d = Daemon::start();
+    let reg = berth_registry(&d);
+    let multi = format!("{}/multi:1", reg.addr);
+    push_index(
+        reg.addr,
+        "multi",
+        "1",
+        &[
+            ("amd64", layer_tar(&[("arch", b"amd64\n", 0o644)])),
+            (
+                "arm64",
+                layer_tar(&[
+                    ("arch", b"arm64\n", 0o644),
+                    ("bin/sh", &aarch64_elf_header(), 0o755),
+                ]),
+            ),
+        ],
+    );
+
+    // FROM --platform picks each stage's manifest from the index; the platform args are
+    // predefined in the global scope.
+    let df = format!(
+        "FROM --platform=linux/arm64 {multi} AS arm\n\
+         FROM --platform=$BUILDPLATFORM {multi} AS native\n\
+         FROM --platform=$BUILDPLATFORM busybox\n\
+         COPY --from=arm /arch /arm.txt\n\
+         COPY --from=native /arch /native.txt\n"
+    );
+    ok(d.berth_stdin(&["build", "-t", "plat:stages", "-"], df.as_bytes()));
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "plat:stages",
+            "cat",
+            "/arm.txt",
+            "/native.txt"
+        ])),
+        "arm64\namd64\n"
+    );
+
+    // `build --platform` (both CLIs): TARGET* follow it, BUILD* stay the host's, a stage
+    // without --platform is of the target platform, and so is the image it makes.
+    let df = format!(
+        "FROM {multi} AS target\n\
+         FROM --platform=$BUILDPLATFORM busybox AS tool\n\
+         ARG TARGETPLATFORM\nARG TARGETARCH\nARG BUILDPLATFORM\nARG TARGETVARIANT\n\
+         RUN echo \"$TARGETPLATFORM $TARGETARCH [$TARGETVARIANT] $BUILDPLATFORM\" > /t\n\
+         COPY --from=target /arch /arch\n\
+         FROM {multi}\n\
+         COPY --from=tool /t /arch /\n"
+    );
+    let ctx = context(&d, "plat", &[("Dockerfile", &df)]);
+    ok(d.berth(&[
+        "build",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        "plat:arm",
+        s(&ctx),
+    ]));
+    ok(d.docker(&[
+        "build",
+        "--platform",
+        "linux/arm64",
+        "-t",
+        "plat:arm2",
+        s(&ctx),
+    ]));
+    for t in ["plat:arm", "plat:arm2"] {
+        let img = inspect(&d, t);
+        assert_eq!(
+            (img["Os"].as_str(), img["Architecture"].as_str()),
+            (Some("linux"), Some("arm64")),
+            "{t}"
+        );
+    }
+    let out = ok(d.berth(&[
+        "build",
+        "--platform",
+        "linux/arm64",
+        "--target",
+        "tool",
+        "-t",
+        "plat:tool",
+        s(&ctx),
+    ]));
+    assert!(out.contains("Using cache"), "{out}");
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "plat:tool", "cat", "/t", "/arch"])),
+        "linux/arm64 arm64 [] linux/amd64\narm64\n"
+    );
+    assert_eq!(inspect(&d, "plat:tool")["Architecture"], "amd64");
+
+    // FROM scratch gets the target platform too.
+    let out = d.berth_stdin(
+        &[
+            "build",
+            "--platform",
+            "linux/arm/v7",
+            "-t",
+            "plat:scratch",
+            "-",
+        ],
+        b"FROM scratch\nLABEL a=b\n",
+    );
+    ok(out);
+    let img = inspect(&d, "plat:scratch");
+    assert_eq!(
+        (img["Architecture"].as_str(), img["Variant"].as_str()),
+        (Some("arm"), Some("v7"))
+    );
+
+    // A local image of the platform is used; of another one with nothing to pull: an error
+    // naming both platforms.
+    let local = format!("{}/only-local:1", reg.addr);
+    ok(d.berth(&["tag", "plat:arm", &local]));
+    ok(d.berth_stdin(
+        &["build", "-t", "plat:local", "-"],
+        format!("FROM --platform=linux/arm64 {local}\nLABEL ok=1\n").as_bytes(),
+    ));
+    assert_eq!(inspect(&d, "plat:local")["Architecture"], "arm64");
+    for cli in ["berth", "docker"] {
+        let df = format!("FROM --platform=linux/amd64 {local}\nLABEL no=1\n");
+        let ctx = context(&d, &format!("mismatch-{cli}"), &[("Dockerfile", &df)]);
+        let o = if cli == "berth" {
+            d.berth(&["build", s(&ctx)])
+        } else {
+            d.docker(&["build", s(&ctx)])
+        };
+        assert_eq!(o.status.code(), Some(1), "{cli}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "image with reference {local} was found but does not match the specified platform: wanted linux/amd64, actual: linux/arm64"
+            )),
+            "{cli}: {}",
+            stderr(&o)
+        );
+    }
+    // Without a platform the local image serves whatever its platform (the classic builder).
+    ok(d.berth_stdin(
+        &["build", "-"],
+        format!("FROM {local}\nLABEL any=1\n").as_bytes(),
+    ));
+
+    // RUN in a stage of a foreign architecture fails at once with the exec error.
+    let started = std::time::Instant::now();
+    let o = d.berth_stdin(
+        &["build", "--force-rm", "-"],
+        format!("FROM --platform=linux/arm64 {multi}\nRUN echo never\n").as_bytes(),
+    );
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains(
+            "exec format error: unknown (the stage's platform linux/arm64 cannot run on this linux/amd64 host)"
+        ),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn copy_link_layers_survive_a_changed_base() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "link",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\n\
+                 ARG V\n\
+                 RUN echo $V > /base\n\
+                 COPY --link app.txt /opt/app/\n\
+                 COPY --link --chown=1234:5678 dir /srv/data\n\
+                 RUN cat /base /opt/app/app.txt\n",
+            ),
+            ("app.txt", "app\n"),
+            ("dir/one.txt", "one\n"),
+        ],
+    );
+    let layers = |t: &str| -> Vec<String> {
+        inspect(&d, t)["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_str().unwrap().to_string())
+            .collect()
+    };
+    let out1 = ok(d.berth(&["build", "--build-arg", "V=1", "-t", "link:1", s(&ctx)]));
+    assert!(out1.contains("1\napp\n"), "{out1}");
+    let out2 = ok(d.berth(&["build", "--build-arg", "V=2", "-t", "link:2", s(&ctx)]));
+    assert!(out2.contains("2\napp\n"), "{out2}");
+    // The base changed (the RUN re-ran), the --link steps were reused.
+    for step in [
+        "Step 4/6 : COPY --link app.txt /opt/app/\n ---> Using cache\n",
+        "Step 5/6 : COPY --link --chown=1234:5678 dir /srv/data\n ---> Using cache\n",
+    ] {
+        assert!(out2.contains(step), "missing {step:?} in:\n{out2}");
+    }
+    assert!(
+        !out2.contains("Step 3/6 : RUN echo $V > /base\n ---> Using cache"),
+        "{out2}"
+    );
+    let (l1, l2) = (layers("link:1"), layers("link:2"));
+    // busybox, RUN, the two --link layers, the last RUN's (empty) layer.
+    assert_eq!(l1.len(), 5, "{l1:?}");
+    assert_eq!(l1.len(), l2.len());
+    assert_eq!(l1[0], l2[0], "busybox");
+    assert_ne!(l1[1], l2[1], "the RUN layer depends on V");
+    assert_eq!(l1[2..4], l2[2..4], "the --link layers are the same blobs");
+    assert_ne!(inspect(&d, "link:1")["Id"], inspect(&d, "link:2")["Id"]);
+    // The files are right, stacked on the new base; created directories are root's (or the
+    // --chown owner's) with mode 0755.
+    assert_eq!(
+        ok(d.berth(&[
+            "run",
+            "--rm",
+            "link:2",
+            "sh",
+            "-c",
+            "cat /base /opt/app/app.txt /srv/data/one.txt; \
+             stat -c '%n %u:%g %a' /opt /opt/app /opt/app/app.txt /srv /srv/data /srv/data/one.txt; \
+             ls /bin/busybox"
+        ])),
+        "2\napp\none\n\
+         /opt 0:0 755\n/opt/app 0:0 755\n/opt/app/app.txt 0:0 644\n\
+         /srv 1234:5678 755\n/srv/data 1234:5678 755\n/srv/data/one.txt 1234:5678 644\n\
+         /bin/busybox\n"
+    );
+    // Unchanged everything: the same image again; a changed file: a new layer.
+    let out3 = ok(d.berth(&["build", "--build-arg", "V=2", "-t", "link:3", s(&ctx)]));
+    assert_eq!(out3.matches("Using cache").count(), 5, "{out3}");
+    assert_eq!(inspect(&d, "link:3")["Id"], inspect(&d, "link:2")["Id"]);
+    std::fs::write(ctx.join("app.txt"), "changed\n").unwrap();
+    let out4 = ok(d.berth(&["build", "--build-arg", "V=2", "-t", "link:4", s(&ctx)]));
+    assert!(out4.contains("2\nchanged\n"), "{out4}");
+    let l4 = layers("link:4");
+    assert_eq!(l4[1], l2[1]);
+    assert_ne!(l4[2], l2[2]);
+    assert_eq!(
+        l4[3], l2[3],
+        "the second --link layer is reused on the new parent"
+    );
+}
+
+#[test]
+fn cache_from_an_image_restores_its_steps() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "cf",
+        &[("Dockerfile", APP), ("hello.txt", "hello file\n")],
+    );
+    ok(d.berth(&["build", "-t", "cf:1", s(&ctx)]));
+    let img = inspect(&d, "cf:1");
+    let tar = d.dir.path().join("cf.tar");
+    ok(d.berth(&["save", "-o", s(&tar), "cf:1"]));
+    // Only the saved image comes back: no intermediate images, no step cache.
+    let forget = || {
+        for t in ["cf:1", "cf:2"] {
+            let _ = d.berth(&["rmi", t]);
+        }
+        ok(d.berth(&["builder", "prune", "-af"]));
+        ok(d.berth(&["load", "-i", s(&tar)]));
+        assert_eq!(inspect(&d, "cf:1")["Id"], img["Id"]);
+    };
+    for cli in ["berth", "docker"] {
+        forget();
+        let args = ["build", "--cache-from", "cf:1", "-t", "cf:2", s(&ctx)];
+        let out = ok(if cli == "berth" {
+            d.berth(&args)
+        } else {
+            d.docker(&args)
+        });
+        assert_eq!(out.matches(" ---> Using cache").count(), 9, "{cli}: {out}");
+        assert!(!out.contains("Running in"), "{cli}: {out}");
+        let rebuilt = inspect(&d, "cf:2");
+        assert_eq!(rebuilt["RootFS"], img["RootFS"], "{cli}: the same layers");
+        assert_eq!(rebuilt["Id"], img["Id"], "{cli}: the same image");
+        assert_eq!(rebuilt["Config"], img["Config"], "{cli}");
+        assert_eq!(
+            ok(d.berth(&["run", "--rm", "cf:2"])),
+            "hello from build\n",
+            "{cli}"
+        );
+    }
+    // A changed step and everything after it are built again; the steps before still come
+    // from the image.
+    forget();
+    std::fs::write(ctx.join("hello.txt"), "changed\n").unwrap();
+    let out = ok(d.berth(&["build", "--cache-from", "cf:1", "-t", "cf:2", s(&ctx)]));
+    assert_eq!(out.matches(" ---> Using cache").count(), 4, "{out}");
+    assert!(out.contains("hello from build\n"), "{out}");
+    // Without --cache-from nothing is reused.
+    std::fs::write(ctx.join("hello.txt"), "hello file\n").unwrap();
+    forget();
+    let out = ok(d.berth(&["build", "-t", "cf:2", s(&ctx)]));
+    assert_eq!(out.matches(" ---> Using cache").count(), 0, "{out}");
 }

@@ -171,11 +171,12 @@ impl EngineExecutor {
 }
 
 /// Streams an `http(s)` URL's body into `out` (a file): ADD of a URL and `remote` contexts.
+/// Returns the response's `Last-Modified` header, if any.
 pub async fn download_to(
     engine: &Engine,
     url: &str,
     out: &mut (dyn std::io::Write + Send),
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     use http_body_util::BodyExt;
     let u = distribution::transport::Url::parse(url)
         .ok_or_else(|| format!("invalid URL {url:?}: expected http:// or https://"))?;
@@ -192,6 +193,11 @@ pub async fn download_to(
     if !resp.status().is_success() {
         return Err(format!("failed to GET {url} with status {}", resp.status()));
     }
+    let last_modified = resp
+        .headers()
+        .get(hyper::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let mut body = resp.into_body();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("reading {url}: {e}"))?;
@@ -200,11 +206,11 @@ pub async fn download_to(
                 .map_err(|e| format!("writing the download of {url}: {e}"))?;
         }
     }
-    Ok(())
+    Ok(last_modified)
 }
 
 impl Executor for EngineExecutor {
-    fn download(&self, url: &str, dest: &std::path::Path) -> Result<(), BuildError> {
+    fn download(&self, url: &str, dest: &std::path::Path) -> Result<Option<String>, BuildError> {
         let mut f = std::fs::File::create(dest)
             .map_err(|e| BuildError::Io(format!("create {}: {e}", dest.display())))?;
         self.handle
@@ -235,7 +241,12 @@ impl Executor for EngineExecutor {
         }
     }
 
-    fn pull(&self, reference: &ImageRef, out: &dyn Output) -> Result<Digest, BuildError> {
+    fn pull(
+        &self,
+        reference: &ImageRef,
+        platform: Option<&api::image::Platform>,
+        out: &dyn Output,
+    ) -> Result<Digest, BuildError> {
         let auth = self.auths.get(reference.domain()).cloned().or_else(|| {
             (reference.domain() == "docker.io")
                 .then(|| self.auths.get("https://index.docker.io/v1/").cloned())
@@ -245,17 +256,13 @@ impl Executor for EngineExecutor {
         let transport = self.engine.registries();
         let (progress, mut rx) = Progress::channel();
         let r = reference.clone();
+        let options = PullOptions {
+            platform: platform.cloned(),
+            ..PullOptions::default()
+        };
         let result = self.handle.block_on(async move {
             let job = tokio::spawn(async move {
-                distribution::pull(
-                    store,
-                    transport,
-                    &r,
-                    auth,
-                    &PullOptions::default(),
-                    &progress,
-                )
-                .await
+                distribution::pull(store, transport, &r, auth, &options, &progress).await
             });
             while let Some(m) = rx.recv().await {
                 if let (Some(status), None) = (&m.status, &m.progress_detail) {

@@ -615,6 +615,13 @@ impl ImageStore {
         Ok(self.snapshots.prepare(container_key, parent.as_deref())?)
     }
 
+    /// An active snapshot `key` on nothing (an empty directory tree), for building a layer
+    /// that does not depend on any image (`COPY --link`). Remove it with
+    /// [`Self::remove_rootfs`].
+    pub fn prepare_empty_rootfs(&self, key: &str) -> Result<Vec<Mount>, ImageError> {
+        Ok(self.snapshots.prepare(key, None)?)
+    }
+
     /// The mounts of a container's root prepared earlier.
     pub fn rootfs_mounts(&self, container_key: &str) -> Result<Vec<Mount>, ImageError> {
         Ok(self.snapshots.mounts(container_key)?)

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use api::image::{ContainerConfig, History};
+use api::image::{ContainerConfig, History, Platform};
 use api::{Digest, ErrorKind, ImageRef};
 use image::{CommitOptions, ImageError, ImageInfo, ImageStore};
 
@@ -37,7 +37,9 @@ use crate::cache::{files_digest, source_description, step_key, CacheInput};
 use crate::dispatch::{CopySource, CopyStep, MetadataStep, RunStep, StageState, Step, WorkdirStep};
 use crate::ignore::IgnoreMatcher;
 use crate::parse::{Instruction, MountType, Network};
-use crate::plan::{plan, BuildOptions, BuildPlan, FromSource, StageBase};
+use crate::plan::{
+    format_platform, plan, platform_matches, BuildOptions, BuildPlan, FromSource, StageBase,
+};
 use files::{Ownership, Selected, SourceError};
 
 /// Runs stages as soon as the stages they need are built, at most `slots` at a time (one per
@@ -265,6 +267,9 @@ pub enum BuildError {
     /// Something the build cannot do (yet).
     #[error("{0}")]
     Unsupported(String),
+    /// The base image is not of the stage's platform and none of that platform is found.
+    #[error("{0}")]
+    Platform(String),
     /// The image store failed.
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -289,7 +294,8 @@ impl BuildError {
             | BuildError::Dispatch(_)
             | BuildError::Ignore(_)
             | BuildError::Copy { .. }
-            | BuildError::Unsupported(_) => ErrorKind::InvalidArgument,
+            | BuildError::Unsupported(_)
+            | BuildError::Platform(_) => ErrorKind::InvalidArgument,
             BuildError::RunFailed { .. } => ErrorKind::Conflict,
             BuildError::Image(e) => e.kind(),
             BuildError::Cancelled => ErrorKind::Unavailable,
@@ -365,10 +371,17 @@ pub trait Executor: Send + Sync {
     ) -> Result<ImageInfo, BuildError>;
     /// Removes the container (best effort).
     fn remove(&self, container: &str);
-    /// Pulls `reference`, progress to `out`; returns the image id.
-    fn pull(&self, reference: &ImageRef, out: &dyn Output) -> Result<Digest, BuildError>;
-    /// Downloads an `http(s)` URL (ADD) into the file `dest`.
-    fn download(&self, url: &str, dest: &Path) -> Result<(), BuildError>;
+    /// Pulls `reference` (for `platform` when given: an index resolves to that platform's
+    /// manifest; else the host's), progress to `out`; returns the image id.
+    fn pull(
+        &self,
+        reference: &ImageRef,
+        platform: Option<&Platform>,
+        out: &dyn Output,
+    ) -> Result<Digest, BuildError>;
+    /// Downloads an `http(s)` URL (ADD) into the file `dest`; returns the response's
+    /// `Last-Modified` header.
+    fn download(&self, url: &str, dest: &Path) -> Result<Option<String>, BuildError>;
 }
 
 /// What the user asked for besides the context.
@@ -386,6 +399,13 @@ pub struct BuildSettings {
     pub pull: bool,
     /// `--network` of RUN steps (`default` when empty).
     pub network: String,
+    /// `--rm=false`: keep the containers of successful RUN steps.
+    pub keep_containers: bool,
+    /// `--force-rm`: remove RUN containers even when their step fails (and when
+    /// `keep_containers` is set).
+    pub force_rm: bool,
+    /// `--cache-from` images: steps their history matches are taken from them.
+    pub cache_from: Vec<String>,
 }
 
 /// The build's environment.
@@ -509,6 +529,8 @@ struct StageCtx {
     index: usize,
     state: StageState,
     image: Digest,
+    /// The stage's platform when one was asked for.
+    platform: Option<Platform>,
 }
 
 impl Build<'_> {
@@ -596,12 +618,17 @@ impl Build<'_> {
         let stage = &plan.stages[index];
         self.check_cancelled()?;
         self.step_line(plan, stage.first_step, &stage.from);
+        let platform = plan.stage_platform(index);
         let base = match &stage.base {
             StageBase::Scratch => {
-                let id = self
-                    .store
-                    .derive_image(None, ContainerConfig::default(), None, None)?
-                    .id;
+                let id = match &platform {
+                    Some(p) => self.store.scratch_image(p)?.id,
+                    None => {
+                        self.store
+                            .derive_image(None, ContainerConfig::default(), None, None)?
+                            .id
+                    }
+                };
                 self.out.stream(" ---> \n");
                 id
             }
@@ -613,7 +640,7 @@ impl Build<'_> {
                 id
             }
             StageBase::Image(r) => {
-                let id = self.base_image(r, settings.pull)?;
+                let id = self.base_image(r, settings.pull, platform.as_ref())?;
                 self.out.stream(&format!(" ---> {}\n", short(&id)));
                 id
             }
@@ -621,6 +648,7 @@ impl Build<'_> {
         let config = self.store.config(&base)?.config.unwrap_or_default();
         let mut sc = StageCtx {
             index: stage.index,
+            platform: platform.clone(),
             state: StageState::new(config, plan.stage_scope(), plan.escape),
             image: base,
         };
@@ -666,10 +694,43 @@ impl Build<'_> {
         self.out.stream("\n");
     }
 
-    fn base_image(&self, reference: &str, pull: bool) -> Result<Digest, BuildError> {
+    /// The image `reference` names: the local one (when `pull` is off and, with a
+    /// `platform`, its config is of that platform), else pulled (for `platform`).
+    fn base_image(
+        &self,
+        reference: &str,
+        pull: bool,
+        platform: Option<&Platform>,
+    ) -> Result<Digest, BuildError> {
+        let image_platform = |id: &Digest| -> Result<Platform, BuildError> {
+            let c = self.store.config(id)?;
+            Ok(Platform {
+                os: c.os,
+                architecture: c.architecture,
+                variant: c.variant,
+                ..Platform::host()
+            })
+        };
+        let mismatch = |want: &Platform, have: &Platform| {
+            format!(
+                "image with reference {reference} was found but does not match the specified platform: wanted {}, actual: {}",
+                format_platform(want),
+                format_platform(have)
+            )
+        };
+        let mut local_mismatch = None;
         if !pull {
             if let Ok(info) = self.store.resolve(reference) {
-                return Ok(info.id);
+                match platform {
+                    None => return Ok(info.id),
+                    Some(want) => {
+                        let have = image_platform(&info.id)?;
+                        if platform_matches(want, &have) {
+                            return Ok(info.id);
+                        }
+                        local_mismatch = Some(have);
+                    }
+                }
             }
         }
         let r: ImageRef = reference
@@ -677,7 +738,27 @@ impl Build<'_> {
             .map_err(|e: api::reference::InvalidReference| {
                 BuildError::Unsupported(e.to_string())
             })?;
-        self.executor.pull(&r, self.out)
+        let id = match self.executor.pull(&r, platform, self.out) {
+            Ok(id) => id,
+            Err(e) => {
+                return Err(match (platform, local_mismatch) {
+                    (Some(want), Some(have)) => BuildError::Platform(format!(
+                        "{} (pulling {reference} for {} failed: {e})",
+                        mismatch(want, &have),
+                        format_platform(want)
+                    )),
+                    _ => e,
+                })
+            }
+        };
+        if let Some(want) = platform {
+            // A registry's single-platform manifest is what it is: refuse another platform.
+            let have = image_platform(&id)?;
+            if !platform_matches(want, &have) {
+                return Err(BuildError::Platform(mismatch(want, &have)));
+            }
+        }
+        Ok(id)
     }
 
     /// A cached image for `key`, if the cache has one that still exists.
@@ -693,6 +774,74 @@ impl Build<'_> {
                 None
             }
         }
+    }
+
+    /// The image for a step: the step cache's, else one restored from a `--cache-from`
+    /// image (then recorded in the cache too).
+    fn lookup(
+        &self,
+        key: &Digest,
+        settings: &BuildSettings,
+        sc: &StageCtx,
+        created_by: &str,
+    ) -> Result<Option<Digest>, BuildError> {
+        if let Some(id) = self.cached(key, settings) {
+            return Ok(Some(id));
+        }
+        let found = self.restore_from_sources(sc, created_by, settings)?;
+        if let Some(id) = &found {
+            self.remember(key, id);
+        }
+        Ok(found)
+    }
+
+    /// The classic builder's `--cache-from` matcher: a source image whose history and
+    /// layers start with the parent's, and whose next history entry is this step's
+    /// `created_by`, gives the step: that entry (its time too) and, unless it is an empty
+    /// layer, that layer stacked on the parent (same blob), with the step's config.
+    fn restore_from_sources(
+        &self,
+        sc: &StageCtx,
+        created_by: &str,
+        settings: &BuildSettings,
+    ) -> Result<Option<Digest>, BuildError> {
+        if settings.no_cache || settings.cache_from.is_empty() {
+            return Ok(None);
+        }
+        let parent = self.store.config(&sc.image)?;
+        let n = parent.history.len();
+        for source in &settings.cache_from {
+            let Ok(info) = self.store.resolve(source) else {
+                continue;
+            };
+            let Ok(target) = self.store.config(&info.id) else {
+                continue;
+            };
+            if !continues(&target, &parent)
+                || target.history[n].created_by.as_deref() != Some(created_by)
+            {
+                continue;
+            }
+            let entry = target.history[n].clone();
+            let image = if entry.empty_layer == Some(true) {
+                self.store.derive_image(
+                    Some(&sc.image),
+                    sc.state.config.clone(),
+                    sc.state.author.clone(),
+                    Some(entry),
+                )?
+            } else {
+                let layer = target.history[..n]
+                    .iter()
+                    .filter(|h| h.empty_layer != Some(true))
+                    .count();
+                let opts = self.commit_options(sc, created_by.to_string());
+                self.store
+                    .append_layer_at(&sc.image, &info.id, Some(layer), &opts, Some(entry))?
+            };
+            return Ok(Some(image.id));
+        }
+        Ok(None)
     }
 
     fn remember(&self, key: &Digest, id: &Digest) {
@@ -747,7 +896,7 @@ impl Build<'_> {
             build_args: &[],
             files: None,
         });
-        if let Some(id) = self.cached(&key, settings) {
+        if let Some(id) = self.lookup(&key, settings, sc, &text)? {
             self.finish(sc, &key, id, true);
             return Ok(());
         }
@@ -834,7 +983,7 @@ impl Build<'_> {
             build_args: &[],
             files: None,
         });
-        if let Some(id) = self.cached(&key, settings) {
+        if let Some(id) = self.lookup(&key, settings, sc, &r.created_by)? {
             self.finish(sc, &key, id, true);
             return Ok(());
         }
@@ -844,9 +993,28 @@ impl Build<'_> {
             network,
             binds,
         };
-        let outcome = self.executor.run(&req, self.out)?;
+        let outcome = self
+            .executor
+            .run(&req, self.out)
+            .map_err(|e| match (e, &sc.platform) {
+                // A stage of a foreign architecture: say why its programs cannot run.
+                (BuildError::Executor(m), Some(p))
+                    if m.contains("exec format error")
+                        && !platform_matches(p, &Platform::host()) =>
+                {
+                    BuildError::Executor(format!(
+                        "{m} (the stage's platform {} cannot run on this {} host)",
+                        format_platform(p),
+                        format_platform(&Platform::host())
+                    ))
+                }
+                (e, _) => e,
+            })?;
         if outcome.exit_code != 0 {
-            self.executor.remove(&outcome.container);
+            // Docker keeps the failed step's container (to inspect it) unless --force-rm.
+            if settings.force_rm {
+                self.executor.remove(&outcome.container);
+            }
             return Err(BuildError::RunFailed {
                 command: r.argv.join(" "),
                 code: outcome.exit_code,
@@ -854,11 +1022,13 @@ impl Build<'_> {
         }
         let opts = self.commit_options(sc, r.created_by.clone());
         let committed = self.executor.commit(&outcome.container, &sc.image, &opts);
-        self.out.stream(&format!(
-            "Removing intermediate container {}\n",
-            outcome.container.chars().take(12).collect::<String>()
-        ));
-        self.executor.remove(&outcome.container);
+        if !settings.keep_containers || settings.force_rm {
+            self.out.stream(&format!(
+                "Removing intermediate container {}\n",
+                outcome.container.chars().take(12).collect::<String>()
+            ));
+            self.executor.remove(&outcome.container);
+        }
         let info = committed?;
         self.finish(sc, &key, info.id, false);
         Ok(())
@@ -870,8 +1040,20 @@ impl Build<'_> {
         image: &Digest,
         f: impl FnOnce(&Path, &str) -> Result<T, BuildError>,
     ) -> Result<T, BuildError> {
+        self.with_snapshot_on(Some(image), f)
+    }
+
+    /// [`Self::with_snapshot`] on `image`, or on nothing (an empty tree) for `None`.
+    fn with_snapshot_on<T>(
+        &self,
+        image: Option<&Digest>,
+        f: impl FnOnce(&Path, &str) -> Result<T, BuildError>,
+    ) -> Result<T, BuildError> {
         let key = format!("{SNAPSHOT_PREFIX}{}", content::atomic::unique_suffix());
-        self.store.prepare_rootfs(image, &key)?;
+        match image {
+            Some(image) => self.store.prepare_rootfs(image, &key)?,
+            None => self.store.prepare_empty_rootfs(&key)?,
+        };
         let result = (|| {
             let mount = self.store.mount_rootfs(&key)?;
             let r = f(mount.path(), &key);
@@ -900,7 +1082,7 @@ impl Build<'_> {
             build_args: &[],
             files: None,
         });
-        if let Some(id) = self.cached(&key, settings) {
+        if let Some(id) = self.lookup(&key, settings, sc, &w.created_by)? {
             self.finish(sc, &key, id, true);
             return Ok(());
         }
@@ -988,10 +1170,29 @@ impl Build<'_> {
                     let sub = dir.join(i.to_string());
                     fs::create_dir_all(&sub)
                         .map_err(|e| BuildError::Io(format!("create {}: {e}", sub.display())))?;
-                    self.executor.download(u, &sub.join(&base))?;
+                    let file = sub.join(&base);
+                    let last_modified = self.executor.download(u, &file)?;
                     use std::os::unix::fs::PermissionsExt;
-                    fs::set_permissions(sub.join(&base), fs::Permissions::from_mode(0o600))
+                    fs::set_permissions(&file, fs::Permissions::from_mode(0o600))
                         .map_err(|e| BuildError::Io(e.to_string()))?;
+                    // The file's mtime is the server's Last-Modified (kept by the copy).
+                    if let Some(secs) = last_modified
+                        .as_deref()
+                        .and_then(crate::copy::parse_http_date)
+                    {
+                        let t = if secs >= 0 {
+                            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64)
+                        } else {
+                            SystemTime::UNIX_EPOCH
+                        };
+                        fs::File::options()
+                            .write(true)
+                            .open(&file)
+                            .and_then(|f| f.set_modified(t))
+                            .map_err(|e| {
+                                BuildError::Io(format!("set the mtime of {}: {e}", file.display()))
+                            })?;
+                    }
                     names.push(CopySource::Path(format!("{i}/{base}")));
                 }
                 let mut local = c.clone();
@@ -1012,7 +1213,9 @@ impl Build<'_> {
                     .cloned()
                     .flatten()
                     .ok_or_else(|| BuildError::Executor(format!("stage {f} was not built")))?,
-                FromSource::Image(r) => self.base_image(&r, false)?,
+                FromSource::Image(r) => {
+                    self.base_image(&r, false, plan.stage_platform(sc.index).as_ref())?
+                }
             }),
         };
         let chmod =
@@ -1089,13 +1292,24 @@ impl Build<'_> {
         }
         let digest = files_digest(&entries);
         let created_by = c.created_by(&source_description(kind, &digest));
+        if c.link {
+            let sources = Sources {
+                selected: &selected,
+                inline: &inline,
+                context_rel,
+                ignore,
+                chmod,
+                extract,
+            };
+            return self.copy_linked(sc, c, &sources, &digest, created_by, settings);
+        }
         let key = step_key(&CacheInput {
             parent: &sc.image.to_string(),
             instruction: &format!("{created_by}\nchmod={chmod:?}\nlink={}", c.link),
             build_args: &[],
             files: Some(&digest),
         });
-        if let Some(id) = self.cached(&key, settings) {
+        if let Some(id) = self.lookup(&key, settings, sc, &created_by)? {
             return Ok((key, id, true));
         }
         let parent = sc.image.clone();
@@ -1118,32 +1332,160 @@ impl Build<'_> {
                 None if ignore.is_some() => Some((0, 0)),
                 None => None,
             };
-            let own = Ownership { owner, mode: chmod };
             let many = selected.len() + inline.len() > 1;
             let dest_dir = c.dest.ends_with('/')
                 || many
                 || matches!(files::resolve(root, &c.dest, false), Ok(Some(p)) if p.is_dir());
-            for s in &selected {
-                if s.is_dir {
-                    let target = files::make_dirs(root, &c.dest, owner).map_err(fail)?;
-                    files::copy_into(s, &target, own, context_rel, ignore).map_err(fail)?;
-                } else if extract && is_archive(&s.path) {
-                    let target = files::make_dirs(root, &c.dest, owner).map_err(fail)?;
-                    extract_archive(&s.path, &target).map_err(fail)?;
-                } else {
-                    let target =
-                        file_target(root, &c.dest, dest_dir, &s.name, owner).map_err(fail)?;
-                    files::copy_into(s, &target, own, context_rel, ignore).map_err(fail)?;
-                }
-            }
-            for f in &inline {
-                let target = file_target(root, &c.dest, dest_dir, &f.name, owner).map_err(fail)?;
-                write_inline(&target, f, own).map_err(fail)?;
-            }
+            let sources = Sources {
+                selected: &selected,
+                inline: &inline,
+                context_rel,
+                ignore,
+                chmod,
+                extract,
+            };
+            write_sources(root, c, &sources, owner, dest_dir).map_err(fail)?;
             Ok(self.store.commit_snapshot(snap, &parent, &opts)?)
         })?;
         Ok((key, info.id, false))
     }
+
+    /// `COPY --link` / `ADD --link` (BuildKit): the files form a layer of their own, built in
+    /// an empty tree and stacked on the parent, so its cache key leaves the parent out (only
+    /// the sources' hash, destination, owner, mode). After the base changed, the earlier
+    /// step's layer is stacked on the new parent as is: same blob, same layer digest. The
+    /// destination cannot be looked up below: it is a directory only when it ends in `/`
+    /// or there are several sources; directories it creates get the `--chown` owner (else
+    /// root) and mode 0755.
+    fn copy_linked(
+        &self,
+        sc: &StageCtx,
+        c: &CopyStep,
+        src: &Sources<'_>,
+        digest: &Digest,
+        created_by: String,
+        settings: &BuildSettings,
+    ) -> Result<(Digest, Digest, bool), BuildError> {
+        let verb = if c.add { "ADD" } else { "COPY" };
+        let fail = |source: SourceError| BuildError::Copy { verb, source };
+        let owner = match &c.chown {
+            Some(spec) => Some(self.chown_ids(&sc.image, spec).map_err(fail)?),
+            None if src.ignore.is_some() => Some((0, 0)),
+            None => None,
+        };
+        let key = step_key(&CacheInput {
+            parent: "--link",
+            instruction: &format!(
+                "{created_by}\nchmod={:?}\ndest={}\nowner={owner:?}\nextract={}",
+                src.chmod, c.dest, src.extract
+            ),
+            build_args: &[],
+            files: Some(digest),
+        });
+        let opts = self.commit_options(sc, created_by);
+        if let Some(prev) = self.cached(&key, settings) {
+            let same_parent = self
+                .store
+                .resolve(&prev.to_string())
+                .is_ok_and(|i| i.parent.as_ref() == Some(&sc.image));
+            let same_config = self
+                .store
+                .config(&prev)
+                .is_ok_and(|cfg| cfg.config.as_ref() == Some(&sc.state.config));
+            if same_parent && same_config {
+                return Ok((key, prev, true));
+            }
+            let info = self.store.append_layer_of(&sc.image, &prev, &opts)?;
+            self.remember(&key, &info.id);
+            return Ok((key, info.id, true));
+        }
+        let many = src.selected.len() + src.inline.len() > 1;
+        let dest_dir = c.dest.ends_with('/') || many;
+        let info = self.with_snapshot_on(None, |root, snap| {
+            write_sources(root, c, src, owner, dest_dir).map_err(fail)?;
+            Ok(self.store.commit_snapshot_onto(snap, &sc.image, &opts)?)
+        })?;
+        Ok((key, info.id, false))
+    }
+
+    /// `--chown` as ids: numbers as they are, names looked up in `image`'s `/etc/passwd` and
+    /// `/etc/group`.
+    fn chown_ids(&self, image: &Digest, spec: &str) -> Result<(u32, u32), SourceError> {
+        let numeric = spec
+            .split(':')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        let resolve = |passwd: Option<&str>, group: Option<&str>| {
+            crate::copy::resolve_chown(spec, passwd, group)
+                .map_err(|e| SourceError::Io(e.to_string()))
+        };
+        if numeric {
+            return resolve(None, None);
+        }
+        let files = self
+            .with_snapshot(image, |root, _| {
+                let read = |p: &str| {
+                    files::resolve(root, p, false)
+                        .ok()
+                        .flatten()
+                        .and_then(|p| fs::read_to_string(p).ok())
+                };
+                Ok((read("etc/passwd"), read("etc/group")))
+            })
+            .map_err(|e| SourceError::Io(e.to_string()))?;
+        resolve(files.0.as_deref(), files.1.as_deref())
+    }
+}
+
+/// What a COPY/ADD writes: the selected sources, heredoc files and how to copy them.
+struct Sources<'a> {
+    selected: &'a [Selected],
+    inline: &'a [crate::dispatch::InlineFile],
+    /// A source's path relative to the context (for `.dockerignore` inside directories).
+    context_rel: &'a dyn Fn(&Path) -> Option<String>,
+    ignore: Option<&'a IgnoreMatcher>,
+    chmod: Option<u32>,
+    /// ADD: unpack local archives.
+    extract: bool,
+}
+
+/// Writes `src` under `root` at `c.dest`; `dest_dir`: a single file goes inside the
+/// destination rather than at it; `owner` of the files and of the directories made.
+fn write_sources(
+    root: &Path,
+    c: &CopyStep,
+    src: &Sources<'_>,
+    owner: Option<(u32, u32)>,
+    dest_dir: bool,
+) -> Result<(), SourceError> {
+    let own = Ownership {
+        owner,
+        mode: src.chmod,
+    };
+    for s in src.selected {
+        if s.is_dir {
+            let target = files::make_dirs(root, &c.dest, owner)?;
+            files::copy_into(s, &target, own, src.context_rel, src.ignore)?;
+        } else if src.extract && is_archive(&s.path) {
+            let target = files::make_dirs(root, &c.dest, owner)?;
+            extract_archive(&s.path, &target)?;
+        } else {
+            let target = file_target(root, &c.dest, dest_dir, &s.name, owner)?;
+            files::copy_into(s, &target, own, src.context_rel, src.ignore)?;
+        }
+    }
+    for f in src.inline {
+        let target = file_target(root, &c.dest, dest_dir, &f.name, owner)?;
+        write_inline(&target, f, own)?;
+    }
+    Ok(())
+}
+
+/// Whether image config `target` continues `parent` (moby's `isValidParent`): a longer
+/// history whose start equals the parent's, and the parent's layers first.
+fn continues(target: &api::image::ImageConfig, parent: &api::image::ImageConfig) -> bool {
+    let (h, d) = (&parent.history, &parent.rootfs.diff_ids);
+    let (th, td) = (&target.history, &target.rootfs.diff_ids);
+    h.len() < th.len() && d.len() <= td.len() && th[..h.len()] == h[..] && td[..d.len()] == d[..]
 }
 
 /// Removes a directory tree when dropped.
@@ -1232,4 +1574,51 @@ fn extract_archive(path: &Path, target: &Path) -> Result<(), SourceError> {
     image::unpack_layer(r, target, snapshot::WhiteoutStyle::Delete)
         .map_err(|e| SourceError::Io(format!("extracting {}: {e}", path.display())))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::continues;
+    use api::image::{History, ImageConfig};
+    use api::Digest;
+
+    fn image(history: &[&str], layers: &[&str]) -> ImageConfig {
+        let mut c = ImageConfig {
+            history: history
+                .iter()
+                .map(|h| History {
+                    created_by: Some(h.to_string()),
+                    ..History::default()
+                })
+                .collect(),
+            ..ImageConfig::default()
+        };
+        c.rootfs.diff_ids = layers
+            .iter()
+            .map(|l| Digest::sha256_of(l.as_bytes()))
+            .collect();
+        c
+    }
+
+    #[test]
+    fn a_cache_source_must_continue_the_parent() {
+        // moby's isValidParent: a longer history that starts with the parent's, and the
+        // parent's layers first; an empty parent (scratch) is continued by anything.
+        let source = image(&["base", "ENV a", "RUN x"], &["l0", "l1"]);
+        assert!(continues(&source, &image(&["base"], &["l0"])));
+        assert!(continues(&source, &image(&["base", "ENV a"], &["l0"])));
+        assert!(continues(&source, &image(&[], &[])));
+        assert!(!continues(&source, &image(&["base", "ENV b"], &["l0"])));
+        assert!(!continues(&source, &image(&["base"], &["other"])));
+        assert!(!continues(
+            &source,
+            &image(&["base", "ENV a", "RUN x"], &["l0", "l1"])
+        ));
+        let mut later = image(&["base"], &["l0"]);
+        later.history[0].created = Some("2020-01-01T00:00:00Z".into());
+        assert!(
+            !continues(&source, &later),
+            "entries compare whole, times too"
+        );
+    }
 }

@@ -303,6 +303,16 @@ pub async fn build(ctx: &Ctx, args: BuildArgs) -> anyhow::Result<i32> {
     q.flag("nocache", args.no_cache);
     q.flag("pull", args.pull);
     q.flag("q", args.quiet);
+    if !args.rm {
+        q.add("rm", "0");
+    }
+    q.flag("forcerm", args.force_rm);
+    if !args.cache_from.is_empty() {
+        q.add(
+            "cachefrom",
+            Value::from(args.cache_from.clone()).to_string(),
+        );
+    }
     if let Some(n) = &args.network {
         q.add("networkmode", n);
     }

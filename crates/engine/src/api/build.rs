@@ -142,7 +142,7 @@ fn early(e: BuildError) -> super::ApiError {
     EngineError::Invalid(e.to_string()).into()
 }
 
-/// `POST /build?t=&dockerfile=&buildargs=&labels=&target=&nocache=&pull=&q=&networkmode=`.
+/// `POST /build?t=&dockerfile=&buildargs=&labels=&target=&nocache=&pull=&q=&networkmode=&platform=&rm=&forcerm=&cachefrom=`.
 pub async fn build(
     State(engine): State<AppState>,
     uri: Uri,
@@ -176,11 +176,22 @@ pub async fn build(
             build_args: json_map(&p, "buildargs")?,
             target: p.get("target").filter(|t| !t.is_empty()).map(String::from),
             labels,
+            platform: p
+                .get("platform")
+                .filter(|t| !t.is_empty())
+                .map(String::from),
         },
         tags,
         no_cache: p.bool("nocache", false),
         pull: p.bool("pull", false),
         network: p.get("networkmode").unwrap_or("").to_string(),
+        keep_containers: !p.bool("rm", true),
+        force_rm: p.bool("forcerm", false),
+        cache_from: match p.get("cachefrom").filter(|s| !s.is_empty()) {
+            None => Vec::new(),
+            Some(s) => serde_json::from_str(s)
+                .map_err(|e| EngineError::Invalid(format!("invalid cachefrom: {e}")))?,
+        },
     };
     let quiet = p.bool("q", false);
     let auths = registry_config(&headers);

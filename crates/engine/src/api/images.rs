@@ -242,7 +242,7 @@ pub async fn get_named(
         .await
         .map_err(crate::container::join_error)??;
         let cfg = serde_json::to_value(&config).unwrap_or_default();
-        let body = json!({
+        let mut body = json!({
             "Id": info.id.to_string(),
             "RepoTags": info.repo_tags,
             "RepoDigests": info.repo_digests,
@@ -262,6 +262,10 @@ pub async fn get_named(
             "RootFS": {"Type": "layers", "Layers": cfg["rootfs"]["diff_ids"]},
             "Metadata": {"LastTagTime": api::time::ZERO_TIME},
         });
+        // Docker adds `Variant` after `Architecture` only when the image has one.
+        if let Some(v) = cfg["variant"].as_str().filter(|v| !v.is_empty()) {
+            body["Variant"] = json!(v);
+        }
         return Ok(json_response(StatusCode::OK, &body));
     }
     if let Some(name) = rest.strip_suffix("/history") {

@@ -354,6 +354,96 @@ impl ImageStore {
                 return Err(ImageError::TagWithDigest(t.familiar()));
             }
         }
+        // The layer, streamed into the content store while hashed.
+        let mut writer = self.content.writer()?;
+        self.write_changes_tar(key, exclude, &mut writer)?;
+        let (blob, size) = writer.commit(None)?;
+        let layer = Descriptor::new(MEDIA_TYPE_OCI_LAYER, blob.clone(), size);
+        self.stack_layer(image, layer, &blob, opts, adopt.then_some(key))
+    }
+
+    /// The changes of snapshot `key` as a layer stacked on `image`, not on the snapshot's
+    /// own parent: what a build's `COPY --link` does with a snapshot prepared on the empty
+    /// image. The layer is unpacked on `image`'s layers; `key` is left to the caller.
+    pub fn commit_snapshot_onto(
+        &self,
+        key: &str,
+        image: &Digest,
+        opts: &CommitOptions,
+    ) -> Result<ImageInfo, ImageError> {
+        let mut writer = self.content.writer()?;
+        self.write_changes_tar(key, &[], &mut writer)?;
+        let (blob, size) = writer.commit(None)?;
+        let layer = Descriptor::new(MEDIA_TYPE_OCI_LAYER, blob.clone(), size);
+        self.stack_layer(image, layer, &blob, opts, None)
+    }
+
+    /// The last layer of image `from` stacked on `image` (the same blob and diff id, so the
+    /// same layer digest): a `COPY --link` step reused after its base changed.
+    pub fn append_layer_of(
+        &self,
+        image: &Digest,
+        from: &Digest,
+        opts: &CommitOptions,
+    ) -> Result<ImageInfo, ImageError> {
+        self.append_layer_at(image, from, None, opts, None)
+    }
+
+    /// Layer `index` of image `from` (the last when `None`) stacked on `image`, with
+    /// `history` as the new entry when given (else one made from `opts`, created now): a
+    /// build step restored from a `--cache-from` image.
+    pub fn append_layer_at(
+        &self,
+        image: &Digest,
+        from: &Digest,
+        index: Option<usize>,
+        opts: &CommitOptions,
+        history: Option<History>,
+    ) -> Result<ImageInfo, ImageError> {
+        let config = self.config(from)?;
+        let manifest = {
+            let state = self.lock();
+            let rec = state
+                .images
+                .get(from)
+                .ok_or_else(|| ImageError::NotFound(from.to_string()))?;
+            rec.manifest.clone()
+        };
+        let manifest: Manifest = serde_json::from_slice(&self.content.read(&manifest)?)
+            .map_err(|e| ImageError::Archive(format!("invalid manifest of {from}: {e}")))?;
+        let i = index.unwrap_or(manifest.layers.len().saturating_sub(1));
+        let (Some(layer), Some(diff_id)) = (manifest.layers.get(i), config.rootfs.diff_ids.get(i))
+        else {
+            return Err(ImageError::Archive(format!(
+                "image {from} has no layer {i}"
+            )));
+        };
+        self.stack_layer_with(image, layer.clone(), diff_id, opts, None, history)
+    }
+
+    /// Records a new image: `image` plus the stored blob `layer` (diff id `diff_id`), config
+    /// and history from `opts`. `adopt`: the active snapshot on `image` that holds exactly
+    /// these changes becomes the layer's snapshot; otherwise the blob is unpacked.
+    fn stack_layer(
+        &self,
+        image: &Digest,
+        layer: Descriptor,
+        diff_id: &Digest,
+        opts: &CommitOptions,
+        adopt: Option<&str>,
+    ) -> Result<ImageInfo, ImageError> {
+        self.stack_layer_with(image, layer, diff_id, opts, adopt, None)
+    }
+
+    fn stack_layer_with(
+        &self,
+        image: &Digest,
+        layer: Descriptor,
+        diff_id: &Digest,
+        opts: &CommitOptions,
+        adopt: Option<&str>,
+        entry: Option<History>,
+    ) -> Result<ImageInfo, ImageError> {
         let base = self.config(image)?;
         let (base_layers, base_chain, base_manifest) = {
             let state = self.lock();
@@ -366,36 +456,36 @@ impl ImageStore {
         let base_manifest: Manifest =
             serde_json::from_slice(&self.content.read(&base_manifest)?)
                 .map_err(|e| ImageError::Archive(format!("invalid manifest of {image}: {e}")))?;
-        // The layer, streamed into the content store while hashed.
-        let mut writer = self.content.writer()?;
-        self.write_changes_tar(key, exclude, &mut writer)?;
-        let (blob, size) = writer.commit(None)?;
-        let diff_id = blob.clone();
+        let blob = layer.digest.clone();
         let mut diff_ids = base.rootfs.diff_ids.clone();
         diff_ids.push(diff_id.clone());
         let chain_id = api::image::chain_id(&diff_ids).expect("non-empty");
-        if adopt {
-            if !self.has_layer(&chain_id) {
-                match self.snapshots.commit(&chain_id.to_string(), key) {
-                    Ok(()) | Err(snapshot::SnapshotError::AlreadyExists(_)) => {}
-                    Err(e) => return Err(e.into()),
+        match adopt {
+            Some(key) => {
+                if !self.has_layer(&chain_id) {
+                    match self.snapshots.commit(&chain_id.to_string(), key) {
+                        Ok(()) | Err(snapshot::SnapshotError::AlreadyExists(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
                 }
             }
-        } else {
-            self.unpack_blob(&blob, &diff_id, &chain_id, base_chain.last(), &mut |_| {})?;
+            None => {
+                self.unpack_blob(&blob, diff_id, &chain_id, base_chain.last(), &mut |_| {})?;
+            }
         }
 
-        let now = api::time::rfc3339_nano(std::time::SystemTime::now());
-        let mut history = base.history.clone();
-        history.push(History {
-            created: Some(now.clone()),
+        let entry = entry.unwrap_or_else(|| History {
+            created: Some(api::time::rfc3339_nano(std::time::SystemTime::now())),
             created_by: Some(opts.created_by.clone()),
             author: opts.author.clone(),
             comment: opts.comment.clone(),
             ..History::default()
         });
+        let created = entry.created.clone();
+        let mut history = base.history.clone();
+        history.push(entry);
         let config = ImageConfig {
-            created: Some(now.clone()),
+            created,
             author: opts.author.clone(),
             config: Some(opts.config.clone()),
             rootfs: api::image::RootFs {
@@ -407,7 +497,7 @@ impl ImageStore {
         };
         let config_bytes = serde_json::to_vec(&config).expect("config serialises");
         let mut layers: Vec<Descriptor> = base_manifest.layers.clone();
-        layers.push(Descriptor::new(MEDIA_TYPE_OCI_LAYER, blob.clone(), size));
+        layers.push(layer);
         let manifest = Manifest {
             schema_version: 2,
             media_type: Some(MEDIA_TYPE_OCI_MANIFEST.to_string()),
@@ -521,6 +611,29 @@ impl ImageStore {
         author: Option<String>,
         history: Option<History>,
     ) -> Result<ImageInfo, ImageError> {
+        self.derive(parent, config, author, history, None)
+    }
+
+    /// The empty base image of `FROM scratch` for `platform` (`FROM --platform=... scratch`,
+    /// `build --platform`): its config names that platform; the same id every time.
+    pub fn scratch_image(&self, platform: &api::image::Platform) -> Result<ImageInfo, ImageError> {
+        self.derive(
+            None,
+            ContainerConfig::default(),
+            None,
+            None,
+            Some(platform.clone()),
+        )
+    }
+
+    fn derive(
+        &self,
+        parent: Option<&Digest>,
+        config: ContainerConfig,
+        author: Option<String>,
+        history: Option<History>,
+        platform: Option<api::image::Platform>,
+    ) -> Result<ImageInfo, ImageError> {
         let (base, layers, manifest_layers) = match parent {
             Some(id) => {
                 let base = self.config(id)?;
@@ -537,14 +650,14 @@ impl ImageStore {
                 (base, layers, manifest.layers)
             }
             None => {
-                let host = api::image::Platform::host();
+                let host = platform.unwrap_or_else(api::image::Platform::host);
                 let base = ImageConfig {
                     created: None,
                     author: None,
                     architecture: host.architecture,
                     os: host.os,
                     os_version: None,
-                    variant: None,
+                    variant: host.variant,
                     config: None,
                     rootfs: api::image::RootFs {
                         kind: "layers".into(),

@@ -589,3 +589,108 @@ fn open_cleans_up_after_a_crash() {
     assert_eq!(fs::read_dir(root.path().join("images")).unwrap().count(), 1);
     assert_eq!(store.resolve("app").unwrap().id, info.id);
 }
+
+/// A layer built in a snapshot on nothing (`COPY --link`) stacks on any image, and the same
+/// blob stacks again on another base (`append_layer_of`) or at an index with a given history
+/// entry (`append_layer_at`, `--cache-from`).
+fn link_layer_stacks_on_any_base(store: &ImageStore, root: &Path) {
+    testkit::require_root();
+    let bb = store
+        .import(
+            &busybox(root, false)[..],
+            Some(&r("busybox")),
+            &ImportChanges::default(),
+            None,
+        )
+        .unwrap();
+    let other = store
+        .import(
+            &tiny_tar("other base\n")[..],
+            Some(&r("other")),
+            &ImportChanges::default(),
+            None,
+        )
+        .unwrap();
+    let key = testkit::unique_name("extract-build-link");
+    store.prepare_empty_rootfs(&key).unwrap();
+    {
+        let m = store.mount_rootfs(&key).unwrap();
+        assert_eq!(fs::read_dir(m.path()).unwrap().count(), 0, "an empty tree");
+        fs::create_dir_all(m.path().join("opt/app")).unwrap();
+        fs::write(m.path().join("opt/app/linked.txt"), "linked\n").unwrap();
+    }
+    let opts = CommitOptions {
+        created_by: "COPY --link".into(),
+        ..CommitOptions::default()
+    };
+    let on_bb = store.commit_snapshot_onto(&key, &bb.id, &opts).unwrap();
+    store.remove_rootfs(&key).unwrap();
+    let on_other = store.append_layer_of(&other.id, &on_bb.id, &opts).unwrap();
+    let (c1, c2) = (
+        store.config(&on_bb.id).unwrap(),
+        store.config(&on_other.id).unwrap(),
+    );
+    assert_eq!(c1.rootfs.diff_ids.len(), 2);
+    assert_eq!(c2.rootfs.diff_ids.len(), 2);
+    assert_eq!(
+        c1.rootfs.diff_ids[1], c2.rootfs.diff_ids[1],
+        "the same layer"
+    );
+    assert_eq!(on_other.parent.as_ref(), Some(&other.id));
+    assert_eq!(
+        c2.history.last().unwrap().created_by.as_deref(),
+        Some("COPY --link")
+    );
+    // The stacked image has both bases' files where they belong.
+    let check = |image: &Digest, present: &str, absent: &str| {
+        let k = testkit::unique_name("check");
+        store.prepare_rootfs(image, &k).unwrap();
+        {
+            let m = store.mount_rootfs(&k).unwrap();
+            assert_eq!(
+                fs::read_to_string(m.path().join("opt/app/linked.txt")).unwrap(),
+                "linked\n"
+            );
+            assert!(m.path().join(present).exists(), "{present}");
+            assert!(!m.path().join(absent).exists(), "{absent}");
+        }
+        store.remove_rootfs(&k).unwrap();
+    };
+    check(&on_bb.id, "bin/busybox", "hello.txt");
+    check(&on_other.id, "hello.txt", "bin/busybox");
+    // Layer 1 of on_bb at index 1 with a history entry of the caller's.
+    let entry = api::image::History {
+        created: Some("2001-02-03T04:05:06Z".into()),
+        created_by: Some("restored".into()),
+        ..api::image::History::default()
+    };
+    let restored = store
+        .append_layer_at(&other.id, &on_bb.id, Some(1), &opts, Some(entry.clone()))
+        .unwrap();
+    let c3 = store.config(&restored.id).unwrap();
+    assert_eq!(c3.rootfs.diff_ids, c2.rootfs.diff_ids);
+    assert_eq!(c3.history.last(), Some(&entry));
+    assert_eq!(c3.created.as_deref(), Some("2001-02-03T04:05:06Z"));
+}
+
+#[test]
+fn privileged_overlay_link_layer_stacks_on_any_base() {
+    let root = testkit::TempDir::new("images");
+    let store = ImageStore::with_snapshotter(
+        root.path(),
+        Box::new(OverlaySnapshotter::open(&root.path().join("snapshots/overlay")).unwrap()),
+    )
+    .unwrap();
+    link_layer_stacks_on_any_base(&store, root.path());
+}
+
+#[test]
+fn privileged_copy_link_layer_stacks_on_any_base() {
+    let root = testkit::TempDir::new("images");
+    let store = ImageStore::with_snapshotter(
+        root.path(),
+        Box::new(CopySnapshotter::open(&root.path().join("snapshots/copy")).unwrap()),
+    )
+    .unwrap();
+    link_layer_stacks_on_any_base(&store, root.path());
+}
