@@ -512,11 +512,11 @@ fn a_one_gigabyte_context_is_streamed() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(contexts, vec!["reuse".to_string()]);
-    let listing: Vec<String> = std::fs::read_dir(&reuse)
+    let listing: Vec<String> = std::fs::read_dir(reuse.join("ctx"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let big = std::fs::metadata(reuse.join("big.bin"))
+    let big = std::fs::metadata(reuse.join("ctx/big.bin"))
         .unwrap_or_else(|e| panic!("{e}: the kept context has {listing:?}"));
     assert_eq!(big.len(), 1 << 30);
     assert!(
