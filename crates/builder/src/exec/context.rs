@@ -2,24 +2,33 @@
 //! still hold the previous build's context, and the digests of its files.
 //!
 //! **Reuse.** The daemon keeps the last context (`builder/contexts/reuse/ctx`, see
-//! [`ContextDir`]). A new context is unpacked over it: a file whose bytes and metadata equal
-//! the tar's is left alone (its bytes are compared, never trusted from size or mtime), a
-//! changed file is rewritten in place from its first differing byte, missing ones are created
-//! and entries the tar does not name are removed. An unchanged context of 5 000 files then
-//! costs one open, fstat and read per file: no truncation, block allocation, inode update or
-//! writeback (ext4 makes allocating thousands of inodes right after deleting as many slow).
+//! [`ContextDir`]). A new context is unpacked over it: a file whose content and metadata equal
+//! the tar's is left alone, a changed file is rewritten in place, missing ones are created and
+//! entries the tar does not name are removed. An unchanged context of 5 000 files then costs
+//! one open and fstat per file and hashing its bytes in memory: no truncation, block
+//! allocation, inode update or writeback (ext4 makes allocating thousands of inodes right
+//! after deleting as many slow), and no reading back of the kept files (after their pages are
+//! evicted that alone takes seconds).
 //!
-//! **Digests.** COPY's cache key needs the sha256 of every copied file. The unpacker hashes
-//! the bytes it writes and records `relative path -> (stat tuple, digest)` in
+//! **Digests.** The unpacker records `relative path -> (stat tuple, sha256)` for every file in
 //! [`ContextDigests`], persisted next to the context (`reuse/digests`). The stat tuple is
 //! device, inode, size, mode, owner, mtime and ctime (both with nanoseconds), read after the
 //! file's last change; a digest is only used while the file's stat still equals it, and the
 //! kernel sets ctime on every write, chmod, chown or utimes, so a file changed behind the
-//! daemon's back (even with its size and mtime restored) is hashed again. A file changed by a
-//! new context always goes through the unpacker, which compares its bytes and records the new
-//! digest. The digest file is dropped while a context is unpacked (a failed unpack leaves
-//! none) and after a reboot (it names the boot it was written in: without fsyncs, a crash
-//! could leave new bytes under an old ctime).
+//! daemon's back (even with its size and mtime restored) is not trusted. How a kept file is
+//! compared with the tar's entry:
+//! - its digest is valid and the entry is as big and at most 1 MiB: the entry is hashed in
+//!   memory and the file rewritten in place only when the digests differ;
+//! - otherwise its bytes are compared while they are equal and it is written from the first
+//!   difference on (a different size: from the start); the bytes written are hashed.
+//!
+//! COPY then takes each file's digest from here ([`ContextDigests::lookup`], the stat checked
+//! again) and hashes only files without one. The digest file is dropped while a context is
+//! unpacked (a failed unpack leaves none) and after a reboot (it names the boot it was written
+//! in: without fsyncs, a crash could leave new bytes under an old ctime). Limit: on kernels
+//! with coarse timestamps (before 6.13's multigrain ctime), a change by another process
+//! within the same clock tick as the unpack's own write, with size and mtime restored, is not
+//! seen by the stat (as for git, make or rsync). Nothing but the daemon writes there.
 //!
 //! Safety: names are cleaned and may not contain `..`; every parent directory is checked to be
 //! a real directory (a symlink or file in the way is replaced), and files are opened with
@@ -230,8 +239,11 @@ pub struct UnpackStats {
     pub files: u64,
     /// Files created or rewritten (content changed).
     pub written: u64,
-    /// Bytes hashed (files written, or whose digest was not known yet).
+    /// Bytes hashed (all but files compared byte by byte whose digest was known).
     pub hashed: u64,
+    /// Bytes read back from the kept files to compare (their digest was not known, or they
+    /// are big).
+    pub read: u64,
     /// Bytes of file content received.
     pub bytes: u64,
 }
@@ -443,6 +455,10 @@ fn set_dir_meta(p: &Path, m: &Meta) -> Result<(), ContextError> {
 
 const CHUNK: usize = 64 << 10;
 
+fn read_err(e: io::Error) -> ContextError {
+    ContextError(format!("reading the build context: {e}"))
+}
+
 /// Reads until `buf` is full or the reader ends.
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
@@ -482,6 +498,101 @@ fn hash_prefix(f: &fs::File, len: u64, h: &mut Hasher, buf: &mut [u8]) -> io::Re
 struct Buffers {
     incoming: Vec<u8>,
     existing: Vec<u8>,
+    whole: Vec<u8>,
+}
+
+/// Files up to this size whose digest is known are compared by digest (module doc).
+const WHOLE: usize = 1 << 20;
+
+/// The content of a file whose digest is known and whose size equals the entry's: the entry
+/// is hashed in memory and the file rewritten in place only when the digests differ, so an
+/// unchanged file is neither written nor read back (reading 5 000 files whose pages were
+/// evicted costs seconds). Returns (written, digest).
+fn by_digest(
+    r: &mut impl Read,
+    (f, target): (&fs::File, &Path),
+    size: u64,
+    known: &Digest,
+    bufs: &mut Buffers,
+    stats: &mut UnpackStats,
+) -> Result<(bool, Digest), ContextError> {
+    let whole = &mut bufs.whole;
+    whole.clear();
+    r.take(size).read_to_end(whole).map_err(read_err)?;
+    if whole.len() as u64 != size {
+        return Err(read_err(io::ErrorKind::UnexpectedEof.into()));
+    }
+    stats.bytes += size;
+    stats.hashed += size;
+    let digest = Digest::sha256_of(whole);
+    if digest == *known {
+        return Ok((false, digest));
+    }
+    f.write_all_at(whole, 0).map_err(err("write", target))?;
+    Ok((true, digest))
+}
+
+/// The content of any other file: compared with the file's bytes while they are equal,
+/// written from the first difference on (from the start with `rewrite`), hashed unless
+/// `known` is its digest and nothing differed. Returns (written, digest).
+fn by_bytes(
+    r: &mut impl Read,
+    (f, target): (&fs::File, &Path),
+    rewrite: bool,
+    known: Option<Digest>,
+    bufs: &mut Buffers,
+    stats: &mut UnpackStats,
+) -> Result<(bool, Digest), ContextError> {
+    let io_err = |e: io::Error| ContextError(format!("write {}: {e}", target.display()));
+    let Buffers {
+        incoming, existing, ..
+    } = bufs;
+    let mut off = 0u64;
+    let mut writing = rewrite;
+    let mut hasher = (writing || known.is_none()).then(|| Hasher::new(Algorithm::Sha256));
+    if writing {
+        f.set_len(0).map_err(io_err)?;
+    }
+    loop {
+        let n = read_full(r, incoming).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        let data = &incoming[..n];
+        if !writing {
+            let same = f.read_exact_at(&mut existing[..n], off).is_ok() && existing[..n] == *data;
+            stats.read += n as u64;
+            if !same {
+                writing = true;
+                if hasher.is_none() {
+                    let mut h = Hasher::new(Algorithm::Sha256);
+                    hash_prefix(f, off, &mut h, existing).map_err(io_err)?;
+                    stats.read += off;
+                    stats.hashed += off;
+                    hasher = Some(h);
+                }
+                f.set_len(off).map_err(io_err)?;
+            }
+        }
+        if writing {
+            write_sparse_at(f, data, off).map_err(io_err)?;
+        }
+        if let Some(h) = &mut hasher {
+            h.update(data);
+            stats.hashed += n as u64;
+        }
+        off += n as u64;
+    }
+    stats.bytes += off;
+    if writing {
+        f.set_len(off).map_err(io_err)?;
+    }
+    let digest = match (hasher, known) {
+        (Some(h), _) => h.finish(),
+        (None, Some(d)) => d,
+        (None, None) => unreachable!("a file without a known digest is hashed"),
+    };
+    Ok((writing, digest))
 }
 
 /// Puts one regular file entry at `target`; returns its stat and digest.
@@ -536,53 +647,20 @@ fn unpack_file(
             (f, md, true)
         }
     };
-    // A digest recorded for exactly this file saves hashing it while its bytes compare equal.
+    // A digest recorded for exactly this file (its stat unchanged since).
     let known = old
         .filter(|(k, _)| !is_new && *k == StatKey::of(&md))
         .map(|(_, d)| d.clone());
-    let Buffers { incoming, existing } = bufs;
-    let mut off = 0u64;
-    // Compare while the bytes equal the file's; from the first difference on, write.
-    let mut writing = is_new || size != Some(md.len());
-    // Hash what is written, and what compares equal when its digest is not known.
-    let mut hasher = (writing || known.is_none()).then(|| Hasher::new(Algorithm::Sha256));
-    if writing && !is_new {
-        f.set_len(0).map_err(io_err)?;
-    }
-    loop {
-        let n = read_full(r, incoming)
-            .map_err(|e| ContextError(format!("reading the build context: {e}")))?;
-        if n == 0 {
-            break;
+    let (writing, digest) = match (known, size) {
+        (Some(k), Some(size)) if size == md.len() && size <= WHOLE as u64 => {
+            by_digest(r, (&f, target), size, &k, bufs, stats)?
         }
-        let data = &incoming[..n];
-        if !writing {
-            let same = f.read_exact_at(&mut existing[..n], off).is_ok() && existing[..n] == *data;
-            if !same {
-                writing = true;
-                if hasher.is_none() {
-                    let mut h = Hasher::new(Algorithm::Sha256);
-                    hash_prefix(&f, off, &mut h, existing).map_err(io_err)?;
-                    stats.hashed += off;
-                    hasher = Some(h);
-                }
-                f.set_len(off).map_err(io_err)?;
-            }
+        (known, size) => {
+            let rewrite = is_new || size != Some(md.len());
+            by_bytes(r, (&f, target), rewrite, known, bufs, stats)?
         }
-        if writing {
-            write_sparse_at(&f, data, off).map_err(io_err)?;
-        }
-        if let Some(h) = &mut hasher {
-            h.update(data);
-            stats.hashed += n as u64;
-        }
-        off += n as u64;
-    }
-    stats.bytes += off;
-    if writing {
-        stats.written += 1;
-        f.set_len(off).map_err(io_err)?;
-    }
+    };
+    stats.written += u64::from(writing);
     // Metadata: only what differs (each call changes the ctime).
     let chowned = is_new || meta.owner_differs(&md);
     if chowned {
@@ -603,11 +681,6 @@ fn unpack_file(
         nix::sys::stat::futimens(std::os::fd::AsRawFd::as_raw_fd(&f), &t, &t)
             .map_err(|e| ContextError(format!("set times of {}: {e}", target.display())))?;
     }
-    let digest = match (hasher, known) {
-        (Some(h), _) => h.finish(),
-        (None, Some(d)) => d,
-        (None, None) => unreachable!("a file without a known digest is hashed"),
-    };
     let key = if writing || chmodded || touched || chowned {
         StatKey::of(&f.metadata().map_err(io_err)?)
     } else {
@@ -632,6 +705,7 @@ pub fn unpack_context(
     let mut bufs = Buffers {
         incoming: vec![0u8; CHUNK],
         existing: vec![0u8; CHUNK],
+        whole: Vec::new(),
     };
     let mut ar = tar::Archive::new(reader);
     let bad = |e: io::Error| ContextError(format!("reading the build context: {e}"));
@@ -855,13 +929,13 @@ mod tests {
     }
 
     #[test]
-    fn unchanged_files_are_neither_rewritten_nor_hashed_and_a_same_size_change_is_found() {
+    fn unchanged_files_are_neither_rewritten_nor_read_and_a_same_size_change_is_found() {
         let root = tmp_root();
         let dir = root.join("ctx");
         let mut digests = ContextDigests::default();
         let one = file_tar(&[("d/a", b"aaaa", 1000), ("d/b", b"bbbb", 1000)]);
         let s1 = unpack_context(&one[..], &dir, &mut digests).unwrap();
-        assert_eq!((s1.files, s1.written, s1.hashed), (2, 2, 8));
+        assert_eq!((s1.files, s1.written, s1.hashed, s1.read), (2, 2, 8, 0));
         let a = dir.join("d/a");
         let md = fs::metadata(&a).unwrap();
         assert_eq!(
@@ -869,14 +943,15 @@ mod tests {
             Some(&Digest::sha256_of(b"aaaa"))
         );
         let (ino, c) = (md.ino(), ctime(&a));
-        // The same context again: nothing written, nothing hashed, the inode untouched.
+        // The same context again: compared by digest, nothing written or read back, the
+        // inode untouched.
         let s2 = unpack_context(&one[..], &dir, &mut digests).unwrap();
-        assert_eq!((s2.files, s2.written, s2.hashed), (2, 0, 0));
+        assert_eq!((s2.files, s2.written, s2.read), (2, 0, 0));
         assert_eq!(ctime(&a), c);
         // One byte changed, same size and mtime: found by its bytes, rewritten in place.
         let two = file_tar(&[("d/a", b"aaab", 1000), ("d/b", b"bbbb", 1000)]);
         let s3 = unpack_context(&two[..], &dir, &mut digests).unwrap();
-        assert_eq!((s3.written, s3.hashed), (1, 4));
+        assert_eq!((s3.written, s3.read), (1, 0));
         assert_eq!(fs::read(&a).unwrap(), b"aaab");
         let md = fs::metadata(&a).unwrap();
         assert_eq!((md.ino(), md.mtime(), md.len()), (ino, 1000, 4));
@@ -884,10 +959,10 @@ mod tests {
             digests.lookup(&dir, &a, &md),
             Some(&Digest::sha256_of(b"aaab"))
         );
-        // Only the mtime changed: the digest is kept (no hashing), the file gets the new time.
+        // Only the mtime changed: the content is kept, the file gets the new time.
         let three = file_tar(&[("d/a", b"aaab", 2000), ("d/b", b"bbbb", 1000)]);
         let s4 = unpack_context(&three[..], &dir, &mut digests).unwrap();
-        assert_eq!((s4.written, s4.hashed), (0, 0));
+        assert_eq!((s4.written, s4.read), (0, 0));
         let md = fs::metadata(&a).unwrap();
         assert_eq!(md.mtime(), 2000);
         assert_eq!(
@@ -897,7 +972,7 @@ mod tests {
         // A changed size (the known digest must not survive a rewrite from the start).
         let longer = file_tar(&[("d/a", b"aaab1", 2000), ("d/b", b"bbbb", 1000)]);
         let s5 = unpack_context(&longer[..], &dir, &mut digests).unwrap();
-        assert_eq!((s5.written, s5.hashed), (1, 5));
+        assert_eq!((s5.written, s5.read), (1, 0));
         let md = fs::metadata(&a).unwrap();
         assert_eq!(
             digests.lookup(&dir, &a, &md),
@@ -941,7 +1016,7 @@ mod tests {
         assert_eq!(entries[0].content, Some(Digest::sha256_of(b"12345679")));
         // The next unpack of the original context compares bytes and puts them back.
         let s = unpack_context(&tar[..], &dir, &mut digests).unwrap();
-        assert_eq!(s.written, 1);
+        assert_eq!((s.written, s.read), (1, 8));
         assert_eq!(fs::read(&f).unwrap(), b"12345678");
         let md = fs::metadata(&f).unwrap();
         assert_eq!(
@@ -981,7 +1056,7 @@ mod tests {
             let mut c = ContextDir::take(&contexts).unwrap();
             assert_eq!(c.digests().len(), 1);
             let s = c.unpack(&tar[..]).unwrap();
-            assert_eq!((s.written, s.hashed), (0, 0));
+            assert_eq!((s.written, s.read), (0, 0));
             let p = c.path().join("x/y");
             let md = fs::metadata(&p).unwrap();
             assert_eq!(
@@ -998,7 +1073,7 @@ mod tests {
         {
             let mut c = ContextDir::take(&contexts).unwrap();
             assert!(c.digests().is_empty());
-            assert_eq!(c.unpack(&tar[..]).unwrap().hashed, 4);
+            assert_eq!(c.unpack(&tar[..]).unwrap().read, 4);
         }
         // A build running meanwhile gets its own directory; the first to finish is kept.
         let a = ContextDir::take(&contexts).unwrap();
@@ -1040,14 +1115,16 @@ mod tests {
                 match rnd(6) {
                     0 => *slot = None,
                     1 => {
-                        let len = [0, 1, 100, 70_000, 140_000][rnd(5) as usize];
+                        // Sizes on both sides of the compare-by-digest bound (1 MiB).
+                        let len = [0, 1, 100, 70_000, 140_000, WHOLE + 5000][rnd(6) as usize];
                         let zeros = rnd(2) == 0;
-                        let data = (0..len)
+                        let k = rnd(1 << 20) | 1;
+                        let data = (0..len as u64)
                             .map(|i| {
                                 if zeros && i < 65_536 {
                                     0
                                 } else {
-                                    rnd(256) as u8
+                                    (i.wrapping_mul(k) >> 7) as u8
                                 }
                             })
                             .collect();

@@ -231,6 +231,7 @@ pub async fn build(
             written = stats.written,
             bytes = stats.bytes,
             hashed = stats.hashed,
+            read = stats.read,
             ms = started.elapsed().as_millis() as u64,
             "build context unpacked"
         );
