@@ -271,7 +271,7 @@ impl ContextDir {
                 digests = ContextDigests::load(&top.join("digests"));
             } else {
                 // Not a kept context of this layout: start empty.
-                let _ = fs::remove_dir_all(&top);
+                let _ = remove_any(&top);
             }
         }
         fs::create_dir_all(top.join("ctx"))?;
@@ -1091,6 +1091,14 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("reuse")]);
+        // Whatever else holds the kept name (an older layout, a file) is replaced.
+        fs::remove_dir_all(contexts.join("reuse")).unwrap();
+        fs::write(contexts.join("reuse"), "x").unwrap();
+        let mut c = ContextDir::take(&contexts).unwrap();
+        assert!(c.digests().is_empty());
+        c.unpack(&tar[..]).unwrap();
+        drop(c);
+        assert!(contexts.join("reuse/ctx/x/y").is_file());
         fs::remove_dir_all(&root).unwrap();
     }
 
