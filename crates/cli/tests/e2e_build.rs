@@ -585,11 +585,11 @@ fn a_one_gigabyte_context_is_streamed() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(contexts, vec!["reuse".to_string()]);
-    let listing: Vec<String> = std::fs::read_dir(&reuse)
+    let listing: Vec<String> = std::fs::read_dir(reuse.join("ctx"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    let big = std::fs::metadata(reuse.join("big.bin"))
+    let big = std::fs::metadata(reuse.join("ctx/big.bin"))
         .unwrap_or_else(|e| panic!("{e}: the kept context has {listing:?}"));
     assert_eq!(big.len(), 1 << 30);
     assert!(
@@ -1413,4 +1413,92 @@ fn cache_from_an_image_restores_its_steps() {
     forget();
     let out = ok(d.berth(&["build", "-t", "cf:2", s(&ctx)]));
     assert_eq!(out.matches(" ---> Using cache").count(), 0, "{out}");
+}
+
+/// The `written=` and `read=` (bytes read back to compare) of the daemon's last "build
+/// context unpacked" line.
+fn last_unpack(d: &Daemon) -> (u64, u64) {
+    let log = d.log();
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("build context unpacked"))
+        .unwrap_or_else(|| panic!("no unpack line in the log:\n{log}"));
+    let field = |k: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {line}"))
+    };
+    (field("written="), field("read="))
+}
+
+/// Sets a file's mtime back to `t` after a write.
+fn set_mtime(p: &Path, t: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_modified(t)
+        .unwrap();
+}
+
+#[test]
+fn context_digests_catch_same_size_edits_and_survive_a_restart() {
+    let mut d = Daemon::start_with(&["--log-level", "info,engine::api::build=debug"]);
+    let ctx = context(
+        &d,
+        "dig",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY data/ /data/\nRUN cat /data/a /data/b\n",
+            ),
+            ("data/a", "aaaa\n"),
+            ("data/b", "bbbb\n"),
+        ],
+    );
+    let a = ctx.join("data/a");
+    let t = std::fs::metadata(&a).unwrap().modified().unwrap();
+    let out = ok(d.berth(&["build", "-t", "dig:1", s(&ctx)]));
+    assert!(out.contains("aaaa\nbbbb\n"), "{out}");
+    // Unchanged: every step cached, no file rewritten or read back (compared by digest).
+    let out = ok(d.berth(&["build", "-t", "dig:1", s(&ctx)]));
+    assert_eq!(out.matches(" ---> Using cache").count(), 2, "{out}");
+    assert_eq!(last_unpack(&d), (0, 0));
+
+    // One byte changed, same size, mtime put back: the COPY and the RUN run again.
+    std::fs::write(&a, "aaab\n").unwrap();
+    set_mtime(&a, t);
+    let out = ok(d.docker(&["build", "-t", "dig:2", s(&ctx)]));
+    assert_eq!(out.matches(" ---> Using cache").count(), 0, "{out}");
+    assert!(out.contains("aaab\nbbbb\n"), "{out}");
+    assert_eq!(last_unpack(&d), (1, 0));
+
+    // After a restart the kept context and its digests are used as they are.
+    d.kill9();
+    d.spawn();
+    let out = ok(d.berth(&["build", "-t", "dig:2", s(&ctx)]));
+    assert_eq!(out.matches(" ---> Using cache").count(), 2, "{out}");
+    assert_eq!(last_unpack(&d), (0, 0));
+    std::fs::write(&a, "aaac\n").unwrap();
+    set_mtime(&a, t);
+    let out = ok(d.berth(&["build", "-t", "dig:3", s(&ctx)]));
+    assert!(out.contains("aaac\nbbbb\n"), "{out}");
+    assert_eq!(out.matches(" ---> Using cache").count(), 0, "{out}");
+
+    // A kept file changed behind the daemon's back (size and mtime kept) is neither
+    // trusted nor left: its stat no longer matches its digest, so the unpack compares its
+    // bytes and puts the context's back, and the image gets the context's content.
+    let kept = d.root().join("builder/contexts/reuse/ctx/data/b");
+    let kept_t = std::fs::metadata(&kept).unwrap().modified().unwrap();
+    std::fs::write(&kept, "bbbX\n").unwrap();
+    set_mtime(&kept, kept_t);
+    let out = ok(d.berth(&["build", "-t", "dig:4", s(&ctx)]));
+    assert_eq!(out.matches(" ---> Using cache").count(), 2, "{out}");
+    assert_eq!(last_unpack(&d), (1, 5));
+    assert_eq!(
+        ok(d.berth(&["run", "--rm", "dig:4", "cat", "/data/b"])),
+        "bbbb\n"
+    );
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use api::digest::{Algorithm, Hasher};
 
+use super::context::ContextDigests;
 use crate::cache::{EntryKind, FileEntry, SourceKind};
 use crate::copy::{context_relative, has_wildcards};
 use crate::ignore::{path_match, IgnoreMatcher};
@@ -174,13 +175,17 @@ pub fn select(
 
 /// Describes the selected sources for the cache key and history: every entry's relative
 /// name, type, mode, owner, link target and content digest. Files hidden by `ignore` inside a
-/// copied directory are skipped, as the copy skips them.
+/// copied directory are skipped, as the copy skips them. `known` (the context root and the
+/// digests its unpack recorded) saves hashing files whose stat still matches; the others are
+/// hashed in parallel, one thread per CPU.
 pub fn describe(
     sources: &[Selected],
     context_rel: &dyn Fn(&Path) -> Option<String>,
     ignore: Option<&IgnoreMatcher>,
+    known: Option<(&Path, &ContextDigests)>,
 ) -> Result<(Vec<FileEntry>, SourceKind), SourceError> {
     let mut entries = Vec::new();
+    let mut to_hash: Vec<(usize, PathBuf, u64)> = Vec::new();
     for (i, s) in sources.iter().enumerate() {
         let prefix = format!("{i}:{}", s.name);
         walk(&s.path, &mut |path, rel, md| {
@@ -200,7 +205,13 @@ pub fn describe(
                 EntryKind::Other
             };
             let content = if ft.is_file() {
-                Some(hash_file(path)?)
+                let d = known
+                    .and_then(|(root, k)| k.lookup(root, path, md))
+                    .cloned();
+                if d.is_none() {
+                    to_hash.push((entries.len(), path.to_path_buf(), md.len()));
+                }
+                d
             } else {
                 None
             };
@@ -226,12 +237,57 @@ pub fn describe(
             Ok(true)
         })?;
     }
+    for (i, d) in hash_files(&to_hash)? {
+        entries[i].content = Some(d);
+    }
     let kind = match sources {
         [one] if one.is_dir => SourceKind::Dir,
         [_] => SourceKind::File,
         _ => SourceKind::Multi,
     };
     Ok((entries, kind))
+}
+
+/// Hashes `(index, path, size)` files, on up to one thread per CPU when there is enough to
+/// share; returns `(index, digest)`.
+fn hash_files(files: &[(usize, PathBuf, u64)]) -> Result<Vec<(usize, api::Digest)>, SourceError> {
+    let total: u64 = files.iter().map(|f| f.2).sum();
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(files.len())
+        .min((total / (1 << 20)) as usize + 1);
+    if threads <= 1 {
+        return files
+            .iter()
+            .map(|(i, p, _)| Ok((*i, hash_file(p)?)))
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((i, p, _)) = files.get(k) else {
+                            return Ok(out);
+                        };
+                        out.push((*i, hash_file(p)?));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(files.len());
+        for w in workers {
+            all.extend(
+                w.join()
+                    .map_err(|_| SourceError::Io("hashing a file panicked".into()))??,
+            );
+        }
+        Ok(all)
+    })
 }
 
 fn hash_file(path: &Path) -> Result<api::Digest, SourceError> {
@@ -480,20 +536,20 @@ mod tests {
         fs::write(root.join("d/f"), "1").unwrap();
         let sel = select(&root, "d", None).unwrap();
         let rel = |_: &Path| None;
-        let d1 = crate::cache::files_digest(&describe(&sel, &rel, None).unwrap().0);
+        let d1 = crate::cache::files_digest(&describe(&sel, &rel, None, None).unwrap().0);
         let f = fs::File::options()
             .write(true)
             .open(root.join("d/f"))
             .unwrap();
         f.set_modified(std::time::SystemTime::UNIX_EPOCH).unwrap();
-        let d2 = crate::cache::files_digest(&describe(&sel, &rel, None).unwrap().0);
+        let d2 = crate::cache::files_digest(&describe(&sel, &rel, None, None).unwrap().0);
         assert_eq!(d1, d2);
         fs::set_permissions(root.join("d/f"), fs::Permissions::from_mode(0o600)).unwrap();
-        let d3 = crate::cache::files_digest(&describe(&sel, &rel, None).unwrap().0);
+        let d3 = crate::cache::files_digest(&describe(&sel, &rel, None, None).unwrap().0);
         assert_ne!(d1, d3);
         fs::write(root.join("d/f"), "2").unwrap();
         fs::set_permissions(root.join("d/f"), fs::Permissions::from_mode(0o644)).unwrap();
-        let d4 = crate::cache::files_digest(&describe(&sel, &rel, None).unwrap().0);
+        let d4 = crate::cache::files_digest(&describe(&sel, &rel, None, None).unwrap().0);
         assert_ne!(d1, d4);
         fs::remove_dir_all(&root).unwrap();
     }

@@ -423,6 +423,8 @@ pub struct Build<'a> {
     pub cache_mounts: &'a Path,
     /// A private directory for downloads (ADD of a URL).
     pub scratch: &'a Path,
+    /// The digests the context's unpack recorded (spares hashing unchanged files).
+    pub context_digests: Option<&'a context::ContextDigests>,
 }
 
 /// The finished build.
@@ -1273,8 +1275,9 @@ impl Build<'_> {
                 .map(|r| r.to_string_lossy().into_owned())
         };
         let context_rel: &dyn Fn(&Path) -> Option<String> = &context_rel;
+        let known = ignore.and(self.context_digests).map(|d| (src_root, d));
         let (mut entries, mut kind) =
-            files::describe(&selected, context_rel, ignore).map_err(fail)?;
+            files::describe(&selected, context_rel, ignore, known).map_err(fail)?;
         for (i, f) in inline.iter().enumerate() {
             entries.push(crate::cache::FileEntry {
                 path: format!("inline{i}:{}", f.name),

@@ -95,8 +95,9 @@ fn tar_dir<W: Write>(
     tar.follow_symlinks(false);
     tar.mode(tar::HeaderMode::Deterministic);
     let mut stack = vec![(dir.to_path_buf(), String::new())];
+    let mut data = Vec::new();
     while let Some((abs, rel)) = stack.pop() {
-        let mut entries: Vec<(String, PathBuf)> = fs::read_dir(&abs)
+        let mut entries: Vec<(String, PathBuf, Option<fs::FileType>)> = fs::read_dir(&abs)
             .map_err(|e| {
                 StatusError::new(1, format!("error checking context: {}: {e}", abs.display()))
             })?
@@ -108,14 +109,20 @@ fn tar_dir<W: Write>(
                 } else {
                     format!("{rel}/{name}")
                 };
-                (r, e.path())
+                // The type comes with the directory entry: no stat for it.
+                (r, e.path(), e.file_type().ok())
             })
             .collect();
-        entries.sort();
-        for (r, p) in entries.into_iter().rev() {
-            let md = fs::symlink_metadata(&p)?;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (r, p, ft) in entries.into_iter().rev() {
+            let checking =
+                |e: io::Error| StatusError::new(1, format!("error checking context: {r}: {e}"));
             let excluded = matcher.is_excluded(&r);
-            if md.is_dir() {
+            let ft = match ft {
+                Some(t) => t,
+                None => fs::symlink_metadata(&p).map_err(checking)?.file_type(),
+            };
+            if ft.is_dir() {
                 if excluded && matcher.can_skip_dir(&r) {
                     continue;
                 }
@@ -123,10 +130,21 @@ fn tar_dir<W: Write>(
                     tar.append_path_with_name(&p, &r)?;
                 }
                 stack.push((p, r));
-            } else if !excluded {
-                tar.append_path_with_name(&p, &r).map_err(|e| {
-                    StatusError::new(1, format!("error checking context: {r}: {e}"))
-                })?;
+            } else if excluded {
+                continue;
+            } else if ft.is_file() {
+                // One open, fstat and read per file, straight into the body buffer.
+                let mut f = fs::File::open(&p).map_err(checking)?;
+                let md = f.metadata().map_err(checking)?;
+                let mut h = tar::Header::new_gnu();
+                h.set_metadata_in_mode(&md, tar::HeaderMode::Deterministic);
+                data.clear();
+                data.reserve(md.len() as usize + 1);
+                f.read_to_end(&mut data).map_err(checking)?;
+                h.set_size(data.len() as u64);
+                tar.append_data(&mut h, &r, &data[..]).map_err(checking)?;
+            } else {
+                tar.append_path_with_name(&p, &r).map_err(checking)?;
             }
         }
     }

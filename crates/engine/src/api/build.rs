@@ -117,22 +117,14 @@ impl<R: std::io::Read> std::io::Read for PaddedTar<R> {
     }
 }
 
-/// Removes a build's context directory when dropped.
-struct ContextDir(PathBuf);
+/// Removes a build's scratch directory when dropped.
+struct ScratchDir(PathBuf);
 
-impl Drop for ContextDir {
+impl Drop for ScratchDir {
     fn drop(&mut self) {
-        // Kept for the next build when no other context is kept yet.
-        if let Some(parent) = self.0.parent() {
-            if parent.ends_with("builder/contexts")
-                && std::fs::rename(&self.0, parent.join("reuse")).is_ok()
-            {
-                return;
-            }
-        }
         if let Err(e) = std::fs::remove_dir_all(&self.0) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!(path = %self.0.display(), error = %e, "could not remove a build context");
+                tracing::warn!(path = %self.0.display(), error = %e, "could not remove a build's scratch directory");
             }
         }
     }
@@ -196,17 +188,20 @@ pub async fn build(
     let quiet = p.bool("q", false);
     let auths = registry_config(&headers);
 
-    // The context, unpacked as it streams in, into the directory of an earlier build when
-    // one is free (files are rewritten in place: see builder::exec::context).
+    // The context, unpacked as it streams in, over the previous build's context when it is
+    // free (unchanged files are not rewritten nor hashed again: see builder::exec::context).
     let contexts = engine.paths.root.join("builder/contexts");
-    std::fs::create_dir_all(&contexts)
-        .map_err(EngineError::io(format!("create {}", contexts.display())))?;
-    let dir = contexts.join(content::atomic::unique_suffix());
-    if std::fs::rename(contexts.join("reuse"), &dir).is_err() {
-        std::fs::create_dir_all(&dir)
-            .map_err(EngineError::io(format!("create {}", dir.display())))?;
-    }
-    let ctx = ContextDir(dir.clone());
+    let mut ctx = tokio::task::spawn_blocking({
+        let contexts = contexts.clone();
+        move || builder::exec::context::ContextDir::take(&contexts)
+    })
+    .await
+    .map_err(crate::container::join_error)?
+    .map_err(EngineError::io(format!(
+        "create a context in {}",
+        contexts.display()
+    )))?;
+    let dir = ctx.path();
     let remote_file = match &remote {
         None => None,
         Some(url) => {
@@ -227,8 +222,8 @@ pub async fn build(
         }
     };
     let body = body_reader(body);
-    let d = dir.clone();
-    tokio::task::spawn_blocking(move || {
+    let ctx = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
         // A context may come compressed (the docker CLI sends a downloaded tarball as is).
         let reader: Box<dyn std::io::Read> = match remote_file {
             None => image::decompress(body)?.1,
@@ -239,8 +234,19 @@ pub async fn build(
             read: 0,
             tail: None,
         };
-        builder::exec::context::unpack_context(reader, &d)
-            .map_err(|e| image::UnpackError::Read(std::io::Error::other(e.to_string())))
+        let stats = ctx
+            .unpack(reader)
+            .map_err(|e| image::UnpackError::Read(std::io::Error::other(e.to_string())))?;
+        tracing::debug!(
+            files = stats.files,
+            written = stats.written,
+            bytes = stats.bytes,
+            hashed = stats.hashed,
+            read = stats.read,
+            ms = started.elapsed().as_millis() as u64,
+            "build context unpacked"
+        );
+        Ok::<_, image::UnpackError>(ctx)
     })
     .await
     .map_err(crate::container::join_error)?
@@ -303,7 +309,7 @@ pub async fn build(
     tokio::spawn(async move {
         let out2 = out.clone();
         let result = tokio::task::spawn_blocking(move || {
-            let scratch = ContextDir(
+            let scratch = ScratchDir(
                 eng.paths
                     .root
                     .join("builder/tmp")
@@ -316,6 +322,7 @@ pub async fn build(
                 out: out2.as_ref(),
                 cache_mounts: &eng.paths.root.join("builder/cache-mounts"),
                 scratch: &scratch.0,
+                context_digests: Some(ctx.digests()),
             };
             let r = b.run(&dir, &settings, prepared);
             drop(ctx);

@@ -232,11 +232,13 @@ impl Engine {
                 source: std::io::Error::other(e),
             })??;
         let build_dir = root_dir.join("builder");
-        let build_cache =
-            tokio::task::spawn_blocking(move || builder::exec::BuildCache::open(&build_dir))
-                .await
-                .map_err(join_error)?
-                .map_err(EngineError::io("open the build cache"))?;
+        let build_cache = tokio::task::spawn_blocking(move || {
+            builder::exec::context::remove_stale_contexts(&build_dir.join("contexts"));
+            builder::exec::BuildCache::open(&build_dir)
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(EngineError::io("open the build cache"))?;
         let net = match net {
             Some(cfg) => Some(Arc::new(
                 tokio::task::spawn_blocking(move || net::NetworkManager::open(cfg))
