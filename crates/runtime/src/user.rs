@@ -30,6 +30,7 @@ struct PasswdEntry {
     name: String,
     uid: u32,
     gid: u32,
+    home: String,
 }
 
 struct GroupEntry {
@@ -62,6 +63,7 @@ fn passwd(text: &str) -> Vec<PasswdEntry> {
                 name: f.first()?.to_string(),
                 uid: f.get(2)?.parse().ok()?,
                 gid: f.get(3)?.parse().ok()?,
+                home: f.get(5).map(|h| h.to_string()).unwrap_or_default(),
             })
         })
         .collect()
@@ -90,13 +92,15 @@ fn groups(text: &str) -> Vec<GroupEntry> {
 }
 
 /// Resolves `spec` (`name|uid[:group|gid]`; empty = root) to (uid, gid, supplementary gids).
+/// The supplementary list starts with the primary gid, as dockerd's spec has it
+/// (`additionalGids: [gid, ...]`), so `id` in the container shows `groups=<gid>` too.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     if user.is_empty() && group.is_none() {
-        return Ok((0, 0, Vec::new()));
+        return Ok((0, 0, vec![0]));
     }
     let users = passwd(&read(rootfs, "/etc/passwd"));
     let numeric_user = user.parse::<u32>().ok();
@@ -136,7 +140,27 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserEr
             }
         }
     }
+    extra.retain(|g| *g != gid);
+    extra.insert(0, gid);
     Ok((uid, gid, extra))
+}
+
+/// The `HOME` runc gives a process that has none: the home of `uid` in the rootfs's
+/// `/etc/passwd`, else `/`.
+pub fn home(rootfs: &Path, uid: u32) -> String {
+    passwd(&read(rootfs, "/etc/passwd"))
+        .into_iter()
+        .find(|e| e.uid == uid)
+        .map(|e| e.home)
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
+/// Adds `HOME=` (see [`home`]) to `env` unless it has one, as runc does for every process.
+pub fn add_home(env: &mut Vec<String>, rootfs: &Path, uid: u32) {
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home(rootfs, uid)));
+    }
 }
 
 #[cfg(test)]
@@ -162,22 +186,42 @@ mod tests {
     #[test]
     fn names_numbers_and_groups() {
         let d = rootfs();
-        assert_eq!(resolve(d.path(), "").unwrap(), (0, 0, vec![]));
-        assert_eq!(resolve(d.path(), "nobody").unwrap(), (65534, 65534, vec![]));
+        assert_eq!(resolve(d.path(), "").unwrap(), (0, 0, vec![0]));
+        assert_eq!(
+            resolve(d.path(), "nobody").unwrap(),
+            (65534, 65534, vec![65534])
+        );
         assert_eq!(
             resolve(d.path(), "app").unwrap(),
-            (1000, 1000, vec![50, 10])
+            (1000, 1000, vec![1000, 50, 10])
         );
         assert_eq!(
             resolve(d.path(), "1000").unwrap(),
-            (1000, 1000, vec![50, 10])
+            (1000, 1000, vec![1000, 50, 10])
         );
-        assert_eq!(resolve(d.path(), "app:staff").unwrap(), (1000, 50, vec![]));
+        assert_eq!(
+            resolve(d.path(), "app:staff").unwrap(),
+            (1000, 50, vec![50])
+        );
         assert_eq!(
             resolve(d.path(), "4242:4343").unwrap(),
-            (4242, 4343, vec![])
+            (4242, 4343, vec![4343])
         );
-        assert_eq!(resolve(d.path(), "4242").unwrap(), (4242, 0, vec![]));
+        assert_eq!(resolve(d.path(), "4242").unwrap(), (4242, 0, vec![0]));
+    }
+
+    #[test]
+    fn home_from_passwd_or_slash() {
+        let d = rootfs();
+        assert_eq!(home(d.path(), 0), "/root");
+        assert_eq!(home(d.path(), 1000), "/home/app");
+        assert_eq!(home(d.path(), 4242), "/");
+        let mut env = vec!["HOME=/x".to_string()];
+        add_home(&mut env, d.path(), 0);
+        assert_eq!(env, ["HOME=/x"]);
+        let mut env = Vec::new();
+        add_home(&mut env, d.path(), 1000);
+        assert_eq!(env, ["HOME=/home/app"]);
     }
 
     #[test]
@@ -196,7 +240,7 @@ mod tests {
     #[test]
     fn numeric_ids_work_without_files_and_links_stay_inside() {
         let d = testkit::TempDir::new("user-empty");
-        assert_eq!(resolve(d.path(), "7:8").unwrap(), (7, 8, vec![]));
+        assert_eq!(resolve(d.path(), "7:8").unwrap(), (7, 8, vec![8]));
         std::fs::create_dir_all(d.path().join("etc")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("etc/passwd")).unwrap();
         // The host's passwd has root; through the rootfs the link resolves to <rootfs>/etc/passwd.

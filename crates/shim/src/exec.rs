@@ -93,6 +93,8 @@ pub fn process(state_dir: &Path, cfg: &ExecConfig) -> Result<api::oci::Process, 
         p.user.gid = gid;
         p.user.additional_gids = groups;
     }
+    // As runc: HOME from the exec user's passwd entry unless the env has one.
+    runtime::user::add_home(&mut p.env, &state_dir.join("rootfs"), p.user.uid);
     if cfg.privileged {
         let all = runtime::host_bounding_set().map_err(io_err("read the capability set"))?;
         let caps = p.capabilities.get_or_insert_with(Default::default);
