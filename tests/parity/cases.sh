@@ -219,3 +219,67 @@ docker system prune -f | tail -1
 docker ps -a --format '{{.Names}} {{.Status}}'
 docker events --since 0 --until 1 --filter type=bogus
 docker events --since 1s --until 1s --filter event=bogus; echo $?
+
+# --- second batch: logs, wait, restart policies, stop signals, ports, events, top/stats, build
+docker run --network none --name lg2 bb sh -c 'for i in 1 2 3; do echo line$i; done'; docker logs --tail 2 lg2; docker logs -n 0 lg2 | wc -l
+docker logs --until 1s lg2 | wc -l
+docker logs -f lg2
+docker wait lg2 nosuch
+docker run -d --network none --name w1 bb sh -c 'sleep 1; exit 4'; docker wait w1
+docker run --network none --restart on-failure:2 --name rp bb sh -c 'exit 1'; sleep 4; docker inspect -f '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}' rp
+docker run -d --network none --restart always --name ra bb sh -c 'exit 0'; sleep 2; docker inspect -f '{{.HostConfig.RestartPolicy.Name}}' ra; docker stop -t 1 ra >/dev/null; docker inspect -f '{{.State.Status}} {{.State.ExitCode}}' ra
+docker rm -f rp ra >/dev/null; echo done
+docker run -d --network none --stop-signal SIGKILL --name sk bb sleep 100; docker stop sk; docker inspect -f '{{.State.ExitCode}} {{.Config.StopSignal}}' sk
+docker run -d --network none --stop-timeout 1 --name st bb sleep 100; docker stop st; docker inspect -f '{{.State.ExitCode}} {{.Config.StopTimeout}}' st
+docker run -d --network none --init --name it bb sleep 100; docker stop -t 5 it; docker inspect -f '{{.State.ExitCode}} {{.HostConfig.Init}}' it
+docker run -d --network none -p 8080:80 --name pp bb sleep 100; docker port pp; docker inspect -f '{{json .HostConfig.PortBindings}} {{json .NetworkSettings.Ports}}' pp
+docker create --network none -p 127.0.0.1:8081:80/udp -p 8082:82 --expose 90 --name pc bb true; docker port pc; docker inspect -f '{{json .HostConfig.PortBindings}} {{json .Config.ExposedPorts}}' pc
+docker port pc 80/udp
+docker port pc 99
+docker ps -a --filter name=pc --format '{{.Ports}}'
+docker rm -f pp pc sk st it >/dev/null; echo ok
+docker run -d --network none --name tp bb sh -c 'sleep 100'; docker top tp -o pid,args | tail -n +2 | sed 's/^ *[0-9]* */PID /'
+docker top tp aux | head -1
+docker stats --no-stream --format '{{.Name}} {{.PIDs}}' tp
+docker stats --no-stream --format '{{json .}}' tp | python3 -c 'import json,sys; print(sorted(json.loads(sys.stdin.read()).keys()))'
+docker stats --no-stream nosuch
+docker exec tp sh -c 'echo hi > /tmp/f'; docker cp tp:/tmp/f - | tar -xO; docker cp tp:/tmp/f /tmp/par-cp-f && cat /tmp/par-cp-f && rm /tmp/par-cp-f
+docker cp /etc/hostname tp:/nosuchdir/x
+docker cp tp:/tmp /tmp/par-cp-d && ls /tmp/par-cp-d && rm -rf /tmp/par-cp-d
+docker attach nosuch
+docker rm -f tp >/dev/null; echo ok
+docker events --since 0 --until "$(date +%s)" --filter container=lg2 --format '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'
+docker events --since 0 --until "$(date +%s)" --filter type=volume --format '{{.Type}} {{.Action}}' | sort | uniq -c
+docker events --since 0 --until "$(date +%s)" --filter event=rename --format '{{.Action}} {{.Actor.Attributes.oldName}}'
+docker events --since 0 --until "$(date +%s)" --filter type=network --format '{{.Type}} {{.Action}}' | sort | uniq -c
+docker events --since 0 --until "$(date +%s)" --filter container=lg2 --format '{{json .}}' | head -1 | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(sorted(d.keys()), sorted(d["Actor"].keys()))'
+docker system df
+docker system df -v | head -3
+docker info --format '{{.Name}}' | wc -l
+docker version --format '{{.Server.APIVersion}}' | wc -l
+docker container ls -a --format '{{.Names}}' --filter name=lg2
+docker container prune -f --filter until=1h | tail -1
+docker volume create --label a=b lv; docker volume ls --filter label=a=b -q; docker volume ls -f name=lv -q; docker volume rm lv
+docker network create --label k=v nl; docker network ls --filter label=k=v --format '{{.Name}}'; docker network ls -f driver=bridge -q | wc -l; docker network rm nl
+docker network create --subnet 10.$P.9.0/24 --gateway 10.$P.9.254 ng; docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' ng; docker run --rm --network ng bb ip route | grep default; docker network rm ng
+docker network create --subnet 10.$P.10.0/24 nx; docker run --rm --network nx --ip 10.$P.10.77 bb ip -o -4 addr show eth0 | awk '{print $4}'; docker run --rm --network nx --ip 10.$P.11.5 bb true; docker network rm nx
+docker run --rm --network none --dns 9.9.9.9 --dns-search ex.com --dns-option ndots:3 bb cat /etc/resolv.conf
+docker run --rm --network none --add-host foo:1.2.3.4 bb grep foo /etc/hosts
+docker run --rm --network none --add-host foo:bad bb true
+# classic builder output
+@mkdir -p /tmp/par-ctx-$P && printf 'FROM bb\nENV A=1\nRUN echo built > /f\nCOPY x /x\nCMD ["cat","/f"]\n' > /tmp/par-ctx-$P/Dockerfile && echo data > /tmp/par-ctx-$P/x
+DOCKER_BUILDKIT=0 docker build -t bt /tmp/par-ctx-$P 2>&1 | grep -v '^ ---> [0-9a-f]\{12\}$' | sed 's/Running in [0-9a-f]*/Running in ID/; s/intermediate container [0-9a-f]*/intermediate container ID/'
+DOCKER_BUILDKIT=0 docker build -t bt /tmp/par-ctx-$P 2>&1 | grep -c 'Using cache'
+DOCKER_BUILDKIT=0 docker build -q -t bt /tmp/par-ctx-$P | wc -c
+docker run --rm --network none bt
+docker image inspect -f '{{.Config.Env}} {{.Config.Cmd}} {{len .RootFS.Layers}}' bt
+docker history --format '{{.CreatedBy}}' bt | head -4
+@printf 'FROM bb\nRUN exit 3\n' > /tmp/par-ctx-$P/Dockerfile.bad
+DOCKER_BUILDKIT=0 docker build -f /tmp/par-ctx-$P/Dockerfile.bad /tmp/par-ctx-$P 2>&1 | tail -2 | sed 's/Running in [0-9a-f]*/Running in ID/'; echo "rc=${PIPESTATUS[0]}"
+@printf 'FROM bb\nFORM x\n' > /tmp/par-ctx-$P/Dockerfile.syn
+DOCKER_BUILDKIT=0 docker build -f /tmp/par-ctx-$P/Dockerfile.syn /tmp/par-ctx-$P; echo rc=$?
+@printf 'FROM bb\nCOPY nosuch /x\n' > /tmp/par-ctx-$P/Dockerfile.cp
+DOCKER_BUILDKIT=0 docker build -f /tmp/par-ctx-$P/Dockerfile.cp /tmp/par-ctx-$P 2>&1 | tail -1
+@rm -rf /tmp/par-ctx-$P
+docker image rm bt | grep -c Deleted
+docker system prune -af | tail -1

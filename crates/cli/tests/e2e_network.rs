@@ -725,3 +725,31 @@ fn docker_cli_network_flows_match_dockerd() {
     assert!(d.docker(&["network", "rm", &net]).status.success());
     assert_clean(&d);
 }
+
+/// `--bip` takes the bridge's own address with its prefix, as dockerd's does.
+#[test]
+fn bip_with_a_host_address_is_the_gateway() {
+    let third = 100 + std::process::id() % 50;
+    let bip = format!("10.{third}.3.5/24");
+    let d = Daemon::start_with(&["--bip", &bip]);
+    let out = d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+        "bridge",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        format!("10.{third}.3.0/24 10.{third}.3.5\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["run", "--rm", "busybox", "ip", "route"]);
+    assert!(
+        stdout(&out).contains(&format!("default via 10.{third}.3.5")),
+        "{}",
+        stdout(&out)
+    );
+    assert_clean(&d);
+}

@@ -358,3 +358,29 @@ fn health_checks_go_starting_unhealthy_healthy() {
     ]);
     assert!(!bad.status.success());
 }
+
+/// `stop` of an `always` container that exits at once races with its own exit and restart;
+/// dockerd's stop succeeds whatever the moment (found by `tests/parity/run.sh`).
+#[test]
+fn stop_of_a_container_exiting_at_once_always_succeeds() {
+    let d = Daemon::start();
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        "--name",
+        "flap",
+        "busybox",
+        "true",
+    ]));
+    for i in 0..12u64 {
+        std::thread::sleep(Duration::from_millis(i * 37 % 400));
+        ok(d.docker(&["stop", "-t", "1", "flap"]));
+        assert_eq!(inspect(&d, "flap", "{{.State.Status}}"), "exited");
+        ok(d.docker(&["start", "flap"]));
+    }
+    ok(d.docker(&["rm", "-f", "flap"]));
+}

@@ -155,7 +155,10 @@ impl Container {
         };
         let result = snapshot.save(&paths.data_dir(&snapshot.id));
         self.lifecycle.send_modify(|lc| {
-            if lc.status.is_running() && !snapshot.state.status.is_running() {
+            // A process ended: running or paused before, not now (`restarting` included, as a
+            // policy restart goes there straight from the exit).
+            let live = |s: Status| matches!(s, Status::Running | Status::Paused);
+            if live(lc.status) && !live(snapshot.state.status) {
                 lc.exits += 1;
             }
             lc.status = snapshot.state.status;
