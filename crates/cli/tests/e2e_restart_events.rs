@@ -204,9 +204,10 @@ fn events_replay_filter_and_stream() {
         "--format",
         "{{.Action}}",
     ]));
+    // `run` attaches before it starts, as dockerd logs it.
     assert_eq!(
         actions.lines().collect::<Vec<_>>(),
-        ["create", "start", "die"]
+        ["create", "attach", "start", "die"]
     );
     let docker = ok(d.docker(&[
         "events",
@@ -383,4 +384,53 @@ fn stop_of_a_container_exiting_at_once_always_succeeds() {
         ok(d.docker(&["start", "flap"]));
     }
     ok(d.docker(&["rm", "-f", "flap"]));
+}
+
+/// dockerd's `attach` and `prune` events (found missing by `tests/parity/run.sh`).
+#[test]
+fn attach_and_prune_events_as_dockerd() {
+    let d = Daemon::start();
+    ok(d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "att",
+        "busybox",
+        "true",
+    ]));
+    ok(d.docker(&["container", "prune", "-f"]));
+    ok(d.docker(&["volume", "prune", "-f"]));
+    ok(d.docker(&["network", "prune", "-f"]));
+    ok(d.docker(&["image", "prune", "-f"]));
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    let out = ok(d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=attach",
+        "--filter",
+        "event=prune",
+        "--format",
+        "{{.Type}} {{.Action}} {{json .Actor.Attributes}}",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("container attach ") && lines[0].contains(r#""name":"att""#),
+        "{out}"
+    );
+    for kind in ["container", "volume", "network", "image"] {
+        let want = format!(r#"{kind} prune {{"reclaimed":""#);
+        assert!(lines.iter().any(|l| l.starts_with(&want)), "{kind}: {out}");
+    }
 }

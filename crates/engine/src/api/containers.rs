@@ -369,6 +369,7 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
         }
     }
     let (deleted, reclaimed) = engine.prune_containers(&filters).await?;
+    engine.prune_event("container", reclaimed);
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({

@@ -174,6 +174,7 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
     })
     .await
     .map_err(crate::container::join_error)??;
+    engine.prune_event("image", reclaimed);
     Ok(json_response(
         StatusCode::OK,
         &json!({

@@ -181,6 +181,7 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
         engine.volume_event("destroy", &name);
         deleted.push(name);
     }
+    engine.prune_event("volume", reclaimed);
     Ok(json_response(
         StatusCode::OK,
         &json!({

@@ -320,6 +320,14 @@ impl Engine {
         ));
     }
 
+    /// Publishes dockerd's `prune` event of a kind (`container`, `image`, `network`,
+    /// `volume`): no actor id, the bytes reclaimed as an attribute.
+    pub fn prune_event(&self, kind: &'static str, reclaimed: u64) {
+        let attrs = BTreeMap::from([("reclaimed".to_string(), reclaimed.to_string())]);
+        self.events
+            .publish(crate::events::Event::new(kind, "prune", "", attrs));
+    }
+
     /// Publishes an image event (`id` is the image id or, as Docker does for pull/push/tag,
     /// the reference).
     pub fn image_event(&self, action: &str, id: &str, name: Option<&str>) {
