@@ -242,3 +242,32 @@ fn docker_cli_image_errors_match_dockerd() {
         "Error response from daemon: Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused\n"
     );
 }
+
+/// An untagged image is listed by the docker CLI as `<none> <none>`: dockerd's summary has
+/// both placeholders (`<none>:<none>` and `<none>@<none>`); with the first alone the CLI
+/// hides the image. Found by `tests/parity/run.sh`.
+#[test]
+fn docker_cli_lists_untagged_images() {
+    let d = Daemon::start();
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "src",
+        "busybox",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&["commit", "src"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().trim_start_matches("sha256:")[..12].to_string();
+    let out = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert!(
+        stdout(&out).contains(&format!("<none>:<none> {id}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = d.docker(&["images", "-f", "dangling=true", "-q"]);
+    assert_eq!(stdout(&out).trim(), id);
+}
