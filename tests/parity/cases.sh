@@ -282,4 +282,9 @@ DOCKER_BUILDKIT=0 docker build -f /tmp/par-ctx-$P/Dockerfile.syn /tmp/par-ctx-$P
 DOCKER_BUILDKIT=0 docker build -f /tmp/par-ctx-$P/Dockerfile.cp /tmp/par-ctx-$P 2>&1 | tail -1
 @rm -rf /tmp/par-ctx-$P
 docker image rm bt | grep -c Deleted
+docker images -a --format '{{.Repository}}:{{.Tag}}' | sort
+docker run --network none -d --name ex2 bb sleep 100; docker exec ex2 env | sort; docker exec -u nobody ex2 sh -c 'echo $HOME'; docker rm -f ex2
+docker run --network none -t --rm bb env | sort
+docker run --network none --rm -e HOME=/x -e HOSTNAME=h bb env | sort
+# last: removes the base image
 docker system prune -af | tail -1
