@@ -395,16 +395,26 @@ fn invalid_subnets_and_port_specs_are_400_with_the_reason() {
             (400, format!("{{\"message\":\"{reason}\"}}"))
         );
     }
+    // As dockerd: a missing network is the start's 404 (a 404 on create would make the
+    // docker CLI try to pull the image).
     let (status, body) = api(
         &d,
         "POST",
         "/containers/create",
         r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"nosuchnet"}}"#,
     );
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = api(&d, "POST", &format!("/containers/{id}/start"), "");
     assert_eq!(
         (status, body.as_str()),
         (404, "{\"message\":\"network nosuchnet not found\"}")
     );
+    let (status, _) = api(&d, "DELETE", &format!("/containers/{id}"), "");
+    assert_eq!(status, 204);
     // the berth CLI parses -p itself and says why
     let out = d.berth(&["run", "--rm", "-p", "8080:80/sctp", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
