@@ -521,3 +521,61 @@ fn docker_cli_run_matches_dockerd() {
     );
     let _ = d.docker(&["rm", "-f", "base"]);
 }
+
+/// `--group-add` (names from the container's /etc/group, or gids) for the init and execs;
+/// dockerd's text for an unknown group. It used to be ignored.
+#[test]
+fn docker_cli_group_add() {
+    let d = Daemon::start();
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "nobody",
+        "--group-add",
+        "root",
+        "--group-add",
+        "777",
+        "busybox",
+        "id",
+        "-G",
+    ]);
+    assert_eq!(stdout(&out), "65534 0 777\n", "{}", stderr(&out));
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--group-add",
+        "nosuch",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(
+            "Error response from daemon: Unable to find group nosuch: no matching entries in group file"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ga",
+        "--group-add",
+        "777",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&["exec", "-u", "nobody", "ga", "id", "-G"]);
+    assert_eq!(stdout(&out), "65534 777\n", "{}", stderr(&out));
+    let _ = d.docker(&["rm", "-f", "ga"]);
+}

@@ -136,7 +136,10 @@ impl EngineError {
 /// dockerd's text for a start failure: the runtime's reason behind containerd's prefix, except
 /// for the user lookup, which dockerd does itself while it builds the spec.
 fn start_text(message: &str) -> String {
-    if message.starts_with("unable to find user ") || message.starts_with("unable to find group ") {
+    if message.starts_with("unable to find user ")
+        || message.starts_with("unable to find group ")
+        || message.starts_with("Unable to find group ")
+    {
         message.to_string()
     } else {
         format!("failed to create task for container: {message}: unknown")

@@ -17,6 +17,9 @@ pub enum UserError {
     NoGroup(String),
     #[error("invalid user spec {0:?}")]
     Invalid(String),
+    /// A `--group-add` group that the rootfs does not have (dockerd's capitalised text).
+    #[error("Unable to find group {0}: no matching entries in group file")]
+    NoGroupAdd(String),
 }
 
 impl UserError {
@@ -145,6 +148,38 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserEr
     Ok((uid, gid, extra))
 }
 
+/// `--group-add` values as gids: group names from the rootfs's `/etc/group`, or numbers.
+pub fn additional_groups(rootfs: &Path, add: &[String]) -> Result<Vec<u32>, UserError> {
+    if add.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = groups(&read(rootfs, "/etc/group"));
+    add.iter()
+        .map(|g| {
+            list.iter()
+                .find(|e| e.name == *g)
+                .map(|e| e.gid)
+                .or_else(|| g.parse().ok())
+                .ok_or_else(|| UserError::NoGroupAdd(g.clone()))
+        })
+        .collect()
+}
+
+/// [`resolve`] plus the `--group-add` groups (after the user's own, without repeats).
+pub fn resolve_with_groups(
+    rootfs: &Path,
+    spec: &str,
+    add: &[String],
+) -> Result<(u32, u32, Vec<u32>), UserError> {
+    let (uid, gid, mut groups) = resolve(rootfs, spec)?;
+    for g in additional_groups(rootfs, add)? {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    Ok((uid, gid, groups))
+}
+
 /// The `HOME` runc gives a process that has none: the home of `uid` in the rootfs's
 /// `/etc/passwd`, else `/`.
 pub fn home(rootfs: &Path, uid: u32) -> String {
@@ -208,6 +243,25 @@ mod tests {
             (4242, 4343, vec![4343])
         );
         assert_eq!(resolve(d.path(), "4242").unwrap(), (4242, 0, vec![0]));
+    }
+
+    #[test]
+    fn group_add_names_and_numbers() {
+        let d = rootfs();
+        assert_eq!(
+            resolve_with_groups(d.path(), "nobody", &["staff".into(), "777".into()]).unwrap(),
+            (65534, 65534, vec![65534, 50, 777])
+        );
+        assert_eq!(
+            resolve_with_groups(d.path(), "app", &["wheel".into()]).unwrap(),
+            (1000, 1000, vec![1000, 50, 10])
+        );
+        assert_eq!(
+            additional_groups(d.path(), &["nosuch".into()])
+                .unwrap_err()
+                .to_string(),
+            "Unable to find group nosuch: no matching entries in group file"
+        );
     }
 
     #[test]

@@ -88,7 +88,14 @@ pub fn process(state_dir: &Path, cfg: &ExecConfig) -> Result<api::oci::Process, 
         None
     };
     if !cfg.user.is_empty() {
-        let (uid, gid, groups) = runtime::user::resolve(&state_dir.join("rootfs"), &cfg.user)?;
+        // The container's `--group-add` groups apply to an exec's user too, as in dockerd.
+        let add = std::fs::read(state_dir.join("shim.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<api::shim::ShimConfig>(&b).ok())
+            .map(|c| c.group_add)
+            .unwrap_or_default();
+        let (uid, gid, groups) =
+            runtime::user::resolve_with_groups(&state_dir.join("rootfs"), &cfg.user, &add)?;
         p.user.uid = uid;
         p.user.gid = gid;
         p.user.additional_gids = groups;

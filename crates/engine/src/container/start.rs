@@ -112,6 +112,7 @@ impl Engine {
         let shim_cfg = ShimConfig {
             rootfs_mounts: mounts,
             user: rec.config.user.clone(),
+            group_add: rec.host_config.group_add.clone().unwrap_or_default(),
             tty: rec.config.tty,
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
