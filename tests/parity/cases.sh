@@ -286,5 +286,6 @@ docker images -a --format '{{.Repository}}:{{.Tag}}' | sort
 docker run --network none -d --name ex2 bb sleep 100; docker exec ex2 env | sort; docker exec -u nobody ex2 sh -c 'echo $HOME'; docker rm -f ex2
 docker run --network none -t --rm bb env | sort
 docker run --network none --rm -e HOME=/x -e HOSTNAME=h bb env | sort
+docker run --network none --name vm1 -v vv:/data -v /anon bb true; docker events --since 0 --until "$(date +%s)" --filter type=volume --format '{{.Action}} {{json .Actor.Attributes}}' | sed 's/[0-9a-f]\{64\}/ID/g'
 # last: removes the base image
 docker system prune -af | tail -1

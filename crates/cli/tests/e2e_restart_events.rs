@@ -434,3 +434,52 @@ fn attach_and_prune_events_as_dockerd() {
         assert!(lines.iter().any(|l| l.starts_with(&want)), "{kind}: {out}");
     }
 }
+
+/// dockerd's `volume mount` (before `start`) and `volume unmount` (after `die`) events, with
+/// its attributes (compared with dockerd 20.10 by `tests/parity/run.sh`).
+#[test]
+fn volume_mount_events_as_dockerd() {
+    let d = Daemon::start();
+    ok(d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "vm1",
+        "-v",
+        "vv:/data",
+        "busybox",
+        "true",
+    ]));
+    let id = ok(d.docker(&["inspect", "-f", "{{.Id}}", "vm1"]));
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    let out = ok(d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    let pos = |want: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(want))
+            .unwrap_or_else(|| panic!("no {want:?} in:\n{out}"))
+    };
+    let mount = format!(
+        r#"volume mount vv {{"container":"{id}","destination":"/data","driver":"local","propagation":"","read/write":"true"}}"#
+    );
+    let unmount = format!(r#"volume unmount vv {{"container":"{id}","driver":"local"}}"#);
+    assert!(pos(&mount) < pos("container start"), "{out}");
+    assert!(pos("container die") < pos(&unmount), "{out}");
+}

@@ -377,6 +377,26 @@ impl Engine {
             .publish(crate::events::Event::new("volume", action, name, attrs));
     }
 
+    /// dockerd's `volume mount` (at a start, before `container start`) or `volume unmount`
+    /// (after `die`) events for each volume the container mounts.
+    pub(crate) fn volume_mount_events(&self, rec: &super::record::Record, mount: bool) {
+        for m in rec.mount_points.iter().filter(|m| m.kind == "volume") {
+            let mut attrs = BTreeMap::from([
+                ("container".to_string(), rec.id.clone()),
+                ("driver".to_string(), "local".to_string()),
+            ]);
+            if mount {
+                attrs.insert("destination".into(), m.destination.clone());
+                attrs.insert("propagation".into(), String::new());
+                attrs.insert("read/write".into(), m.rw.to_string());
+            }
+            let action = if mount { "mount" } else { "unmount" };
+            self.events.publish(crate::events::Event::new(
+                "volume", action, &m.source, attrs,
+            ));
+        }
+    }
+
     /// Before a start: copies the image's content at each new volume's path into it (once,
     /// only into an empty volume, not with `nocopy`).
     pub(crate) async fn populate_volumes(

@@ -179,6 +179,7 @@ impl Engine {
             r.state.finished_at = None;
         })?;
         tracing::info!(container = %id, "started");
+        self.volume_mount_events(&c.record(), true);
         self.container_event(&c.record(), "start", &[]);
         self.start_health(c);
         // An attach that registered while this start was under way.
@@ -340,6 +341,7 @@ impl Engine {
         let rec = c.record();
         self.container_event(&rec, "die", &[("exitCode", code.to_string())]);
         self.disconnect_events(c.id.as_str(), &left);
+        self.volume_mount_events(&rec, false);
         if restart {
             // (A stop may have cancelled it meanwhile: then the status is exited again.)
             if rec.state.status == Status::Restarting {
