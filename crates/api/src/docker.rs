@@ -57,6 +57,8 @@ pub struct HostConfig {
     pub restart_policy: RestartPolicy,
     pub auto_remove: bool,
     pub cap_add: Option<Vec<String>>,
+    /// `--group-add`: extra groups (names in the container's `/etc/group`, or gids).
+    pub group_add: Option<Vec<String>>,
     pub cap_drop: Option<Vec<String>>,
     pub dns: Option<Vec<String>>,
     pub dns_options: Option<Vec<String>>,

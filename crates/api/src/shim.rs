@@ -33,6 +33,10 @@ pub struct ShimConfig {
     pub rootfs_mounts: Vec<Mount>,
     /// Docker's `-u` value (`name`, `uid`, `name:group`, `uid:gid`); empty means root.
     pub user: String,
+    /// `--group-add`: supplementary groups for the init and every exec (names resolved in the
+    /// container's `/etc/group`, or gids).
+    #[serde(default)]
+    pub group_add: Vec<String>,
     /// Allocate a terminal.
     pub tty: bool,
     /// Keep the container's stdin open for attached clients.

@@ -1232,7 +1232,8 @@ pub struct DaemonArgs {
         default_value = "berth0"
     )]
     pub bridge: String,
-    /// Subnet of the default network, e.g. 172.17.0.0/16 (default: the first free pool)
+    /// The default bridge's address and subnet, e.g. 172.17.0.1/16 (a network address such as
+    /// 172.17.0.0/16 gives the first host; default: the first free pool)
     #[arg(long = "bip", value_name = "CIDR")]
     pub bip: Option<String>,
     /// berth's nftables table (ip family)

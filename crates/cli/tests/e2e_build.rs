@@ -1502,3 +1502,35 @@ fn context_digests_catch_same_size_edits_and_survive_a_restart() {
         "bbbb\n"
     );
 }
+
+/// `rmi` of a built image takes its untagged intermediate images along, as dockerd does
+/// (`noprune` keeps them); found by `tests/parity/run.sh`.
+#[test]
+fn rmi_of_a_built_image_deletes_its_intermediate_images() {
+    let d = Daemon::start();
+    let ctx = context(
+        &d,
+        "chain",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nENV A=1\nRUN echo x > /f\nCMD [\"cat\", \"/f\"]\n",
+        )],
+    );
+    let all = |d: &Daemon| {
+        ok(d.docker(&["images", "-aq", "--no-trunc"]))
+            .lines()
+            .count()
+    };
+    let base = all(&d);
+    ok(d.docker(&["build", "-t", "chain:1", s(&ctx)]));
+    assert_eq!(all(&d), base + 3);
+    let out = ok(d.docker(&["rmi", "chain:1"]));
+    assert_eq!(out.matches("Deleted: sha256:").count(), 3, "{out}");
+    assert_eq!(all(&d), base);
+    // A tagged base stays, and so does everything with --no-prune.
+    ok(d.docker(&["build", "-t", "chain:2", s(&ctx)]));
+    let out = ok(d.docker(&["rmi", "--no-prune", "chain:2"]));
+    assert_eq!(out.matches("Deleted: sha256:").count(), 1, "{out}");
+    assert_eq!(all(&d), base + 2);
+    ok(d.docker(&["image", "inspect", "busybox"]));
+}

@@ -329,3 +329,51 @@ fn top_and_stats() {
     let out = d.docker(&["top", "ts"]);
     assert!(stderr(&out).contains("is not running"), "{}", stderr(&out));
 }
+
+/// Differences with dockerd 20.10 found by `tests/parity/run.sh`, through the docker CLI.
+#[test]
+fn docker_cli_exec_errors_match_dockerd() {
+    let d = Daemon::start();
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ex",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A missing working directory: the runtime's text behind dockerd's exec prefix.
+    let out = d.docker(&["exec", "-w", "/nosuchdir", "ex", "pwd"]);
+    // (dockerd writes it into the exec's stream: stdout)
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(
+            "OCI runtime exec failed: exec failed: unable to start container process: chdir to cwd (\"/nosuchdir\") set in config.json failed: no such file or directory: unknown"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    // HOME and groups as runc gives them.
+    let out = d.docker(&["exec", "-u", "nobody", "ex", "sh", "-c", "echo $HOME; id"]);
+    assert_eq!(
+        stdout(&out),
+        "/nonexistent\nuid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n",
+        "{}",
+        stderr(&out)
+    );
+    // A paused container is named as the request named it.
+    assert!(d.docker(&["pause", "ex"]).status.success());
+    let out = d.docker(&["exec", "ex", "true"]);
+    assert!(
+        stderr(&out).contains(
+            "Error response from daemon: Container ex is paused, unpause the container before exec"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let _ = d.docker(&["rm", "-f", "ex"]);
+}

@@ -212,3 +212,62 @@ fn images_filters_format_and_quiet() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid filter 'colour'"));
 }
+
+/// Differences with dockerd 20.10 found by `tests/parity/run.sh`: a missing reference is named
+/// with its tag, a malformed one is refused as such, and an unreachable registry is one
+/// plain error (not the io error repeated, not a stream).
+#[test]
+fn docker_cli_image_errors_match_dockerd() {
+    let d = Daemon::start();
+    let out = d.docker(&["rmi", "nosuch"]);
+    assert_eq!(
+        stderr(&out),
+        "Error response from daemon: No such image: nosuch:latest\n"
+    );
+    let out = d.docker(&["tag", "nosuch", "x"]);
+    assert_eq!(
+        stderr(&out),
+        "Error response from daemon: No such image: nosuch:latest\n"
+    );
+    let out = d.docker(&["rmi", "bad name"]);
+    assert!(
+        stderr(&out).starts_with("Error response from daemon: invalid reference format"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["pull", "127.0.0.1:1/nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "Error response from daemon: Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused\n"
+    );
+}
+
+/// An untagged image is listed by the docker CLI as `<none> <none>`: dockerd's summary has
+/// both placeholders (`<none>:<none>` and `<none>@<none>`); with the first alone the CLI
+/// hides the image. Found by `tests/parity/run.sh`.
+#[test]
+fn docker_cli_lists_untagged_images() {
+    let d = Daemon::start();
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "src",
+        "busybox",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&["commit", "src"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().trim_start_matches("sha256:")[..12].to_string();
+    let out = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert!(
+        stdout(&out).contains(&format!("<none>:<none> {id}")),
+        "{}",
+        stdout(&out)
+    );
+    let out = d.docker(&["images", "-f", "dangling=true", "-q"]);
+    assert_eq!(stdout(&out).trim(), id);
+}

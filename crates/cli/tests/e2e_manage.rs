@@ -140,3 +140,68 @@ fn update_changes_limits_of_a_running_container_and_its_policy() {
         "50331648"
     );
 }
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Differences with dockerd found by `tests/parity/run.sh`: `ps` refuses filter values it can
+/// never match and shows sizes with `-s`; kill errors carry dockerd's prefix; rename looks the
+/// container up before it checks the new name.
+#[test]
+fn docker_cli_ps_kill_and_rename_errors_match_dockerd() {
+    let d = Daemon::start();
+    ok(d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "done",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /f",
+    ]));
+    for (filter, want) in [
+        ("status=bogus", "invalid filter 'status=bogus'"),
+        (
+            "health=bogus",
+            "Unrecognised filter value for health: bogus",
+        ),
+        ("exited=x", "invalid filter 'exited=x'"),
+    ] {
+        let out = d.docker(&["ps", "-a", "--filter", filter]);
+        assert_eq!(out.status.code(), Some(1), "{filter}");
+        assert!(
+            stderr_of(&out).contains(want),
+            "{filter}: {}",
+            stderr_of(&out)
+        );
+    }
+    // `-s`: the writable layer, then the virtual size with the image.
+    let size = ok(d.docker(&["ps", "-a", "-s", "--format", "{{.Size}}"]));
+    assert!(
+        size.starts_with("2B (virtual ") || size.starts_with("0B (virtual "),
+        "{size}"
+    );
+    assert!(!size.contains("virtual 0B"), "{size}");
+    let out = d.docker(&["kill", "nosuch"]);
+    assert_eq!(
+        stderr_of(&out),
+        "Error response from daemon: cannot kill container: nosuch: No such container: nosuch\n"
+    );
+    let out = d.docker(&["kill", "done"]);
+    assert!(
+        stderr_of(&out)
+            .starts_with("Error response from daemon: cannot kill container: done: Container ")
+            && stderr_of(&out).ends_with(" is not running\n"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = d.docker(&["rename", "nosuch", "x"]);
+    assert!(
+        stderr_of(&out).starts_with("Error response from daemon: No such container: nosuch\n"),
+        "{}",
+        stderr_of(&out)
+    );
+}

@@ -395,16 +395,26 @@ fn invalid_subnets_and_port_specs_are_400_with_the_reason() {
             (400, format!("{{\"message\":\"{reason}\"}}"))
         );
     }
+    // As dockerd: a missing network is the start's 404 (a 404 on create would make the
+    // docker CLI try to pull the image).
     let (status, body) = api(
         &d,
         "POST",
         "/containers/create",
         r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NetworkMode":"nosuchnet"}}"#,
     );
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, body) = api(&d, "POST", &format!("/containers/{id}/start"), "");
     assert_eq!(
         (status, body.as_str()),
         (404, "{\"message\":\"network nosuchnet not found\"}")
     );
+    let (status, _) = api(&d, "DELETE", &format!("/containers/{id}"), "");
+    assert_eq!(status, 204);
     // the berth CLI parses -p itself and says why
     let out = d.berth(&["run", "--rm", "-p", "8080:80/sctp", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
@@ -632,4 +642,124 @@ fn fifty_published_containers_survive_a_daemon_kill() {
             assert!(!cg.exists(), "cgroup left: {}", cg.display());
         }
     }
+}
+
+/// Differences with dockerd 20.10 found by `tests/parity/run.sh`: a missing network fails the
+/// start (the container stays created, the CLI does not try to pull), disconnecting the last
+/// network leaves none, and resolv.conf behind the embedded DNS has `options ndots:0`.
+#[test]
+fn docker_cli_network_flows_match_dockerd() {
+    let d = Daemon::start();
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "lost",
+        "--network",
+        "nosuchnet",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("Error response from daemon: network nosuchnet not found")
+            && !stderr(&out).contains("Unable to find image"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["inspect", "-f", "{{.State.Status}}", "lost"]);
+    assert_eq!(stdout(&out), "created\n", "{}", stderr(&out));
+    let out = d.docker(&["start", "lost"]);
+    assert!(
+        stderr(&out).contains("network nosuchnet not found"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(d.docker(&["rm", "lost"]).status.success());
+
+    let net = testkit::unique_name("net");
+    let subnet = format!("10.{}.{}.0/24", 200 + std::process::id() % 50, 7);
+    let out = d.docker(&["network", "create", "--subnet", &subnet, &net]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(
+        stdout(&out).ends_with("options ndots:0\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "dis",
+        "--network",
+        &net,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(d
+        .docker(&["network", "disconnect", &net, "dis"])
+        .status
+        .success());
+    let out = d.docker(&[
+        "inspect",
+        "-f",
+        "{{len .NetworkSettings.Networks}} {{.HostConfig.NetworkMode}}",
+        "dis",
+    ]);
+    assert_eq!(stdout(&out), format!("0 {net}\n"), "{}", stderr(&out));
+    let out = d.docker(&["network", "disconnect", &net, "dis"]);
+    let id = stdout(&d.docker(&["inspect", "-f", "{{.Id}}", "dis"]));
+    assert!(
+        stderr(&out).contains(&format!(
+            "container {} is not connected to network {net}",
+            id.trim()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // Restarted without networks: only the loopback.
+    assert!(d.docker(&["restart", "-t", "0", "dis"]).status.success());
+    let out = d.docker(&["exec", "dis", "ip", "-o", "-4", "addr"]);
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+    assert!(d.docker(&["rm", "-f", "dis"]).status.success());
+    assert!(d.docker(&["network", "rm", &net]).status.success());
+    assert_clean(&d);
+}
+
+/// `--bip` takes the bridge's own address with its prefix, as dockerd's does.
+#[test]
+fn bip_with_a_host_address_is_the_gateway() {
+    let third = 100 + std::process::id() % 50;
+    let bip = format!("10.{third}.3.5/24");
+    let d = Daemon::start_with(&["--bip", &bip]);
+    let out = d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+        "bridge",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        format!("10.{third}.3.0/24 10.{third}.3.5\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&["run", "--rm", "busybox", "ip", "route"]);
+    assert!(
+        stdout(&out).contains(&format!("default via 10.{third}.3.5")),
+        "{}",
+        stdout(&out)
+    );
+    assert_clean(&d);
 }

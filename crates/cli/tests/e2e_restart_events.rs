@@ -204,9 +204,10 @@ fn events_replay_filter_and_stream() {
         "--format",
         "{{.Action}}",
     ]));
+    // `run` attaches before it starts, as dockerd logs it.
     assert_eq!(
         actions.lines().collect::<Vec<_>>(),
-        ["create", "start", "die"]
+        ["create", "attach", "start", "die"]
     );
     let docker = ok(d.docker(&[
         "events",
@@ -357,4 +358,128 @@ fn health_checks_go_starting_unhealthy_healthy() {
         "true",
     ]);
     assert!(!bad.status.success());
+}
+
+/// `stop` of an `always` container that exits at once races with its own exit and restart;
+/// dockerd's stop succeeds whatever the moment (found by `tests/parity/run.sh`).
+#[test]
+fn stop_of_a_container_exiting_at_once_always_succeeds() {
+    let d = Daemon::start();
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        "--name",
+        "flap",
+        "busybox",
+        "true",
+    ]));
+    for i in 0..12u64 {
+        std::thread::sleep(Duration::from_millis(i * 37 % 400));
+        ok(d.docker(&["stop", "-t", "1", "flap"]));
+        assert_eq!(inspect(&d, "flap", "{{.State.Status}}"), "exited");
+        ok(d.docker(&["start", "flap"]));
+    }
+    ok(d.docker(&["rm", "-f", "flap"]));
+}
+
+/// dockerd's `attach` and `prune` events (found missing by `tests/parity/run.sh`).
+#[test]
+fn attach_and_prune_events_as_dockerd() {
+    let d = Daemon::start();
+    ok(d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "att",
+        "busybox",
+        "true",
+    ]));
+    ok(d.docker(&["container", "prune", "-f"]));
+    ok(d.docker(&["volume", "prune", "-f"]));
+    ok(d.docker(&["network", "prune", "-f"]));
+    ok(d.docker(&["image", "prune", "-f"]));
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    let out = ok(d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=attach",
+        "--filter",
+        "event=prune",
+        "--format",
+        "{{.Type}} {{.Action}} {{json .Actor.Attributes}}",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("container attach ") && lines[0].contains(r#""name":"att""#),
+        "{out}"
+    );
+    for kind in ["container", "volume", "network", "image"] {
+        let want = format!(r#"{kind} prune {{"reclaimed":""#);
+        assert!(lines.iter().any(|l| l.starts_with(&want)), "{kind}: {out}");
+    }
+}
+
+/// dockerd's `volume mount` (before `start`) and `volume unmount` (after `die`) events, with
+/// its attributes (compared with dockerd 20.10 by `tests/parity/run.sh`).
+#[test]
+fn volume_mount_events_as_dockerd() {
+    let d = Daemon::start();
+    ok(d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "vm1",
+        "-v",
+        "vv:/data",
+        "busybox",
+        "true",
+    ]));
+    let id = ok(d.docker(&["inspect", "-f", "{{.Id}}", "vm1"]));
+    let until = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1
+    );
+    let out = ok(d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    let pos = |want: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(want))
+            .unwrap_or_else(|| panic!("no {want:?} in:\n{out}"))
+    };
+    let mount = format!(
+        r#"volume mount vv {{"container":"{id}","destination":"/data","driver":"local","propagation":"","read/write":"true"}}"#
+    );
+    let unmount = format!(r#"volume unmount vv {{"container":"{id}","driver":"local"}}"#);
+    assert!(pos(&mount) < pos("container start"), "{out}");
+    assert!(pos("container die") < pos(&unmount), "{out}");
 }

@@ -380,3 +380,202 @@ fn host_network_env_file_and_user_group() {
         stderr(&out)
     );
 }
+
+/// Differences with dockerd 20.10 found by `tests/parity/run.sh`, through the docker CLI.
+#[test]
+fn docker_cli_run_matches_dockerd() {
+    let d = Daemon::start();
+    // A relative working directory is refused at create (125), not run into a chdir error.
+    let out = d.docker(&["run", "--network", "none", "-w", "rel", "busybox", "pwd"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "Error response from daemon: the working directory 'rel' is invalid, it needs to be an absolute path"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // The primary group is a supplementary one too (dockerd's additionalGids), and the
+    // process gets HOSTNAME and HOME; Config.Env holds only what the image and user set.
+    let out = d.docker(&["run", "--network", "none", "--name", "ids", "busybox", "id"]);
+    assert_eq!(
+        stdout(&out),
+        "uid=0(root) gid=0(root) groups=0(root)\n",
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "nobody",
+        "busybox",
+        "id",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"
+    );
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-h",
+        "hn",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $HOSTNAME $HOME $PATH",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "hn /root /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+    );
+    let out = d.docker(&["inspect", "-f", "{{json .Config.Env}}", "ids"]);
+    assert_eq!(stdout(&out), "[]\n", "{}", stderr(&out));
+    // An unknown user: dockerd's text, without the runtime's prefix.
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "none",
+        "-u",
+        "nosuch",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(
+            "Error response from daemon: unable to find user nosuch: no matching entries in passwd file\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Published ports: nothing for none, a warning for host, an error for container:.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-p",
+        "80:80",
+        "busybox",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "-p",
+        "80:80",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        stderr(&out).contains("Published ports are discarded when using host network mode"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "base",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&[
+        "run",
+        "--network",
+        "container:base",
+        "-p",
+        "80:80",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out)
+            .contains("conflicting options: port publishing and the container type network mode"),
+        "{}",
+        stderr(&out)
+    );
+    // A missing container to join is the start's 404: the CLI must not try to pull.
+    let out = d.docker(&["run", "--network", "container:nosuch", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("Error response from daemon: No such container: nosuch")
+            && !stderr(&out).contains("Unable to find image"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = d.docker(&["rm", "-f", "base"]);
+}
+
+/// `--group-add` (names from the container's /etc/group, or gids) for the init and execs;
+/// dockerd's text for an unknown group. It used to be ignored.
+#[test]
+fn docker_cli_group_add() {
+    let d = Daemon::start();
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "nobody",
+        "--group-add",
+        "root",
+        "--group-add",
+        "777",
+        "busybox",
+        "id",
+        "-G",
+    ]);
+    assert_eq!(stdout(&out), "65534 0 777\n", "{}", stderr(&out));
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--group-add",
+        "nosuch",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(
+            "Error response from daemon: Unable to find group nosuch: no matching entries in group file"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "ga",
+        "--group-add",
+        "777",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&["exec", "-u", "nobody", "ga", "id", "-G"]);
+    assert_eq!(stdout(&out), "65534 777\n", "{}", stderr(&out));
+    let _ = d.docker(&["rm", "-f", "ga"]);
+}

@@ -268,3 +268,52 @@ fn named_and_anonymous_volumes_binds_and_tmpfs() {
     ]));
     assert!(e.contains("Duplicate mount point: /x"), "{e}");
 }
+
+/// Differences with dockerd 20.10 found by `tests/parity/run.sh`: `Mounts[].Mode` is the
+/// `-v` mode as written (`z` for a local volume without one), and a refused volume create
+/// names the volume.
+#[test]
+fn docker_cli_mount_modes_and_volume_errors_match_dockerd() {
+    let d = Daemon::start();
+    let host = testkit::TempDir::new("bind");
+    let bind = format!("{}:/h:ro", host.path().display());
+    let bind_rw = format!("{}:/w", host.path().display());
+    ok(d.docker(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "mm",
+        "-v",
+        "vm:/data",
+        "-v",
+        &bind,
+        "-v",
+        &bind_rw,
+        "-v",
+        "vro:/ro:ro",
+        "busybox",
+        "true",
+    ]));
+    let out = ok(d.docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Destination}}={{.Mode}},{{.RW}};{{end}}",
+        "mm",
+    ]));
+    let mut modes: Vec<&str> = out.split(';').filter(|s| !s.is_empty()).collect();
+    modes.sort();
+    assert_eq!(
+        modes,
+        ["/data=z,true", "/h=ro,false", "/ro=ro,false", "/w=,true"]
+    );
+    let e = err(d.docker(&["volume", "create", "--driver", "nosuch", "v2"]));
+    assert!(
+        e.contains(
+            "Error response from daemon: create v2: error looking up volume plugin nosuch: plugin \"nosuch\" not found"
+        ),
+        "{e}"
+    );
+    ok(d.docker(&["rm", "-v", "mm"]));
+    ok(d.docker(&["volume", "rm", "vm", "vro"]));
+}

@@ -81,10 +81,28 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         n.default_bridge = config.bridge.clone();
         n.table = config.nft_table.clone();
         if let Some(bip) = &config.bip {
-            n.default_subnet =
-                Some(bip.parse().map_err(|e: net::ipam::IpamError| {
-                    DaemonError::Config(format!("--bip: {e}"))
-                })?);
+            // As dockerd: the bridge's own address with its prefix (`172.17.0.1/16`); a
+            // network address (`172.17.0.0/16`) gives the first host as the gateway.
+            let bad = |e: net::ipam::IpamError| DaemonError::Config(format!("--bip: {e}"));
+            match bip.parse::<net::ipam::Ipv4Net>() {
+                Ok(subnet) => n.default_subnet = Some(subnet),
+                Err(net::ipam::IpamError::HostBits { .. }) => {
+                    let (ip, prefix) = bip.split_once('/').unwrap_or((bip, ""));
+                    let ip = net::ipam::parse_addr(ip).map_err(bad)?;
+                    let prefix: u8 = prefix
+                        .parse()
+                        .map_err(|_| bad(net::ipam::IpamError::BadSubnet(bip.clone())))?;
+                    let subnet = net::ipam::Ipv4Net::new(ip, prefix);
+                    if subnet.broadcast() == ip {
+                        return Err(DaemonError::Config(format!(
+                            "--bip: {bip}: the broadcast address cannot be the bridge's"
+                        )));
+                    }
+                    n.default_subnet = Some(subnet);
+                    n.default_gateway = Some(ip);
+                }
+                Err(e) => return Err(bad(e)),
+            }
         }
         n.runtime = Some(tokio::runtime::Handle::current());
         Some(n)

@@ -51,7 +51,7 @@ pub enum EngineError {
     #[error(transparent)]
     Registry(#[from] image::distribution::DistributionError),
     /// The container could not be started; the message is Docker's.
-    #[error("failed to create task for container: {message}: unknown")]
+    #[error("{}", start_text(message))]
     Start {
         /// The runtime's reason.
         message: String,
@@ -69,6 +69,15 @@ pub enum EngineError {
     /// A network operation failed.
     #[error(transparent)]
     Net(#[from] net::NetError),
+    /// Another error with what was being done in front, keeping its class (dockerd's
+    /// `errors.Wrapf`, e.g. `cannot kill container: NAME: ...`).
+    #[error("{context}: {source}")]
+    Context {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: Box<EngineError>,
+    },
     /// A filesystem operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -104,7 +113,16 @@ impl EngineError {
                     ErrorKind::Internal
                 }
             }
+            EngineError::Context { source, .. } => source.kind(),
             EngineError::Shim { .. } | EngineError::Io { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// This error behind `context: ` (same class).
+    pub fn context(self, context: impl Into<String>) -> EngineError {
+        EngineError::Context {
+            context: context.into(),
+            source: Box::new(self),
         }
     }
 
@@ -112,5 +130,18 @@ impl EngineError {
     pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EngineError {
         let what = what.into();
         move |source| EngineError::Io { what, source }
+    }
+}
+
+/// dockerd's text for a start failure: the runtime's reason behind containerd's prefix, except
+/// for the user lookup, which dockerd does itself while it builds the spec.
+fn start_text(message: &str) -> String {
+    if message.starts_with("unable to find user ")
+        || message.starts_with("unable to find group ")
+        || message.starts_with("Unable to find group ")
+    {
+        message.to_string()
+    } else {
+        format!("failed to create task for container: {message}: unknown")
     }
 }

@@ -61,6 +61,9 @@ pub struct NetSetup {
     pub bridged: bool,
     /// What `--add-host name:host-gateway` maps to: the default bridge's gateway.
     pub host_gateway: Option<Ipv4Addr>,
+    /// The name server is the network's embedded DNS (resolv.conf gets Docker's
+    /// `options ndots:0`).
+    pub embedded_dns: bool,
 }
 
 impl Engine {
@@ -94,14 +97,23 @@ impl Engine {
         let has_ports = hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty());
         match &mode {
             Mode::Host | Mode::None | Mode::Container(_) => {
-                if has_ports || (hc.publish_all_ports && exposed) {
+                // dockerd: a warning for host, an error for container:, nothing for none.
+                if let Mode::Container(_) = &mode {
+                    if has_ports || hc.publish_all_ports {
+                        return Err(EngineError::Invalid(
+                            "conflicting options: port publishing and the container type network mode"
+                                .into(),
+                        ));
+                    }
+                } else if matches!(mode, Mode::Host)
+                    && (has_ports || (hc.publish_all_ports && exposed))
+                {
                     warnings.push(
                         "Published ports are discarded when using host network mode".to_string(),
                     );
                 }
-                if let Mode::Container(other) = &mode {
-                    self.get(other)?;
-                }
+                // A missing container is dockerd's 404 at start, not at create (a 404 here
+                // would make the docker CLI try to pull the image).
                 return Ok((BTreeMap::new(), warnings));
             }
             Mode::Bridge(_) => {}
@@ -115,7 +127,18 @@ impl Engine {
             }
             return Err(EngineError::Net(NetError::NotFound(primary)));
         };
-        let primary_net = mgr.get(&primary)?;
+        // As dockerd: a network that does not exist (yet) fails the start with its 404, not
+        // the create (a 404 there would make the docker CLI try to pull the image).
+        let primary_net = match mgr.get(&primary) {
+            Ok(n) => n,
+            Err(NetError::NotFound(_)) if endpoints.is_none_or(|e| e.len() <= 1) => {
+                let settings = endpoints
+                    .and_then(|e| e.values().next().cloned())
+                    .unwrap_or_default();
+                return Ok((BTreeMap::from([(primary, settings)]), warnings));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mut out = BTreeMap::new();
         let mut primary_settings = EndpointSettings::default();
         for (key, settings) in endpoints.into_iter().flatten() {
@@ -164,6 +187,7 @@ impl Engine {
             nameservers: dns.clone(),
             bridged: false,
             host_gateway,
+            embedded_dns: false,
         };
         match Mode::of(hc) {
             Mode::Host => return Ok(plain(NetworkChoice::Host)),
@@ -250,9 +274,12 @@ impl Engine {
         // On a user network the container asks the network's DNS server, which forwards what
         // it does not know to the container's `--dns` servers (or the host's); elsewhere
         // `--dns` goes straight into resolv.conf, as with Docker.
-        let nameservers = match endpoints.first() {
-            Some((n, _)) if n.user_defined => n.gateway.map(|g| vec![g.to_string()]),
-            _ => dns.clone(),
+        let embedded = endpoints
+            .first()
+            .and_then(|(n, _)| n.gateway.filter(|_| n.user_defined));
+        let nameservers = match embedded {
+            Some(g) => Some(vec![g.to_string()]),
+            None => dns.clone(),
         };
         Ok(NetSetup {
             choice: NetworkChoice::Join(path.to_string_lossy().into_owned()),
@@ -260,6 +287,7 @@ impl Engine {
             nameservers,
             bridged: true,
             host_gateway,
+            embedded_dns: embedded.is_some(),
         })
     }
 
@@ -591,7 +619,10 @@ impl Engine {
         }
         let mut nets = configured_networks(&rec);
         nets.insert(n.name.clone(), settings);
-        c.update_record(&self.paths, |r| r.networks = nets)
+        c.update_record(&self.paths, |r| {
+            r.networks = nets;
+            r.networks_detached = false;
+        })
     }
 
     /// `POST /networks/{id}/disconnect`.
@@ -610,7 +641,7 @@ impl Engine {
         let mut nets = configured_networks(&rec);
         if nets.remove(&n.name).is_none() {
             return Err(EngineError::Net(NetError::NotConnected {
-                container: rec.name.clone(),
+                container: rec.id.clone(),
                 network: n.name,
             }));
         }
@@ -618,7 +649,10 @@ impl Engine {
             let (nid, cid) = (n.id.clone(), rec.id.clone());
             self.net_call(move |m| m.disconnect(&nid, &cid)).await?;
         }
-        c.update_record(&self.paths, |r| r.networks = nets)
+        c.update_record(&self.paths, |r| {
+            r.networks_detached = nets.is_empty();
+            r.networks = nets;
+        })
     }
 
     fn network_json(&self, mgr: &NetworkManager, n: &net::Network) -> Value {
@@ -693,7 +727,7 @@ pub(crate) fn validate_input(hc: &HostConfig) -> Result<(), EngineError> {
 /// The container's networks: the record's, or just the mode's network for records written
 /// before networks were recorded.
 pub(crate) fn configured_networks(r: &Record) -> BTreeMap<String, EndpointSettings> {
-    if !r.networks.is_empty() {
+    if !r.networks.is_empty() || r.networks_detached {
         return r.networks.clone();
     }
     match Mode::of(&r.host_config) {

@@ -449,6 +449,13 @@ impl ImageStore {
         force: bool,
         in_use: &dyn Fn(&Digest) -> Option<String>,
     ) -> Result<Vec<Removed>, ImageError> {
+        // dockerd refuses what is neither a reference nor an id (`invalid reference format`).
+        if let Err(e @ api::reference::InvalidReference::Format(_)) = name_or_id.parse::<ImageRef>()
+        {
+            if name_or_id.parse::<Digest>().is_err() {
+                return Err(ImageError::InvalidReference(e));
+            }
+        }
         let mut state = self.lock();
         // `repo@digest`: that digest reference goes; the image too if nothing else names it.
         if let Ok(r) = name_or_id.parse::<ImageRef>() {
@@ -639,7 +646,16 @@ impl ImageStore {
 
 /// Resolves to (id, the tag it matched, if it matched one).
 fn resolve_in(state: &State, s: &str) -> Result<(Digest, Option<ImageRef>), ImageError> {
-    let not_found = || ImageError::NotFound(s.to_string());
+    // dockerd names a missing reference in its familiar form with the tag (`x:latest`).
+    let not_found = || {
+        ImageError::NotFound(match s.parse::<ImageRef>() {
+            Ok(r) if r.digest().is_none() && r.tag().is_none() => r
+                .with_tag("latest")
+                .map_or_else(|_| s.to_string(), |r| r.familiar()),
+            Ok(r) if r.digest().is_none() => r.familiar(),
+            _ => s.to_string(),
+        })
+    };
     if let Ok(d) = s.parse::<Digest>() {
         return if state.images.contains_key(&d) {
             Ok((d, None))

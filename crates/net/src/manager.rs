@@ -54,6 +54,9 @@ pub struct Config {
     pub default_bridge: String,
     /// Subnet of the default network (None: the first free default pool).
     pub default_subnet: Option<Ipv4Net>,
+    /// The default bridge's own address when given (docker's `--bip 10.1.0.5/24`); else the
+    /// subnet's first host.
+    pub default_gateway: Option<Ipv4Addr>,
     /// Create the default `bridge` network and the `host`/`none` pseudo networks.
     pub predefined: bool,
     /// Port the DNS servers listen on (53).
@@ -74,6 +77,7 @@ impl Config {
             table: "berth".into(),
             default_bridge: "berth0".into(),
             default_subnet: None,
+            default_gateway: None,
             predefined: true,
             dns_port: 53,
             dns_upstreams: None,
@@ -323,7 +327,12 @@ impl NetworkManager {
                 driver: "bridge".into(),
                 created: now(),
                 subnet: Some(subnet),
-                gateway: Some(subnet.first_host()),
+                gateway: Some(
+                    self.cfg
+                        .default_gateway
+                        .filter(|g| subnet.contains(*g) && *g != subnet.addr())
+                        .unwrap_or_else(|| subnet.first_host()),
+                ),
                 bridge: self.cfg.default_bridge.clone(),
                 internal: false,
                 attachable: false,

@@ -44,6 +44,7 @@ fn cfg(
         table: table.to_string(),
         default_bridge: String::new(),
         default_subnet: None,
+        default_gateway: None,
         predefined: false,
         dns_port: 53,
         dns_upstreams: up,

@@ -17,6 +17,9 @@ pub enum UserError {
     NoGroup(String),
     #[error("invalid user spec {0:?}")]
     Invalid(String),
+    /// A `--group-add` group that the rootfs does not have (dockerd's capitalised text).
+    #[error("Unable to find group {0}: no matching entries in group file")]
+    NoGroupAdd(String),
 }
 
 impl UserError {
@@ -30,6 +33,7 @@ struct PasswdEntry {
     name: String,
     uid: u32,
     gid: u32,
+    home: String,
 }
 
 struct GroupEntry {
@@ -62,6 +66,7 @@ fn passwd(text: &str) -> Vec<PasswdEntry> {
                 name: f.first()?.to_string(),
                 uid: f.get(2)?.parse().ok()?,
                 gid: f.get(3)?.parse().ok()?,
+                home: f.get(5).map(|h| h.to_string()).unwrap_or_default(),
             })
         })
         .collect()
@@ -90,13 +95,15 @@ fn groups(text: &str) -> Vec<GroupEntry> {
 }
 
 /// Resolves `spec` (`name|uid[:group|gid]`; empty = root) to (uid, gid, supplementary gids).
+/// The supplementary list starts with the primary gid, as dockerd's spec has it
+/// (`additionalGids: [gid, ...]`), so `id` in the container shows `groups=<gid>` too.
 pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     if user.is_empty() && group.is_none() {
-        return Ok((0, 0, Vec::new()));
+        return Ok((0, 0, vec![0]));
     }
     let users = passwd(&read(rootfs, "/etc/passwd"));
     let numeric_user = user.parse::<u32>().ok();
@@ -136,7 +143,59 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<(u32, u32, Vec<u32>), UserEr
             }
         }
     }
+    extra.retain(|g| *g != gid);
+    extra.insert(0, gid);
     Ok((uid, gid, extra))
+}
+
+/// `--group-add` values as gids: group names from the rootfs's `/etc/group`, or numbers.
+pub fn additional_groups(rootfs: &Path, add: &[String]) -> Result<Vec<u32>, UserError> {
+    if add.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = groups(&read(rootfs, "/etc/group"));
+    add.iter()
+        .map(|g| {
+            list.iter()
+                .find(|e| e.name == *g)
+                .map(|e| e.gid)
+                .or_else(|| g.parse().ok())
+                .ok_or_else(|| UserError::NoGroupAdd(g.clone()))
+        })
+        .collect()
+}
+
+/// [`resolve`] plus the `--group-add` groups (after the user's own, without repeats).
+pub fn resolve_with_groups(
+    rootfs: &Path,
+    spec: &str,
+    add: &[String],
+) -> Result<(u32, u32, Vec<u32>), UserError> {
+    let (uid, gid, mut groups) = resolve(rootfs, spec)?;
+    for g in additional_groups(rootfs, add)? {
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    Ok((uid, gid, groups))
+}
+
+/// The `HOME` runc gives a process that has none: the home of `uid` in the rootfs's
+/// `/etc/passwd`, else `/`.
+pub fn home(rootfs: &Path, uid: u32) -> String {
+    passwd(&read(rootfs, "/etc/passwd"))
+        .into_iter()
+        .find(|e| e.uid == uid)
+        .map(|e| e.home)
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
+/// Adds `HOME=` (see [`home`]) to `env` unless it has one, as runc does for every process.
+pub fn add_home(env: &mut Vec<String>, rootfs: &Path, uid: u32) {
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home(rootfs, uid)));
+    }
 }
 
 #[cfg(test)]
@@ -162,22 +221,61 @@ mod tests {
     #[test]
     fn names_numbers_and_groups() {
         let d = rootfs();
-        assert_eq!(resolve(d.path(), "").unwrap(), (0, 0, vec![]));
-        assert_eq!(resolve(d.path(), "nobody").unwrap(), (65534, 65534, vec![]));
+        assert_eq!(resolve(d.path(), "").unwrap(), (0, 0, vec![0]));
+        assert_eq!(
+            resolve(d.path(), "nobody").unwrap(),
+            (65534, 65534, vec![65534])
+        );
         assert_eq!(
             resolve(d.path(), "app").unwrap(),
-            (1000, 1000, vec![50, 10])
+            (1000, 1000, vec![1000, 50, 10])
         );
         assert_eq!(
             resolve(d.path(), "1000").unwrap(),
-            (1000, 1000, vec![50, 10])
+            (1000, 1000, vec![1000, 50, 10])
         );
-        assert_eq!(resolve(d.path(), "app:staff").unwrap(), (1000, 50, vec![]));
+        assert_eq!(
+            resolve(d.path(), "app:staff").unwrap(),
+            (1000, 50, vec![50])
+        );
         assert_eq!(
             resolve(d.path(), "4242:4343").unwrap(),
-            (4242, 4343, vec![])
+            (4242, 4343, vec![4343])
         );
-        assert_eq!(resolve(d.path(), "4242").unwrap(), (4242, 0, vec![]));
+        assert_eq!(resolve(d.path(), "4242").unwrap(), (4242, 0, vec![0]));
+    }
+
+    #[test]
+    fn group_add_names_and_numbers() {
+        let d = rootfs();
+        assert_eq!(
+            resolve_with_groups(d.path(), "nobody", &["staff".into(), "777".into()]).unwrap(),
+            (65534, 65534, vec![65534, 50, 777])
+        );
+        assert_eq!(
+            resolve_with_groups(d.path(), "app", &["wheel".into()]).unwrap(),
+            (1000, 1000, vec![1000, 50, 10])
+        );
+        assert_eq!(
+            additional_groups(d.path(), &["nosuch".into()])
+                .unwrap_err()
+                .to_string(),
+            "Unable to find group nosuch: no matching entries in group file"
+        );
+    }
+
+    #[test]
+    fn home_from_passwd_or_slash() {
+        let d = rootfs();
+        assert_eq!(home(d.path(), 0), "/root");
+        assert_eq!(home(d.path(), 1000), "/home/app");
+        assert_eq!(home(d.path(), 4242), "/");
+        let mut env = vec!["HOME=/x".to_string()];
+        add_home(&mut env, d.path(), 0);
+        assert_eq!(env, ["HOME=/x"]);
+        let mut env = Vec::new();
+        add_home(&mut env, d.path(), 1000);
+        assert_eq!(env, ["HOME=/home/app"]);
     }
 
     #[test]
@@ -196,7 +294,7 @@ mod tests {
     #[test]
     fn numeric_ids_work_without_files_and_links_stay_inside() {
         let d = testkit::TempDir::new("user-empty");
-        assert_eq!(resolve(d.path(), "7:8").unwrap(), (7, 8, vec![]));
+        assert_eq!(resolve(d.path(), "7:8").unwrap(), (7, 8, vec![8]));
         std::fs::create_dir_all(d.path().join("etc")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", d.path().join("etc/passwd")).unwrap();
         // The host's passwd has root; through the rootfs the link resolves to <rootfs>/etc/passwd.

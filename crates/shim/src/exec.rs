@@ -88,11 +88,20 @@ pub fn process(state_dir: &Path, cfg: &ExecConfig) -> Result<api::oci::Process, 
         None
     };
     if !cfg.user.is_empty() {
-        let (uid, gid, groups) = runtime::user::resolve(&state_dir.join("rootfs"), &cfg.user)?;
+        // The container's `--group-add` groups apply to an exec's user too, as in dockerd.
+        let add = std::fs::read(state_dir.join("shim.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<api::shim::ShimConfig>(&b).ok())
+            .map(|c| c.group_add)
+            .unwrap_or_default();
+        let (uid, gid, groups) =
+            runtime::user::resolve_with_groups(&state_dir.join("rootfs"), &cfg.user, &add)?;
         p.user.uid = uid;
         p.user.gid = gid;
         p.user.additional_gids = groups;
     }
+    // As runc: HOME from the exec user's passwd entry unless the env has one.
+    runtime::user::add_home(&mut p.env, &state_dir.join("rootfs"), p.user.uid);
     if cfg.privileged {
         let all = runtime::host_bounding_set().map_err(io_err("read the capability set"))?;
         let caps = p.capabilities.get_or_insert_with(Default::default);

@@ -195,9 +195,10 @@ fn setup(
         source,
     })?;
     rootfs::mount_all(&cfg.rootfs_mounts, &rootfs)?;
-    if !cfg.user.is_empty() {
-        let (uid, gid, groups) = runtime::user::resolve(&rootfs, &cfg.user)
-            .map_err(|e| SetupError::User(e.to_string()))?;
+    if !cfg.user.is_empty() || !cfg.group_add.is_empty() {
+        let (uid, gid, groups) =
+            runtime::user::resolve_with_groups(&rootfs, &cfg.user, &cfg.group_add)
+                .map_err(|e| SetupError::User(e.to_string()))?;
         set_user(&args.state_dir.join("config.json"), uid, gid, &groups)?;
     }
     let (io, stdio) = if cfg.tty {

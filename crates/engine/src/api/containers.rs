@@ -45,12 +45,68 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
             return Err(EngineError::Invalid(format!("invalid filter '{k}'")).into());
         }
     }
+    // dockerd refuses values it can never match, so a typo is not an empty list.
+    const STATES: [&str; 7] = [
+        "created",
+        "running",
+        "paused",
+        "restarting",
+        "removing",
+        "exited",
+        "dead",
+    ];
+    const HEALTH: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
+    for v in filters.get("status").into_iter().flatten() {
+        if !STATES.contains(&v.as_str()) {
+            return Err(EngineError::Invalid(format!("invalid filter 'status={v}'")).into());
+        }
+    }
+    for v in filters.get("health").into_iter().flatten() {
+        if !HEALTH.contains(&v.as_str()) {
+            return Err(
+                EngineError::Invalid(format!("Unrecognised filter value for health: {v}")).into(),
+            );
+        }
+    }
+    for v in filters.get("exited").into_iter().flatten() {
+        if v.parse::<i32>().is_err() {
+            return Err(EngineError::Invalid(format!("invalid filter 'exited={v}'")).into());
+        }
+    }
     let opts = ListOptions {
         all,
         filters,
         limit,
     };
-    Ok(json_response(StatusCode::OK, &engine.list(&opts)))
+    let mut list = engine.list(&opts);
+    if p.bool("size", false) {
+        // `ps -s` (and a `{{.Size}}` format): the writable layer and, as dockerd's
+        // SizeRootFs, that plus the image.
+        let images = engine.images.clone();
+        let keys: Vec<(String, String)> = list
+            .iter()
+            .map(|c| {
+                let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+                (s("Id"), s("ImageID"))
+            })
+            .collect();
+        let sizes = tokio::task::spawn_blocking(move || {
+            keys.iter()
+                .map(|(id, image)| {
+                    let rw = images.rootfs_usage(id);
+                    let base = images.resolve(image).map(|i| i.size).unwrap_or(0);
+                    (rw, rw + base)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(crate::container::join_error)?;
+        for (c, (rw, root)) in list.iter_mut().zip(sizes) {
+            c["SizeRw"] = serde_json::json!(rw);
+            c["SizeRootFs"] = serde_json::json!(root);
+        }
+    }
+    Ok(json_response(StatusCode::OK, &list))
 }
 
 pub async fn inspect(
@@ -119,7 +175,11 @@ pub async fn kill(
     uri: Uri,
 ) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
-    engine.kill(&id, p.get("signal")).await?;
+    // dockerd's router wraps every kill error so.
+    engine
+        .kill(&id, p.get("signal"))
+        .await
+        .map_err(|e| e.context(format!("cannot kill container: {id}")))?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -309,6 +369,7 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
         }
     }
     let (deleted, reclaimed) = engine.prune_containers(&filters).await?;
+    engine.prune_event("container", reclaimed);
     Ok(json_response(
         StatusCode::OK,
         &serde_json::json!({

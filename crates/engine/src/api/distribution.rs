@@ -44,6 +44,15 @@ where
             }
         }
     };
+    // The channel also ends (None) when the job returned without a message: its error is
+    // then still an early one, answered plainly (as dockerd does for an unreachable registry).
+    if first.is_none() {
+        match (&mut task).await {
+            Ok(Ok(())) => return Ok(stream_response(StatusCode::OK, Some("application/json")).1),
+            Ok(Err(e)) => return Err(EngineError::Registry(e).into()),
+            Err(e) => return Err(crate::container::join_error(e).into()),
+        }
+    }
     let (tx, resp) = stream_response(StatusCode::OK, Some("application/json"));
     tokio::spawn(async move {
         let line = |m: &JsonMessage| {

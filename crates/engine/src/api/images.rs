@@ -174,6 +174,7 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
     })
     .await
     .map_err(crate::container::join_error)??;
+    engine.prune_event("image", reclaimed);
     Ok(json_response(
         StatusCode::OK,
         &json!({
@@ -207,10 +208,17 @@ fn created_unix(created: &str) -> i64 {
 }
 
 pub(super) fn summary(engine: &Engine, i: &ImageInfo) -> Value {
-    let tags: Vec<String> = if i.repo_tags.is_empty() {
-        vec!["<none>:<none>".into()]
+    // dockerd (API < 1.44): an image with neither tags nor digests gets both placeholders;
+    // the docker CLI shows an image as `<none> <none>` only when both are there (with
+    // `<none>:<none>` alone it parses no reference and hides the image).
+    let untagged = i.repo_tags.is_empty() && i.repo_digests.is_empty();
+    let (tags, digests) = if untagged {
+        (
+            vec!["<none>:<none>".to_string()],
+            vec!["<none>@<none>".to_string()],
+        )
     } else {
-        i.repo_tags.clone()
+        (i.repo_tags.clone(), i.repo_digests.clone())
     };
     json!({
         "Containers": engine.containers_using(&i.id.to_string()).len(),
@@ -218,7 +226,7 @@ pub(super) fn summary(engine: &Engine, i: &ImageInfo) -> Value {
         "Id": i.id.to_string(),
         "Labels": null,
         "ParentId": i.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-        "RepoDigests": i.repo_digests,
+        "RepoDigests": digests,
         "RepoTags": tags,
         "SharedSize": -1,
         "Size": i.size,
@@ -416,11 +424,41 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
     let force = p.bool("force", false);
+    let noprune = p.bool("noprune", false);
     let images = engine.images.clone();
     let eng = engine.clone();
     let removed = tokio::task::spawn_blocking(move || {
         let in_use = |id: &api::Digest| eng.containers_using(&id.to_string()).into_iter().next();
-        images.remove(&rest, force, &in_use)
+        let parent = images.resolve(&rest).ok().and_then(|i| i.parent);
+        let mut removed = images.remove(&rest, force, &in_use)?;
+        // As dockerd (unless `noprune`): a deleted image takes its untagged parents along
+        // while nothing else needs them (the classic builder's intermediate images).
+        let mut next =
+            parent.filter(|_| !noprune && removed.iter().any(|r| matches!(r, Removed::Deleted(_))));
+        while let Some(id) = next.take() {
+            let list = images.list();
+            let Some(info) = list.iter().find(|i| i.id == id) else {
+                break;
+            };
+            let needed = !info.repo_tags.is_empty()
+                || !info.repo_digests.is_empty()
+                || list.iter().any(|i| i.parent.as_ref() == Some(&id))
+                || in_use(&id).is_some();
+            if needed {
+                break;
+            }
+            match images.remove(&id.to_string(), false, &in_use) {
+                Ok(r) => {
+                    removed.extend(r);
+                    next = info.parent.clone();
+                }
+                Err(e) => {
+                    tracing::warn!(image = %id, error = %e, "could not remove an untagged parent");
+                    break;
+                }
+            }
+        }
+        Ok::<_, image::ImageError>(removed)
     })
     .await
     .map_err(crate::container::join_error)??;

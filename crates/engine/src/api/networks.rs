@@ -73,6 +73,7 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
             None,
         );
     }
+    engine.prune_event("network", 0);
     Ok(json_response(
         StatusCode::OK,
         &json!({"NetworksDeleted": names}),

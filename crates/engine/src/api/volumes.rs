@@ -67,16 +67,22 @@ pub async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<Re
         serde_json::from_slice(&body)
             .map_err(|e| EngineError::Invalid(format!("invalid volume create body: {e}")))?
     };
+    // dockerd puts `create NAME: ` before a driver's refusal.
+    let prefix = if req.name.is_empty() {
+        String::new()
+    } else {
+        format!("create {}: ", req.name)
+    };
     if !req.driver.is_empty() && req.driver != "local" {
-        return Err(EngineError::Invalid(format!(
-            "error looking up volume plugin {}: plugin \"{}\" not found",
+        return Err(EngineError::NotFound(format!(
+            "{prefix}error looking up volume plugin {}: plugin \"{}\" not found",
             req.driver, req.driver
         ))
         .into());
     }
     if let Some(opts) = req.driver_opts.as_ref().filter(|o| !o.is_empty()) {
         return Err(EngineError::Invalid(format!(
-            "the local driver here takes no options (got {:?})",
+            "{prefix}the local driver here takes no options (got {:?})",
             opts.keys().collect::<Vec<_>>()
         ))
         .into());
@@ -175,6 +181,7 @@ pub async fn prune(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respon
         engine.volume_event("destroy", &name);
         deleted.push(name);
     }
+    engine.prune_event("volume", reclaimed);
     Ok(json_response(
         StatusCode::OK,
         &json!({

@@ -78,6 +78,8 @@ impl Engine {
     /// when it runs, at start when it is created or exited. Called before the 101 answer goes
     /// out, so a start that follows finds the stream registered.
     pub fn attach(self: &Arc<Engine>, c: Arc<Container>, upgrade: OnUpgrade, opts: AttachOptions) {
+        // dockerd logs every attach (the CLI's `run` without -d, `start -a`, `attach`).
+        self.container_event(&c.record(), "attach", &[]);
         let status = c.status();
         let p = PendingAttach { upgrade, opts };
         if status.is_running() {

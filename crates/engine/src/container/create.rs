@@ -25,6 +25,12 @@ impl Engine {
     ) -> Result<(ContainerId, Vec<String>), EngineError> {
         let mut req = req;
         validate_host_config(&req.host_config)?;
+        let wd = &req.config.working_dir;
+        if !wd.is_empty() && !wd.starts_with('/') {
+            return Err(EngineError::Invalid(format!(
+                "the working directory '{wd}' is invalid, it needs to be an absolute path"
+            )));
+        }
         crate::network::validate_input(&req.host_config)?;
         self.resolve_log_config(&mut req.host_config.log_config)?;
         let name = match name.filter(|n| !n.is_empty()) {
@@ -108,6 +114,7 @@ impl Engine {
             mount_points: mount_points.clone(),
             runtime: self.runtime.clone(),
             networks,
+            networks_detached: false,
         };
         if let Err(e) = record.save(&data_dir) {
             let images = self.images.clone();
@@ -215,12 +222,9 @@ pub fn merge_image_config(mut c: ContainerConfig, image: &serde_json::Value) -> 
         env.retain(|e| e.split('=').next() != Some(key.as_str()));
         env.push(kv);
     }
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(
-            0,
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        );
-    }
+    // No default PATH here: Docker's Config.Env is what the image and the user set; the
+    // process gets a PATH when the spec is made (`api::oci::defaults`), execs and health
+    // checks when they are built.
     c.env = Some(env);
     let user_entrypoint = c.entrypoint.as_ref().is_some_and(|e| !e.is_empty());
     let entrypoint_cleared = c

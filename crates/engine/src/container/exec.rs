@@ -114,7 +114,10 @@ fn exec_failed(message: &str) -> String {
         .rsplit_once("unable to start container process: ")
         .map_or(message, |(_, rest)| rest);
     let core = core.strip_prefix("runc exec failed: ").unwrap_or(core);
-    if core.starts_with("exec: ") || core.contains("executable file not found") {
+    if core.starts_with("exec: ")
+        || core.contains("executable file not found")
+        || core.starts_with("chdir to cwd")
+    {
         format!("OCI runtime exec failed: exec failed: unable to start container process: {core}: unknown")
     } else {
         core.to_string()
@@ -132,10 +135,10 @@ impl Engine {
         match c.status() {
             Status::Running => {}
             Status::Paused => {
+                // dockerd names the container as the request did.
                 return Err(EngineError::Conflict(format!(
-                    "Container {} is paused, unpause the container before exec",
-                    c.id
-                )))
+                    "Container {name_or_id} is paused, unpause the container before exec"
+                )));
             }
             _ => return Err(EngineError::NotRunning(c.id.to_string())),
         }

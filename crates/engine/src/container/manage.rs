@@ -20,8 +20,9 @@ impl Engine {
                 "Neither old nor new names may be empty".into(),
             ));
         }
-        validate_name(new)?;
+        // dockerd looks the container up before it checks the new name.
         let c = self.get(name_or_id)?;
+        validate_name(new)?;
         let old = c.record().name;
         if old == new {
             return Err(EngineError::Invalid(

@@ -155,7 +155,10 @@ impl Container {
         };
         let result = snapshot.save(&paths.data_dir(&snapshot.id));
         self.lifecycle.send_modify(|lc| {
-            if lc.status.is_running() && !snapshot.state.status.is_running() {
+            // A process ended: running or paused before, not now (`restarting` included, as a
+            // policy restart goes there straight from the exit).
+            let live = |s: Status| matches!(s, Status::Running | Status::Paused);
+            if live(lc.status) && !live(snapshot.state.status) {
                 lc.exits += 1;
             }
             lc.status = snapshot.state.status;
@@ -317,6 +320,14 @@ impl Engine {
             rec.id.clone(),
             attrs,
         ));
+    }
+
+    /// Publishes dockerd's `prune` event of a kind (`container`, `image`, `network`,
+    /// `volume`): no actor id, the bytes reclaimed as an attribute.
+    pub fn prune_event(&self, kind: &'static str, reclaimed: u64) {
+        let attrs = BTreeMap::from([("reclaimed".to_string(), reclaimed.to_string())]);
+        self.events
+            .publish(crate::events::Event::new(kind, "prune", "", attrs));
     }
 
     /// Publishes an image event (`id` is the image id or, as Docker does for pull/push/tag,

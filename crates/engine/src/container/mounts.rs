@@ -35,10 +35,23 @@ pub struct MountPoint {
     /// Mount options (tmpfs size/mode, bind propagation).
     #[serde(default)]
     pub options: Vec<String>,
+    /// `Mode` of inspect: a `-v` spec's mode as written (`z` for a local volume without
+    /// one, as dockerd), empty for `--mount`, `--tmpfs` and image volumes.
+    #[serde(default)]
+    pub mode: String,
 }
 
 fn invalid_spec(spec: &str) -> EngineError {
     EngineError::Invalid(format!("invalid volume specification: '{spec}'"))
+}
+
+/// dockerd's `setBindModeIfNull` for a `-v` local volume: `z` when no mode is written.
+fn volume_mode(mode: &str) -> String {
+    if mode.is_empty() {
+        "z".into()
+    } else {
+        mode.to_string()
+    }
 }
 
 fn absolute(p: &str) -> bool {
@@ -165,6 +178,7 @@ impl Engine {
                     anonymous: true,
                     no_copy,
                     options,
+                    mode: volume_mode(mode),
                 }
             } else if absolute(src) {
                 // `-v /host:/ctr` creates a missing host directory, as Docker does.
@@ -180,6 +194,7 @@ impl Engine {
                     anonymous: false,
                     no_copy: false,
                     options,
+                    mode: mode.to_string(),
                 }
             } else {
                 let n = volume(Some(src), BTreeMap::new(), made)?;
@@ -191,6 +206,7 @@ impl Engine {
                     anonymous: false,
                     no_copy,
                     options,
+                    mode: volume_mode(mode),
                 }
             };
             push(m, &mut out)?;
@@ -240,6 +256,7 @@ impl Engine {
                             .filter(|b| !b.propagation.is_empty())
                             .map(|b| vec![b.propagation.clone()])
                             .unwrap_or_default(),
+                        mode: String::new(),
                     }
                 }
                 "volume" => {
@@ -258,6 +275,7 @@ impl Engine {
                         anonymous,
                         no_copy: m.volume_options.as_ref().is_some_and(|v| v.no_copy),
                         options: Vec::new(),
+                        mode: String::new(),
                     }
                 }
                 "tmpfs" => {
@@ -281,6 +299,7 @@ impl Engine {
                         anonymous: false,
                         no_copy: false,
                         options: tmpfs_options(&extra.join(","))?,
+                        mode: String::new(),
                     }
                 }
                 other => {
@@ -306,6 +325,7 @@ impl Engine {
                     anonymous: false,
                     no_copy: false,
                     options: tmpfs_options(opts)?,
+                    mode: String::new(),
                 },
                 &mut out,
             )?;
@@ -343,6 +363,7 @@ impl Engine {
                 anonymous: true,
                 no_copy: false,
                 options: Vec::new(),
+                mode: String::new(),
             });
         }
         Ok(out)
@@ -354,6 +375,26 @@ impl Engine {
         attrs.insert("driver".to_string(), "local".to_string());
         self.events
             .publish(crate::events::Event::new("volume", action, name, attrs));
+    }
+
+    /// dockerd's `volume mount` (at a start, before `container start`) or `volume unmount`
+    /// (after `die`) events for each volume the container mounts.
+    pub(crate) fn volume_mount_events(&self, rec: &super::record::Record, mount: bool) {
+        for m in rec.mount_points.iter().filter(|m| m.kind == "volume") {
+            let mut attrs = BTreeMap::from([
+                ("container".to_string(), rec.id.clone()),
+                ("driver".to_string(), "local".to_string()),
+            ]);
+            if mount {
+                attrs.insert("destination".into(), m.destination.clone());
+                attrs.insert("propagation".into(), String::new());
+                attrs.insert("read/write".into(), m.rw.to_string());
+            }
+            let action = if mount { "mount" } else { "unmount" };
+            self.events.publish(crate::events::Event::new(
+                "volume", action, &m.source, attrs,
+            ));
+        }
     }
 
     /// Before a start: copies the image's content at each new volume's path into it (once,
@@ -434,7 +475,7 @@ impl Engine {
                         "Source": self.volumes.data_path(&m.source).to_string_lossy(),
                         "Destination": m.destination,
                         "Driver": "local",
-                        "Mode": "",
+                        "Mode": m.mode,
                         "RW": m.rw,
                         "Propagation": "",
                     }),
@@ -442,7 +483,7 @@ impl Engine {
                         "Type": "bind",
                         "Source": m.source,
                         "Destination": m.destination,
-                        "Mode": "",
+                        "Mode": m.mode,
                         "RW": m.rw,
                         "Propagation": m.options.first().cloned().unwrap_or_else(|| "rprivate".into()),
                     }),

@@ -108,6 +108,10 @@ pub struct Record {
     /// the primary one (`HostConfig.NetworkMode`) included.
     #[serde(default)]
     pub networks: BTreeMap<String, EndpointSettings>,
+    /// `network disconnect` took the last network: `networks` is empty on purpose (not a
+    /// record from before networks were recorded), so the container has none, as in Docker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub networks_detached: bool,
 }
 
 impl Record {

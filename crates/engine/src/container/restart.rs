@@ -81,8 +81,16 @@ impl Engine {
             };
             b.delay
         };
-        if let Err(e) = c.update(&self.paths, |r| r.state.status = Status::Restarting) {
+        // Not over a stop that came meanwhile (it marked the container manually stopped).
+        if let Err(e) = c.update(&self.paths, |r| {
+            if !r.manually_stopped {
+                r.state.status = Status::Restarting;
+            }
+        }) {
             tracing::error!(container = %id, error = %e, "cannot record restarting state");
+            return;
+        }
+        if c.status() != Status::Restarting {
             return;
         }
         tracing::info!(container = %id, delay_ms = delay.as_millis() as u64, "restarting by policy");

@@ -84,7 +84,7 @@ pub fn build(
         root_path: "rootfs".into(),
         readonly_rootfs: hc.readonly_rootfs,
         args,
-        env: rec.config.env.clone().unwrap_or_default(),
+        env: process_env(rec),
         cwd: if rec.config.working_dir.is_empty() {
             "/".into()
         } else {
@@ -96,6 +96,9 @@ pub fn build(
             rec.config.hostname.clone()
         },
         terminal: rec.config.tty,
+        // Root's primary group as a supplementary one, as dockerd's spec has it (the shim
+        // resolves a `--user` and replaces uid, gid and this list).
+        additional_gids: vec![0],
         console_size: hc.console_size.filter(|s| s[0] > 0).map(|[h, w]| (h, w)),
         cap_add: hc.cap_add.clone().unwrap_or_default(),
         cap_drop: hc.cap_drop.clone().unwrap_or_default(),
@@ -215,9 +218,51 @@ fn write_etc_files(rec: &Record, dir: &Path, net: &NetSetup) -> Result<(), Engin
             host_network,
             net.nameservers.as_deref(),
             rec.host_config.dns_search.as_deref().unwrap_or(&[]),
-            rec.host_config.dns_options.as_deref().unwrap_or(&[]),
+            &dns_options(
+                rec.host_config.dns_options.as_deref().unwrap_or(&[]),
+                &host,
+                net.embedded_dns,
+            ),
         ),
     )
+}
+
+/// The init's environment as dockerd's `CreateDaemonEnvironment` makes it: `HOSTNAME`,
+/// `TERM=xterm` with a terminal, then `Config.Env` (whose entries win); PATH is added by the
+/// spec when missing, HOME by the runtime (from the user's passwd entry).
+fn process_env(rec: &Record) -> Vec<String> {
+    let own = rec.config.env.clone().unwrap_or_default();
+    let has = |k: &str| own.iter().any(|e| e.split('=').next() == Some(k));
+    let mut env = Vec::new();
+    if !rec.config.hostname.is_empty() && !has("HOSTNAME") {
+        env.push(format!("HOSTNAME={}", rec.config.hostname));
+    }
+    if rec.config.tty && !has("TERM") {
+        env.push("TERM=xterm".into());
+    }
+    env.extend(own);
+    env
+}
+
+/// The `options` of a container's resolv.conf: `--dns-option`s; behind an embedded DNS
+/// server Docker adds `ndots:0` unless an `ndots` is given (then the host's options are kept
+/// too, since the options line is rewritten).
+fn dns_options(given: &[String], host: &str, embedded: bool) -> Vec<String> {
+    if !embedded {
+        return given.to_vec();
+    }
+    let mut out: Vec<String> = if given.is_empty() {
+        host.lines()
+            .filter_map(|l| l.trim().strip_prefix("options"))
+            .flat_map(|o| o.split_whitespace().map(String::from))
+            .collect()
+    } else {
+        given.to_vec()
+    };
+    if !out.iter().any(|o| o.starts_with("ndots:")) {
+        out.push("ndots:0".into());
+    }
+    out
 }
 
 /// A container's resolv.conf from the host's: `nameservers` (the network's DNS server or
@@ -271,7 +316,15 @@ fn resolv_conf(
 
 #[cfg(test)]
 mod tests {
-    use super::resolv_conf;
+    use super::{dns_options, resolv_conf};
+
+    #[test]
+    fn embedded_dns_gets_ndots_0() {
+        let host = "nameserver 10.0.0.53\noptions edns0\n";
+        assert_eq!(dns_options(&[], host, false), Vec::<String>::new());
+        assert_eq!(dns_options(&[], host, true), ["edns0", "ndots:0"]);
+        assert_eq!(dns_options(&["ndots:3".into()], host, true), ["ndots:3"]);
+    }
 
     #[test]
     fn resolv_conf_follows_docker() {

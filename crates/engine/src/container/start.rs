@@ -112,6 +112,7 @@ impl Engine {
         let shim_cfg = ShimConfig {
             rootfs_mounts: mounts,
             user: rec.config.user.clone(),
+            group_add: rec.host_config.group_add.clone().unwrap_or_default(),
             tty: rec.config.tty,
             open_stdin: rec.config.open_stdin,
             stdin_once: rec.config.stdin_once,
@@ -178,6 +179,7 @@ impl Engine {
             r.state.finished_at = None;
         })?;
         tracing::info!(container = %id, "started");
+        self.volume_mount_events(&c.record(), true);
         self.container_event(&c.record(), "start", &[]);
         self.start_health(c);
         // An attach that registered while this start was under way.
@@ -319,8 +321,16 @@ impl Engine {
             .and_then(api::time::parse_rfc3339)
             .and_then(|t| SystemTime::now().duration_since(t).ok())
             .unwrap_or_default();
+        // Decided with the exit, in one update: a stop that comes now sees `restarting` (and
+        // cancels it), never an `exited` the policy is about to restart.
+        let restart =
+            !c.lifecycle.borrow().removed && super::restart::wants_restart(&c.record(), code);
         if let Err(e) = c.update(&self.paths, |r| {
-            r.state.status = Status::Exited;
+            r.state.status = if restart {
+                Status::Restarting
+            } else {
+                Status::Exited
+            };
             r.state.pid = 0;
             r.state.exit_code = code;
             r.state.finished_at = Some(finished.clone());
@@ -331,8 +341,12 @@ impl Engine {
         let rec = c.record();
         self.container_event(&rec, "die", &[("exitCode", code.to_string())]);
         self.disconnect_events(c.id.as_str(), &left);
-        if !c.lifecycle.borrow().removed && super::restart::wants_restart(&rec, code) {
-            self.schedule_restart(c, ran_for);
+        self.volume_mount_events(&rec, false);
+        if restart {
+            // (A stop may have cancelled it meanwhile: then the status is exited again.)
+            if rec.state.status == Status::Restarting {
+                self.schedule_restart(c, ran_for);
+            }
             return;
         }
         let auto_remove = rec.host_config.auto_remove;

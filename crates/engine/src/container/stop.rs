@@ -69,7 +69,7 @@ impl Engine {
             .unwrap_or(DEFAULT_STOP_TIMEOUT);
         let exited = c.lifecycle.subscribe();
         if timeout != 0 {
-            self.signal(c, sig).await?;
+            self.stop_signal(c, sig).await?;
         }
         let wait = self.wait_on(exited, WaitCondition::NotRunning);
         let done = if timeout < 0 {
@@ -83,10 +83,29 @@ impl Engine {
         if !done {
             tracing::info!(container = %c.id, "stop timeout: killing");
             let exited = c.lifecycle.subscribe();
-            self.signal(c, 9).await?;
+            self.stop_signal(c, 9).await?;
             self.wait_on(exited, WaitCondition::NotRunning).await;
         }
         Ok(())
+    }
+
+    /// A stop's signal. The process may have ended on its own meanwhile (a container that
+    /// exits at once, restarted by its policy, or whose shim is still winding down): the shim
+    /// then says it is not running, or is gone already. That is a stop, as with dockerd,
+    /// once the daemon has recorded the exit.
+    async fn stop_signal(&self, c: &Container, sig: i32) -> Result<(), EngineError> {
+        let exited = c.lifecycle.subscribe();
+        let Err(e) = self.signal(c, sig).await else {
+            return Ok(());
+        };
+        if !matches!(e, EngineError::NotRunning(_) | EngineError::Shim { .. }) {
+            return Err(e);
+        }
+        let wait = self.wait_on(exited, WaitCondition::NotRunning);
+        match tokio::time::timeout(Duration::from_secs(10), wait).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(e),
+        }
     }
 
     /// Sends `signal` (a name or number as Docker accepts) to a running container.

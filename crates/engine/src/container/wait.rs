@@ -59,7 +59,9 @@ async fn wait_for(mut rx: watch::Receiver<Lifecycle>, condition: WaitCondition) 
     loop {
         let lc = *rx.borrow_and_update();
         let done = match condition {
-            WaitCondition::NotRunning => !lc.status.is_running(),
+            // An exit into a policy restart counts too (dockerd fires its stop waiters when
+            // it marks a container restarting).
+            WaitCondition::NotRunning => !lc.status.is_running() || lc.exits > start.exits,
             WaitCondition::NextExit => lc.exits > start.exits,
             WaitCondition::Removed => lc.removed,
         };

@@ -37,15 +37,15 @@ pub enum DistributionError {
     /// The registry could not be reached or the connection failed (Go's wording, which
     /// Docker prints: `Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect:
     /// connection refused`).
-    #[error("{} \"{url}\": {}", go_method(method), go_io_error(url, source))]
+    #[error("{} \"{url}\": {}", go_method(method), go_io_error(url, cause))]
     Network {
         /// HTTP method, as Go prints it (`Get`).
         method: String,
         /// The URL.
         url: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
+        /// The cause, already worded into the message (so not a `source`: a caller that
+        /// appends sources would repeat it as `...: Connection refused (os error 111)`).
+        cause: std::io::Error,
     },
     /// Credentials are missing or wrong.
     #[error("{0}")]

@@ -377,10 +377,10 @@ impl Transport {
         headers: HeaderMap,
         body: ReqBody,
     ) -> Result<Response<Incoming>, DistributionError> {
-        let net = |source: io::Error| DistributionError::Network {
+        let net = |cause: io::Error| DistributionError::Network {
             method: method.to_string(),
             url: url.to_string(),
-            source,
+            cause,
         };
         let addr = (url.host().to_string(), url.port());
         let tcp = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(addr))

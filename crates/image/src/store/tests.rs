@@ -259,7 +259,7 @@ fn corrupt_tarball_leaves_no_blob_snapshot_or_tag() {
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert_eq!(
         store.resolve("bad").unwrap_err().to_string(),
-        "No such image: bad"
+        "No such image: bad:latest"
     );
     assert_empty(root.path(), &store);
 }

@@ -608,7 +608,10 @@ pub fn build(spec: &Spec, rootfs: &Path, inp: PlanInputs<'_>) -> Result<ChildPla
         }
     };
 
-    let pp = process_parts(process, &invalid)?;
+    // runc gives a process without HOME its user's home from the image's passwd.
+    let mut process = process.clone();
+    crate::user::add_home(&mut process.env, rootfs, process.user.uid);
+    let pp = process_parts(&process, &invalid)?;
     Ok(ChildPlan {
         clone_flags,
         unshare_cgroupns,
