@@ -276,6 +276,30 @@ impl ListFormat {
         }
     }
 
+    /// The fields the rows need: `Some` when the template only prints plain `{{.Field}}`
+    /// actions (the default tables, `-q`), `None` when it may look at anything (`json`, pipes,
+    /// functions, `{{json .}}`). Lets callers skip computing columns nobody prints.
+    pub fn plain_fields(&self) -> Option<Vec<&str>> {
+        let t = match self {
+            ListFormat::Json => return None,
+            ListFormat::Table(t) | ListFormat::Raw(t) => t,
+        };
+        let mut out = Vec::new();
+        let mut rest = t.as_str();
+        while let Some(i) = rest.find("{{") {
+            let after = &rest[i + 2..];
+            let end = after.find("}}")?;
+            let action = after[..end].trim();
+            let name = action.strip_prefix('.')?;
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return None;
+            }
+            out.push(name);
+            rest = &after[end + 2..];
+        }
+        Some(out)
+    }
+
     /// Renders the rows (each a JSON object of the formatter's string fields) to the text to
     /// print, aligned like docker's tabwriter, ending with a newline unless empty.
     pub fn render(
@@ -331,6 +355,17 @@ pub fn go_time_string(unix: i64) -> String {
 mod list_tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn plain_fields_only_for_plain_templates() {
+        let t = ListFormat::choose(None, None, "table {{.ID}}\t{{.Names}}");
+        assert_eq!(t.plain_fields(), Some(vec!["ID", "Names"]));
+        let q = ListFormat::choose(None, Some("{{.ID}}"), "table {{.ID}}");
+        assert_eq!(q.plain_fields(), Some(vec!["ID"]));
+        for f in ["json", "{{json .}}", "{{.Names | upper}}", "{{ .Label \"a\" }}", "{{.ID"] {
+            assert_eq!(ListFormat::choose(Some(f), None, "").plain_fields(), None, "{f}");
+        }
+    }
 
     #[test]
     fn table_quiet_json_and_raw() {

@@ -12,6 +12,7 @@ pub mod api;
 pub mod build;
 pub mod container;
 pub mod daemon;
+pub mod engine_id;
 pub mod error;
 pub mod events;
 mod filters;

@@ -50,7 +50,12 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
         filters,
         limit,
     };
-    Ok(json_response(StatusCode::OK, &engine.list(&opts)))
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        engine.list_json(&opts),
+    )
+        .into_response())
 }
 
 pub async fn inspect(
