@@ -362,8 +362,18 @@ mod list_tests {
         assert_eq!(t.plain_fields(), Some(vec!["ID", "Names"]));
         let q = ListFormat::choose(None, Some("{{.ID}}"), "table {{.ID}}");
         assert_eq!(q.plain_fields(), Some(vec!["ID"]));
-        for f in ["json", "{{json .}}", "{{.Names | upper}}", "{{ .Label \"a\" }}", "{{.ID"] {
-            assert_eq!(ListFormat::choose(Some(f), None, "").plain_fields(), None, "{f}");
+        for f in [
+            "json",
+            "{{json .}}",
+            "{{.Names | upper}}",
+            "{{ .Label \"a\" }}",
+            "{{.ID",
+        ] {
+            assert_eq!(
+                ListFormat::choose(Some(f), None, "").plain_fields(),
+                None,
+                "{f}"
+            );
         }
     }
 

@@ -59,10 +59,7 @@ mod tests {
         assert!(is_uuid(&a), "{a}");
         assert_eq!(&a[14..15], "4");
         assert_eq!(load_or_create(dir.path()).unwrap(), a);
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join(FILE)).unwrap(),
-            a
-        );
+        assert_eq!(std::fs::read_to_string(dir.path().join(FILE)).unwrap(), a);
         // A damaged file is replaced by a new valid ID.
         std::fs::write(dir.path().join(FILE), "garbage").unwrap();
         let b = load_or_create(dir.path()).unwrap();

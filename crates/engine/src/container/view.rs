@@ -211,17 +211,20 @@ impl Engine {
                     "network" => {
                         let nets = self.network_names(r);
                         values.iter().any(|v| {
-                            nets.iter().any(|(name, id)| {
-                                name == v || id.starts_with(v.as_str())
-                            })
+                            nets.iter()
+                                .any(|(name, id)| name == v || id.starts_with(v.as_str()))
                         })
                     }
-                    "before" => bounds.before.iter().flatten().all(|t| {
-                        t.as_deref().is_some_and(|t| r.created.as_str() < t)
-                    }),
-                    "since" => bounds.since.iter().flatten().all(|t| {
-                        t.as_deref().is_some_and(|t| r.created.as_str() > t)
-                    }),
+                    "before" => bounds
+                        .before
+                        .iter()
+                        .flatten()
+                        .all(|t| t.as_deref().is_some_and(|t| r.created.as_str() < t)),
+                    "since" => bounds
+                        .since
+                        .iter()
+                        .flatten()
+                        .all(|t| t.as_deref().is_some_and(|t| r.created.as_str() > t)),
                     _ => true,
                 }
         })
@@ -293,8 +296,12 @@ fn status_text(r: &Record, now: SystemTime) -> String {
 
 /// argv joined the way a shell would need it quoted (`sh -c 'echo hi'`), without copying it.
 fn command_line(path: &str, args: &[String]) -> String {
-    let mut out = String::with_capacity(path.len() + args.iter().map(|a| a.len() + 3).sum::<usize>());
-    for (i, a) in std::iter::once(path).chain(args.iter().map(String::as_str)).enumerate() {
+    let mut out =
+        String::with_capacity(path.len() + args.iter().map(|a| a.len() + 3).sum::<usize>());
+    for (i, a) in std::iter::once(path)
+        .chain(args.iter().map(String::as_str))
+        .enumerate()
+    {
         if i > 0 {
             out.push(' ');
         }
