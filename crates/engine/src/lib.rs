@@ -16,6 +16,7 @@ pub mod engine_id;
 pub mod error;
 pub mod events;
 mod filters;
+pub mod idle_trim;
 mod names;
 pub mod network;
 mod shim_client;
