@@ -337,8 +337,10 @@ impl Client {
         Ok(self.send_raw_on(method, uri, body, headers).await?.0)
     }
 
-    /// Sends a request on the idle connection when there is one ready, else on a new one;
-    /// returns the answer and the connection's sender.
+    /// Sends a request; returns the answer and the connection's sender. A `GET` or `HEAD`
+    /// without a body goes out on the idle connection when there is one: should that
+    /// connection turn out closed (a server may drop an idle keep-alive connection at any
+    /// time), the request is sent again on a new connection, which is safe for such requests.
     async fn send_raw_on(
         &self,
         method: Method,
@@ -346,23 +348,30 @@ impl Client {
         body: ReqBody,
         headers: &[(&str, &str)],
     ) -> Result<(Response<Incoming>, SendRequest<ReqBody>), ClientError> {
-        let idle = self
-            .idle
-            .lock()
-            .expect("idle connection lock")
-            .take()
-            .filter(|s| s.is_ready());
-        let mut sender = match idle {
-            Some(s) => s,
-            None => self.open().await?,
+        let build = |method: Method, body: ReqBody| {
+            let mut b = Self::builder(method, &uri);
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(body)
+                .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))
         };
-        let mut b = Self::builder(method, &uri);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
+        let replayable = (method == Method::GET || method == Method::HEAD)
+            && body.size_hint().exact() == Some(0);
+        let idle = if replayable {
+            self.idle.lock().expect("idle connection lock").take()
+        } else {
+            None
+        };
+        let mut body = Some(body);
+        if let Some(mut sender) = idle.filter(|s| s.is_ready()) {
+            let req = build(method.clone(), body.take().unwrap_or_else(empty_body))?;
+            if let Ok(resp) = sender.send_request(req).await {
+                return Ok((resp, sender));
+            }
         }
-        let req = b
-            .body(body)
-            .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        let mut sender = self.open().await?;
+        let req = build(method, body.take().unwrap_or_else(empty_body))?;
         let resp = sender.send_request(req).await.map_err(ClientError::Http)?;
         Ok((resp, sender))
     }
