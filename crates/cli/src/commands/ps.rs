@@ -53,7 +53,7 @@ pub async fn ps(ctx: &Ctx, args: PsArgs) -> anyhow::Result<i32> {
         args.quiet.then_some("{{.ID}}"),
         DEFAULT_TABLE,
     );
-    let client = ctx.client().await?;
+    let client = ctx.lazy_client();
     let mut q = Query::new();
     q.flag("all", args.all);
     let limit = if args.latest && args.last == -1 {
