@@ -5,12 +5,14 @@
 use std::fmt;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use api::ErrorKind;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE, USER_AGENT};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -226,26 +228,65 @@ pub fn json_body<T: Serialize>(value: &T) -> ReqBody {
         .boxed()
 }
 
+/// A connection whose last exchange is complete, kept for the next request.
+type Idle = Arc<Mutex<Option<SendRequest<ReqBody>>>>;
+
 /// A client bound to one daemon and one negotiated API version.
 #[derive(Debug, Clone)]
 pub struct Client {
     host: Host,
-    version: String,
+    /// The API version in request paths; None until negotiated (see [`Client::lazy`]).
+    version: Arc<Mutex<Option<String>>>,
+    /// The ping's keep-alive connection: the first request after it goes out on it instead
+    /// of a new connection (one connect and one accept less per command).
+    idle: Idle,
+}
+
+/// The version pinned by the environment, if any (no negotiation then, as docker does).
+fn pinned_version() -> Option<String> {
+    std::env::var("BERTH_API_VERSION")
+        .or_else(|_| std::env::var("DOCKER_API_VERSION"))
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 impl Client {
     /// Pings the daemon and negotiates the API version.
     pub async fn connect(host: Host) -> Result<Client, ClientError> {
-        let mut client = Client {
+        let client = Client::lazy(host);
+        client.api_version().await?;
+        Ok(client)
+    }
+
+    /// A client that negotiates on its first request instead of with a ping first: a
+    /// body-less `GET` goes out at once on this client's newest version; the daemon's answer
+    /// carries its `Api-Version`, and a daemon older than this client refuses the path ("client
+    /// version ... is too new"), after which the client pings, negotiates and sends the request
+    /// again. One round trip less for one-request commands (`ps`, `inspect`), which matters
+    /// most when the daemon waits for a CPU.
+    pub fn lazy(host: Host) -> Client {
+        Client {
             host,
-            version: MAX_API_VERSION.to_string(),
-        };
-        let mut resp = client
-            .send_raw(Method::HEAD, "/_ping".to_string(), empty_body(), &[])
+            version: Arc::new(Mutex::new(pinned_version())),
+            idle: Idle::default(),
+        }
+    }
+
+    fn known_version(&self) -> Option<String> {
+        self.version.lock().expect("version lock").clone()
+    }
+
+    /// The API version used in request paths; pings and negotiates it when not known yet.
+    pub async fn api_version(&self) -> Result<String, ClientError> {
+        if let Some(v) = self.known_version() {
+            return Ok(v);
+        }
+        let (mut resp, mut sender) = self
+            .send_raw_on(Method::HEAD, "/_ping".to_string(), empty_body(), &[])
             .await?;
         if !resp.status().is_success() {
-            resp = client
-                .send_raw(Method::GET, "/_ping".to_string(), empty_body(), &[])
+            (resp, sender) = self
+                .send_raw_on(Method::GET, "/_ping".to_string(), empty_body(), &[])
                 .await?;
         }
         let advertised = resp
@@ -253,32 +294,29 @@ impl Client {
             .get("api-version")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let pinned = std::env::var("BERTH_API_VERSION")
-            .or_else(|_| std::env::var("DOCKER_API_VERSION"))
-            .ok()
-            .filter(|v| !v.is_empty());
-        client.version = match pinned {
-            Some(v) => v,
-            None => negotiate(advertised.as_deref()),
-        };
-        Ok(client)
+        // The answer is read to its end, so the connection is free for the next request.
+        if read_bytes(resp).await.is_ok() {
+            *self.idle.lock().expect("idle connection lock") = Some(sender);
+        }
+        let v = negotiate(advertised.as_deref());
+        *self.version.lock().expect("version lock") = Some(v.clone());
+        Ok(v)
     }
 
-    /// The API version used in request paths.
-    pub fn api_version(&self) -> &str {
-        &self.version
-    }
-
-    fn path(&self, path: &str, query: &Query) -> String {
+    fn path_for(version: &str, path: &str, query: &Query) -> String {
         let q = query.encode();
         if q.is_empty() {
-            format!("/v{}{}", self.version, path)
+            format!("/v{version}{path}")
         } else {
-            format!("/v{}{}?{}", self.version, path, q)
+            format!("/v{version}{path}?{q}")
         }
     }
 
-    async fn open(&self) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>, ClientError> {
+    async fn path(&self, path: &str, query: &Query) -> Result<String, ClientError> {
+        Ok(Self::path_for(&self.api_version().await?, path, query))
+    }
+
+    async fn open(&self) -> Result<SendRequest<ReqBody>, ClientError> {
         let stream = UnixStream::connect(&self.host.socket).await.map_err(|e| {
             if e.kind() == io::ErrorKind::PermissionDenied {
                 ClientError::PermissionDenied {
@@ -321,15 +359,46 @@ impl Client {
         body: ReqBody,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>, ClientError> {
-        let mut sender = self.open().await?;
-        let mut b = Self::builder(method, &uri);
-        for (k, v) in headers {
-            b = b.header(*k, *v);
+        Ok(self.send_raw_on(method, uri, body, headers).await?.0)
+    }
+
+    /// Sends a request; returns the answer and the connection's sender. A `GET` or `HEAD`
+    /// without a body goes out on the idle connection when there is one: should that
+    /// connection turn out closed (a server may drop an idle keep-alive connection at any
+    /// time), the request is sent again on a new connection, which is safe for such requests.
+    async fn send_raw_on(
+        &self,
+        method: Method,
+        uri: String,
+        body: ReqBody,
+        headers: &[(&str, &str)],
+    ) -> Result<(Response<Incoming>, SendRequest<ReqBody>), ClientError> {
+        let build = |method: Method, body: ReqBody| {
+            let mut b = Self::builder(method, &uri);
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(body)
+                .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))
+        };
+        let replayable = (method == Method::GET || method == Method::HEAD)
+            && body.size_hint().exact() == Some(0);
+        let idle = if replayable {
+            self.idle.lock().expect("idle connection lock").take()
+        } else {
+            None
+        };
+        let mut body = Some(body);
+        if let Some(mut sender) = idle.filter(|s| s.is_ready()) {
+            let req = build(method.clone(), body.take().unwrap_or_else(empty_body))?;
+            if let Ok(resp) = sender.send_request(req).await {
+                return Ok((resp, sender));
+            }
         }
-        let req = b
-            .body(body)
-            .map_err(|e| ClientError::Io(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-        sender.send_request(req).await.map_err(ClientError::Http)
+        let mut sender = self.open().await?;
+        let req = build(method, body.take().unwrap_or_else(empty_body))?;
+        let resp = sender.send_request(req).await.map_err(ClientError::Http)?;
+        Ok((resp, sender))
     }
 
     /// Sends a request on a versioned path; error statuses (>= 400) become [`ClientError::Daemon`].
@@ -341,9 +410,36 @@ impl Client {
         body: ReqBody,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>, ClientError> {
-        let resp = self
-            .send_raw(method, self.path(path, query), body, headers)
-            .await?;
+        let replayable = (method == Method::GET || method == Method::HEAD)
+            && body.size_hint().exact() == Some(0);
+        if self.known_version().is_none() && replayable {
+            let uri = Self::path_for(MAX_API_VERSION, path, query);
+            let resp = self.send_raw(method.clone(), uri, body, headers).await?;
+            let advertised = resp
+                .headers()
+                .get("api-version")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            if resp.status() != StatusCode::BAD_REQUEST {
+                self.version
+                    .lock()
+                    .expect("version lock")
+                    .get_or_insert_with(|| negotiate(advertised.as_deref()));
+                return check(resp).await;
+            }
+            let err = match check(resp).await {
+                Err(ClientError::Daemon { message, .. }) if message.contains("is too new") => {
+                    message
+                }
+                other => return other,
+            };
+            tracing::debug!(error = %err, "negotiating the API version");
+            let uri = self.path(path, query).await?;
+            let resp = self.send_raw(method, uri, empty_body(), headers).await?;
+            return check(resp).await;
+        }
+        let uri = self.path(path, query).await?;
+        let resp = self.send_raw(method, uri, body, headers).await?;
         check(resp).await
     }
 
@@ -437,7 +533,7 @@ impl Client {
         let resp = self
             .send_raw(
                 Method::POST,
-                self.path(path, query),
+                self.path(path, query).await?,
                 body,
                 &[
                     (CONNECTION.as_str(), "Upgrade"),

@@ -276,6 +276,49 @@ impl ListFormat {
         }
     }
 
+    /// The fields the rows need: `Some` when the template only prints plain `{{.Field}}`
+    /// actions (the default tables, `-q`), `None` when it may look at anything (`json`, pipes,
+    /// functions, `{{json .}}`). Lets callers skip computing columns nobody prints.
+    pub fn plain_fields(&self) -> Option<Vec<&str>> {
+        Some(
+            self.plain_segments()?
+                .into_iter()
+                .filter_map(|s| match s {
+                    Segment::Field(f) => Some(f),
+                    Segment::Text(_) => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The template as literal text and plain `{{.Field}}` actions, when that is all it is.
+    fn plain_segments(&self) -> Option<Vec<Segment<'_>>> {
+        let t = match self {
+            ListFormat::Json => return None,
+            ListFormat::Table(t) | ListFormat::Raw(t) => t,
+        };
+        let mut out = Vec::new();
+        let mut rest = t.as_str();
+        while let Some(i) = rest.find("{{") {
+            if i > 0 {
+                out.push(Segment::Text(&rest[..i]));
+            }
+            let after = &rest[i + 2..];
+            let end = after.find("}}")?;
+            let action = after[..end].trim();
+            let name = action.strip_prefix('.')?;
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return None;
+            }
+            out.push(Segment::Field(name));
+            rest = &after[end + 2..];
+        }
+        if !rest.is_empty() {
+            out.push(Segment::Text(rest));
+        }
+        Some(out)
+    }
+
     /// Renders the rows (each a JSON object of the formatter's string fields) to the text to
     /// print, aligned like docker's tabwriter, ending with a newline unless empty.
     pub fn render(
@@ -297,17 +340,20 @@ impl ListFormat {
                 }
                 return Ok(out);
             }
-            ListFormat::Table(t) => {
+            ListFormat::Table(t) | ListFormat::Raw(t) => {
+                // Parsed even when the plain path prints, for its errors (unknown fields).
                 let tpl = Template::parse(t, Some(fields))?;
-                lines.push(tpl.render(headers)?);
-                for r in rows {
-                    lines.push(tpl.render(r)?);
+                let plain = self.plain_segments();
+                let render = |r: &serde_json::Value| match plain.as_deref().and_then(|p| fill(p, r))
+                {
+                    Some(line) => Ok(line),
+                    None => tpl.render(r),
+                };
+                if matches!(self, ListFormat::Table(_)) {
+                    lines.push(render(headers)?);
                 }
-            }
-            ListFormat::Raw(t) => {
-                let tpl = Template::parse(t, Some(fields))?;
                 for r in rows {
-                    lines.push(tpl.render(r)?);
+                    lines.push(render(r)?);
                 }
             }
         }
@@ -318,6 +364,28 @@ impl ListFormat {
         out.push('\n');
         Ok(out)
     }
+}
+
+/// A piece of a plain template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment<'a> {
+    /// Printed as is.
+    Text(&'a str),
+    /// `{{.Field}}`.
+    Field(&'a str),
+}
+
+/// A plain template filled from a row whose fields are all strings (what `{{.Field}}` prints
+/// of a string is the string); `None` sends the row through the template engine.
+fn fill(segments: &[Segment], row: &serde_json::Value) -> Option<String> {
+    let mut out = String::new();
+    for s in segments {
+        match s {
+            Segment::Text(t) => out.push_str(t),
+            Segment::Field(f) => out.push_str(row.get(*f)?.as_str()?),
+        }
+    }
+    Some(out)
 }
 
 /// A Unix time as Go's `time.Time.String()` in UTC: `2026-11-23 05:24:25 +0000 UTC`.
@@ -331,6 +399,59 @@ pub fn go_time_string(unix: i64) -> String {
 mod list_tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn plain_fields_only_for_plain_templates() {
+        let t = ListFormat::choose(None, None, "table {{.ID}}\t{{.Names}}");
+        assert_eq!(t.plain_fields(), Some(vec!["ID", "Names"]));
+        let q = ListFormat::choose(None, Some("{{.ID}}"), "table {{.ID}}");
+        assert_eq!(q.plain_fields(), Some(vec!["ID"]));
+        for f in [
+            "json",
+            "{{json .}}",
+            "{{.Names | upper}}",
+            "{{ .Label \"a\" }}",
+            "{{.ID",
+        ] {
+            assert_eq!(
+                ListFormat::choose(Some(f), None, "").plain_fields(),
+                None,
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_templates_print_as_the_template_engine_does() {
+        let fields = ["ID", "Names", "Size"];
+        let headers = json!({"ID": "CONTAINER ID", "Names": "NAMES", "Size": "SIZE"});
+        let rows = vec![
+            json!({"ID": "abc", "Names": "web", "Size": "1B"}),
+            json!({"ID": "d\te", "Names": "x", "Size": 3}),
+        ];
+        for f in [
+            "table {{.ID}}\t{{.Names}}",
+            "{{.ID}}: {{.Names}}!",
+            "{{ .Size }}/{{.ID}}",
+            "table {{.Size}}",
+        ] {
+            let fast = ListFormat::choose(Some(f), None, "");
+            assert!(fast.plain_segments().is_some(), "{f}");
+            let t = f.strip_prefix("table ").unwrap_or(f);
+            let tpl = crate::template::Template::parse(t, Some(&fields)).unwrap();
+            let mut want: Vec<String> = Vec::new();
+            if f.starts_with("table") {
+                want.push(tpl.render(&headers).unwrap());
+            }
+            for r in &rows {
+                want.push(tpl.render(r).unwrap());
+            }
+            let want = format!("{}\n", tabwrite(&want.join("\n")));
+            assert_eq!(fast.render(&fields, &headers, &rows).unwrap(), want, "{f}");
+        }
+        let bad = ListFormat::choose(Some("{{.Nope}}"), None, "");
+        assert!(bad.render(&fields, &headers, &rows).is_err());
+    }
 
     #[test]
     fn table_quiet_json_and_raw() {

@@ -132,11 +132,30 @@ fn run_client(host_flag: Option<&str>, command: Command) -> i32 {
         Err(e) => return finish(Err(e.into()), name),
     };
     let ctx = Ctx { host };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    // One request and a printout need no worker threads: on the calling thread, nothing is
+    // handed between threads (each hand-off is a wake-up and a context switch).
+    let single = matches!(
+        command,
+        Command::Ps(_)
+            | Command::Inspect(_)
+            | Command::Version(_)
+            | Command::Info(_)
+            | Command::Exec(_)
+            | Command::Container(args::ContainerGroupArgs {
+                command: args::ContainerCommand::Ls(_) | args::ContainerCommand::Inspect(_),
+            })
+    );
+    let rt = if single {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => return finish(Err(e.into()), name),
     };

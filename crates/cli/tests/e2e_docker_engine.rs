@@ -91,3 +91,42 @@ fn archives_round_trip_between_berth_and_docker_engine() {
         .unwrap());
     assert!(copy.join("index.json").exists());
 }
+
+/// `berth ps` and `inspect` skip the ping and send `/v1.43/...` at once; dockerd 20.10 (API
+/// 1.41) refuses that path as too new, and the CLI then negotiates 1.41 and asks again.
+#[test]
+fn berth_cli_negotiates_down_to_an_older_docker_engine() {
+    let engine = DockerEngine::start();
+    let tar = engine.dir.path().join("bb.tar");
+    testkit::busybox_tarball(&tar, false).unwrap();
+    ok(engine.docker(&["import", tar.to_str().unwrap(), "bb:1"]));
+    ok(engine.docker(&["create", "--name", "neg", "bb:1", "true"]));
+    let berth = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("-H")
+            .arg(format!(
+                "unix://{}",
+                engine.dir.path().join("d.sock").display()
+            ))
+            .args(args)
+            .env_remove("DOCKER_API_VERSION")
+            .env_remove("BERTH_API_VERSION")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        ok(berth(&["ps", "-a", "--format", "{{.Names}}"])).trim(),
+        "neg"
+    );
+    assert_eq!(
+        ok(berth(&["inspect", "--format", "{{.Name}}", "neg"])).trim(),
+        "/neg"
+    );
+    let missing = berth(&["inspect", "nope"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("No such object: nope"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}

@@ -264,6 +264,30 @@ fn info_reports_real_numbers() {
     ok(d.berth(&["rm", "-f", "up", "down", "fresh"]));
 }
 
+#[test]
+fn engine_id_is_made_once_and_survives_a_restart() {
+    let mut d = Daemon::start();
+    let id = ok(d.docker(&["info", "--format", "{{.ID}}"]));
+    assert_eq!(id.len(), 36, "{id:?}");
+    assert!(
+        id.bytes()
+            .enumerate()
+            .all(|(i, b)| if [8, 13, 18, 23].contains(&i) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }),
+        "{id:?}"
+    );
+    let file = std::fs::read_to_string(d.root().join("engine-id")).unwrap();
+    assert_eq!(file.trim(), id);
+    assert_eq!(ok(d.berth(&["info", "--format", "{{.ID}}"])), id);
+    d.kill9();
+    d.spawn();
+    assert_eq!(ok(d.docker(&["info", "--format", "{{.ID}}"])), id);
+    assert_eq!(ok(d.berth(&["info", "--format", "{{.ID}}"])), id);
+}
+
 /// The pid of the shim of container `id`.
 fn shim_pid(id: &str) -> u32 {
     for e in std::fs::read_dir("/proc").unwrap().flatten() {

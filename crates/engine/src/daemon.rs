@@ -138,6 +138,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         ..image::distribution::TransportConfig::default()
     });
     tracing::info!(socket = %config.socket.display(), root = %config.root.display(), runtime = %config.runtime, "berth daemon listening");
+    crate::idle_trim::spawn();
     let app = crate::api::app(engine);
     let service = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     axum::serve(listener, service)

@@ -331,13 +331,20 @@ impl Engine {
         }
     }
 
-    /// `NetworkSettings` of inspect.
-    pub(crate) fn network_settings(&self, r: &Record) -> Value {
-        let running = r.state.status.is_running();
-        let eps = match (&self.net, running) {
+    /// The endpoints of a running container (none when it is stopped or has no bridge).
+    fn running_endpoints(&self, r: &Record) -> Vec<(net::Network, net::Endpoint)> {
+        match (&self.net, r.state.status.is_running()) {
             (Some(mgr), true) => mgr.endpoints_of(&r.id),
             _ => Vec::new(),
-        };
+        }
+    }
+
+    /// `NetworkSettings.Networks` of inspect and ps, given the container's endpoints.
+    fn network_entries(
+        &self,
+        r: &Record,
+        eps: &[(net::Network, net::Endpoint)],
+    ) -> serde_json::Map<String, Value> {
         let mode = Mode::of(&r.host_config);
         let mut networks = serde_json::Map::new();
         let mut names: Vec<String> = configured_networks(r).keys().cloned().collect();
@@ -374,6 +381,36 @@ impl Engine {
             };
             networks.insert(name.clone(), v);
         }
+        networks
+    }
+
+    /// `Ports` and `NetworkSettings` of a `ps` entry, with one look at the endpoints.
+    pub(crate) fn list_network(&self, r: &Record) -> (Value, Value) {
+        let eps = self.running_endpoints(r);
+        (
+            self.list_ports(r, &eps),
+            json!({"Networks": self.network_entries(r, &eps)}),
+        )
+    }
+
+    /// `(name, network id)` of the networks in a container's `NetworkSettings.Networks`.
+    pub(crate) fn network_names(&self, r: &Record) -> Vec<(String, String)> {
+        let eps = self.running_endpoints(r);
+        self.network_entries(r, &eps)
+            .into_iter()
+            .map(|(name, v)| {
+                let id = v["NetworkID"].as_str().unwrap_or_default().to_string();
+                (name, id)
+            })
+            .collect()
+    }
+
+    /// `NetworkSettings` of inspect.
+    pub(crate) fn network_settings(&self, r: &Record) -> Value {
+        let running = r.state.status.is_running();
+        let eps = self.running_endpoints(r);
+        let mode = Mode::of(&r.host_config);
+        let networks = self.network_entries(r, &eps);
         let default = eps
             .iter()
             .find(|(n, _)| n.name == net::manager::DEFAULT_NETWORK);
@@ -416,22 +453,14 @@ impl Engine {
         })
     }
 
-    /// The `Ports` of a `ps` entry.
-    pub(crate) fn list_ports(&self, r: &Record) -> Value {
+    /// The `Ports` of a `ps` entry, given the container's endpoints.
+    fn list_ports(&self, r: &Record, eps: &[(net::Network, net::Endpoint)]) -> Value {
         let mut out = Vec::new();
         if !r.state.status.is_running() {
             return json!(out);
         }
-        let eps = self
-            .net
-            .as_ref()
-            .map(|m| m.endpoints_of(&r.id))
-            .unwrap_or_default();
-        let mapped = eps
-            .first()
-            .map(|(_, e)| e.ports.clone())
-            .unwrap_or_default();
-        for m in &mapped {
+        let mapped: &[_] = eps.first().map(|(_, e)| e.ports.as_slice()).unwrap_or(&[]);
+        for m in mapped {
             out.push(
                 json!({"IP": m.host_ip.to_string(), "PrivatePort": m.container_port,
                 "PublicPort": m.host_port, "Type": m.proto.as_str()}),

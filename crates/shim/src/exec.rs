@@ -211,7 +211,8 @@ pub fn start(
 
 impl ExecSession {
     /// Reads output `i` into `out` as Docker frames while `out` stays under `limit`; true at
-    /// end of file.
+    /// end of file. Never inlined, so its buffer's stack pages are dead while the shim idles.
+    #[inline(never)]
     pub fn read_output(&mut self, i: usize, out: &mut Vec<u8>, limit: usize) -> bool {
         let mut buf = [0u8; 32 * 1024];
         let Some(o) = self.outputs.get_mut(i) else {

@@ -22,11 +22,18 @@ use std::fs;
 /// Returns free heap to the kernel and unmaps clean file-backed pages (see the module doc).
 /// Best effort: a failure leaves memory as it was.
 pub fn release() {
+    drop_mappings();
+    // Last, so the smaps text read above (tens of KiB at the top of the heap, below glibc's
+    // automatic trim threshold) goes back too.
     // SAFETY: malloc_trim only hands free heap pages back to the kernel; it does not move or
     // invalidate any live allocation. The shim is single-threaded, so no allocation races it.
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// The stack and file-mapping part of [`release`].
+fn drop_mappings() {
     let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
         return;
     };

@@ -394,7 +394,10 @@ impl Supervisor {
         }
     }
 
-    /// Reads output `i`; true when it reached end of file.
+    /// Reads output `i`; true when it reached end of file. Never inlined (nor is
+    /// `read_client`): their 32 KiB buffers then live in frames below `poll_once`, which are
+    /// dead while the shim idles, so `idle_memory::release` hands those stack pages back.
+    #[inline(never)]
     fn read_output(&mut self, i: usize) -> bool {
         let mut buf = [0u8; 32 * 1024];
         loop {
@@ -458,6 +461,7 @@ impl Supervisor {
         }
     }
 
+    #[inline(never)]
     fn read_client(&mut self, i: usize) {
         let mut buf = [0u8; 32 * 1024];
         loop {

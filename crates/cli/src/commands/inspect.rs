@@ -38,7 +38,7 @@ pub async fn inspect(ctx: &Ctx, args: InspectArgs) -> anyhow::Result<i32> {
         .map(|f| Template::parse(f, None))
         .transpose()
         .map_err(|e| StatusError::new(1, format!("{e}")))?;
-    let client = ctx.client().await?;
+    let client = ctx.lazy_client();
     let mut found: Vec<Bytes> = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     let mut size_q = Query::new();

@@ -37,6 +37,12 @@ impl Ctx {
     pub async fn client(&self) -> Result<Client, ClientError> {
         Client::connect(self.host.clone()).await
     }
+
+    /// A client that negotiates the API version on its first request, without a ping first
+    /// ([`Client::lazy`]): for commands whose first request is a `GET`.
+    pub fn lazy_client(&self) -> Client {
+        Client::lazy(self.host.clone())
+    }
 }
 
 /// Writes `text` and a newline to stdout (errors, e.g. a closed pipe, go to the caller).

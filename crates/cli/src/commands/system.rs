@@ -64,7 +64,7 @@ pub async fn version(ctx: &Ctx, args: VersionArgs) -> anyhow::Result<i32> {
     ];
     let server = match ctx.client().await {
         Ok(client) => {
-            let api = client.api_version().to_string();
+            let api = client.api_version().await?;
             if api != MAX_API_VERSION {
                 lines.push(format!(
                     " API version:\t{api} (downgraded from {MAX_API_VERSION})"

@@ -78,33 +78,40 @@ pub async fn list(State(engine): State<AppState>, uri: Uri) -> ApiResult<Respons
         filters,
         limit,
     };
+    if !p.bool("size", false) {
+        // The common case: the list written straight from the records.
+        return Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            engine.list_json(&opts),
+        )
+            .into_response());
+    }
     let mut list = engine.list(&opts);
-    if p.bool("size", false) {
-        // `ps -s` (and a `{{.Size}}` format): the writable layer and, as dockerd's
-        // SizeRootFs, that plus the image.
-        let images = engine.images.clone();
-        let keys: Vec<(String, String)> = list
-            .iter()
-            .map(|c| {
-                let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
-                (s("Id"), s("ImageID"))
-            })
-            .collect();
-        let sizes = tokio::task::spawn_blocking(move || {
-            keys.iter()
-                .map(|(id, image)| {
-                    let rw = images.rootfs_usage(id);
-                    let base = images.resolve(image).map(|i| i.size).unwrap_or(0);
-                    (rw, rw + base)
-                })
-                .collect::<Vec<_>>()
+    // `ps -s` (and a `{{.Size}}` format): the writable layer and, as dockerd's
+    // SizeRootFs, that plus the image.
+    let images = engine.images.clone();
+    let keys: Vec<(String, String)> = list
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (s("Id"), s("ImageID"))
         })
-        .await
-        .map_err(crate::container::join_error)?;
-        for (c, (rw, root)) in list.iter_mut().zip(sizes) {
-            c["SizeRw"] = serde_json::json!(rw);
-            c["SizeRootFs"] = serde_json::json!(root);
-        }
+        .collect();
+    let sizes = tokio::task::spawn_blocking(move || {
+        keys.iter()
+            .map(|(id, image)| {
+                let rw = images.rootfs_usage(id);
+                let base = images.resolve(image).map(|i| i.size).unwrap_or(0);
+                (rw, rw + base)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(crate::container::join_error)?;
+    for (c, (rw, root)) in list.iter_mut().zip(sizes) {
+        c["SizeRw"] = serde_json::json!(rw);
+        c["SizeRootFs"] = serde_json::json!(root);
     }
     Ok(json_response(StatusCode::OK, &list))
 }

@@ -144,6 +144,7 @@ pub fn app(engine: Arc<Engine>) -> App {
 }
 
 async fn versioned(mut req: Request, next: Next) -> Response {
+    crate::idle_trim::note_request();
     let path = req.uri().path().to_string();
     if let Some(rest) = path.strip_prefix("/v") {
         let (version, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));

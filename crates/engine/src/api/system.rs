@@ -163,7 +163,7 @@ pub async fn info(State(engine): State<AppState>) -> Response {
     json_response(
         StatusCode::OK,
         &json!({
-            "ID": "", "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
+            "ID": engine.id, "Containers": total, "ContainersRunning": running, "ContainersPaused": paused,
             "ContainersStopped": stopped, "Images": n_images, "Driver": driver,
             "DriverStatus": driver_status,
             "Plugins": {"Volume": ["local"], "Network": networks, "Authorization": null, "Log": ["json-file"]},

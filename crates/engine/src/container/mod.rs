@@ -132,6 +132,17 @@ impl Container {
         self.record.lock().expect("record lock").clone()
     }
 
+    /// Runs `f` on the record under its lock, without copying it. `f` must not lock this
+    /// container's record again (nor resolve names through the engine, which does).
+    pub fn with_record<R>(&self, f: impl FnOnce(&Record) -> R) -> R {
+        f(&self.record.lock().expect("record lock"))
+    }
+
+    /// The RFC 3339 creation time.
+    pub fn created(&self) -> String {
+        self.with_record(|r| r.created.clone())
+    }
+
     /// Current status.
     pub fn status(&self) -> Status {
         self.record.lock().expect("record lock").state.status
@@ -180,6 +191,8 @@ pub struct Engine {
     pub self_exe: PathBuf,
     /// When the daemon started.
     pub started: SystemTime,
+    /// The engine's persistent ID (`<root>/engine-id`, `info`'s `ID`).
+    pub id: String,
     /// Networks (None: no bridge networking, the default network is an empty namespace).
     pub net: Option<Arc<net::NetworkManager>>,
     containers: Mutex<BTreeMap<String, Arc<Container>>>,
@@ -250,7 +263,12 @@ impl Engine {
             )),
             None => None,
         };
+        let id = crate::engine_id::load_or_create(&root_dir).map_err(EngineError::io(format!(
+            "create {}",
+            root_dir.join(crate::engine_id::FILE).display()
+        )))?;
         let engine = Arc::new(Engine {
+            id,
             paths,
             images: Arc::new(images),
             runtime,
@@ -410,7 +428,7 @@ impl Engine {
             .values()
             .cloned()
             .collect();
-        v.sort_by_key(|c| c.record().created);
+        v.sort_by_cached_key(|c| c.created());
         v
     }
 

@@ -68,37 +68,136 @@ impl Engine {
         })
     }
 
-    /// The entries of `ps`, newest first.
+    /// The entries of `ps`, newest first, as parsed JSON (`system df`).
     pub fn list(&self, opts: &ListOptions) -> Vec<Value> {
+        serde_json::from_slice(&self.list_json(opts)).unwrap_or_default()
+    }
+
+    /// The body of `GET /containers/json`: the entries of `ps`, newest first, as one JSON
+    /// array. Each entry is serialized straight from the record under its lock (no copy of the
+    /// record, no intermediate `Value` tree), so a list of hundreds of containers costs little
+    /// more than writing its bytes.
+    pub fn list_json(&self, opts: &ListOptions) -> Vec<u8> {
         let mut all = self.all();
         all.reverse();
         let now = SystemTime::now();
-        let mut out: Vec<Value> = all
-            .iter()
-            .map(|c| c.record())
-            .filter(|r| opts.all || r.state.status.is_running() || has_filter(opts, "status"))
-            .filter(|r| matches_filters(r, &opts.filters))
-            .filter(|r| self.matches_engine_filters(r, &opts.filters))
-            .map(|r| {
-                let mut v = list_entry(&r, now);
-                v["Ports"] = self.list_ports(&r);
-                v["NetworkSettings"] = json!({"Networks": self.network_settings(&r)["Networks"]});
-                v["Mounts"] = self.mounts_json(&r.mount_points);
-                v
+        // `before`/`since` name containers: resolve them once, before any record is locked.
+        let created_of = |key: &str| -> Option<Vec<Option<String>>> {
+            opts.filters.get(key).filter(|v| !v.is_empty()).map(|v| {
+                v.iter()
+                    .map(|name| self.get(name).ok().map(|c| c.created()))
+                    .collect()
             })
-            .collect();
-        if opts.limit > 0 {
-            out.truncate(opts.limit);
+        };
+        let bounds = Bounds {
+            before: created_of("before"),
+            since: created_of("since"),
+        };
+        let status_filter = has_filter(opts, "status");
+        let mut out = Vec::with_capacity(1024 * all.len().max(1));
+        out.push(b'[');
+        let mut n = 0;
+        for c in &all {
+            if opts.limit > 0 && n >= opts.limit {
+                break;
+            }
+            c.with_record(|r| {
+                if !(opts.all || r.state.status.is_running() || status_filter)
+                    || !matches_filters(r, &opts.filters)
+                    || !self.matches_engine_filters(r, &opts.filters, &bounds)
+                {
+                    return;
+                }
+                if n > 0 {
+                    out.push(b',');
+                }
+                n += 1;
+                let (ports, network_settings) = self.list_network(r);
+                let entry = ListEntry::of(r, now, ports, network_settings, self);
+                // Writing plain data into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut out, &entry);
+            });
         }
+        out.extend_from_slice(b"]\n");
         out
+    }
+}
+
+/// The creation times of the containers `before` and `since` name (None: no such container).
+struct Bounds {
+    before: Option<Vec<Option<String>>>,
+    since: Option<Vec<Option<String>>>,
+}
+
+/// One entry of `GET /containers/json`, borrowed from the record, in dockerd's field order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ListEntry<'a> {
+    id: &'a str,
+    names: [String; 1],
+    image: &'a str,
+    #[serde(rename = "ImageID")]
+    image_id: &'a str,
+    command: String,
+    created: i64,
+    ports: Value,
+    labels: &'a BTreeMap<String, String>,
+    state: &'static str,
+    status: String,
+    host_config: ListHostConfig<'a>,
+    network_settings: Value,
+    mounts: Value,
+}
+
+#[derive(serde::Serialize)]
+struct ListHostConfig<'a> {
+    #[serde(rename = "NetworkMode")]
+    network_mode: &'a str,
+}
+
+static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+
+impl<'a> ListEntry<'a> {
+    fn of(
+        r: &'a Record,
+        now: SystemTime,
+        ports: Value,
+        network_settings: Value,
+        engine: &Engine,
+    ) -> ListEntry<'a> {
+        let created = api::time::parse_rfc3339(&r.created).unwrap_or(now);
+        let network_mode = if r.host_config.network_mode.is_empty() {
+            "default"
+        } else {
+            &r.host_config.network_mode
+        };
+        ListEntry {
+            id: &r.id,
+            names: [format!("/{}", r.name)],
+            image: &r.config.image,
+            image_id: &r.image,
+            command: command_line(&r.path, &r.args),
+            created: api::time::unix_seconds(created),
+            ports,
+            labels: r.config.labels.as_ref().unwrap_or(&NO_LABELS),
+            state: r.state.status.as_str(),
+            status: status_text(r, now),
+            host_config: ListHostConfig { network_mode },
+            network_settings,
+            mounts: engine.mounts_json(&r.mount_points),
+        }
     }
 }
 
 impl Engine {
     /// The `ps` filters that need more than the record: `volume`, `network`, `before`,
     /// `since` (the last two name containers).
-    fn matches_engine_filters(&self, r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
-        let created_of = |name: &str| self.get(name).ok().map(|c| c.record().created);
+    fn matches_engine_filters(
+        &self,
+        r: &Record,
+        filters: &BTreeMap<String, Vec<String>>,
+        bounds: &Bounds,
+    ) -> bool {
         filters.iter().all(|(key, values)| {
             values.is_empty()
                 || match key.as_str() {
@@ -110,24 +209,22 @@ impl Engine {
                         })
                     }),
                     "network" => {
-                        let nets = self.network_settings(r)["Networks"].clone();
+                        let nets = self.network_names(r);
                         values.iter().any(|v| {
-                            nets.as_object().is_some_and(|o| {
-                                o.iter().any(|(name, n)| {
-                                    name == v
-                                        || n["NetworkID"]
-                                            .as_str()
-                                            .is_some_and(|id| id.starts_with(v.as_str()))
-                                })
-                            })
+                            nets.iter()
+                                .any(|(name, id)| name == v || id.starts_with(v.as_str()))
                         })
                     }
-                    "before" => values
+                    "before" => bounds
+                        .before
                         .iter()
-                        .all(|v| created_of(v).is_some_and(|t| r.created < t)),
-                    "since" => values
+                        .flatten()
+                        .all(|t| t.as_deref().is_some_and(|t| r.created.as_str() < t)),
+                    "since" => bounds
+                        .since
                         .iter()
-                        .all(|v| created_of(v).is_some_and(|t| r.created > t)),
+                        .flatten()
+                        .all(|t| t.as_deref().is_some_and(|t| r.created.as_str() > t)),
                     _ => true,
                 }
         })
@@ -152,7 +249,7 @@ fn matches_filters(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool 
                 "name" => r.name.contains(v.trim_start_matches('/')),
                 "id" => r.id.starts_with(v),
                 "label" => {
-                    let labels = r.config.labels.clone().unwrap_or_default();
+                    let labels = r.config.labels.as_ref().unwrap_or(&NO_LABELS);
                     match v.split_once('=') {
                         Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
                         None => labels.contains_key(v),
@@ -169,14 +266,14 @@ fn matches_filters(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool 
     })
 }
 
-fn list_entry(r: &Record, now: SystemTime) -> Value {
-    let created = api::time::parse_rfc3339(&r.created).unwrap_or(now);
+/// The `Status` column of `ps`: `Up 5 minutes`, `Exited (3) 2 seconds ago`, ...
+fn status_text(r: &Record, now: SystemTime) -> String {
     let since = |t: &Option<String>| {
         t.as_deref()
             .and_then(api::time::parse_rfc3339)
             .map(|t| api::time::human_duration(now.duration_since(t).unwrap_or_default()))
     };
-    let status = match r.state.status {
+    match r.state.status {
         Status::Running => format!(
             "Up {}{}",
             since(&r.state.started_at).unwrap_or_default(),
@@ -194,55 +291,49 @@ fn list_entry(r: &Record, now: SystemTime) -> Value {
         Status::Restarting => "Restarting".to_string(),
         Status::Removing => "Removal In Progress".to_string(),
         Status::Dead => "Dead".to_string(),
-    };
-    let mut argv = vec![r.path.clone()];
-    argv.extend(r.args.iter().cloned());
-    let network_mode = if r.host_config.network_mode.is_empty() {
-        "default"
-    } else {
-        &r.host_config.network_mode
-    };
-    json!({
-        "Id": r.id,
-        "Names": [format!("/{}", r.name)],
-        "Image": r.config.image,
-        "ImageID": r.image,
-        "Command": shell_join(&argv),
-        "Created": api::time::unix_seconds(created),
-        "Ports": [],
-        "Labels": r.config.labels.clone().unwrap_or_default(),
-        "State": r.state.status.as_str(),
-        "Status": status,
-        "HostConfig": {"NetworkMode": network_mode},
-        "Mounts": [],
-    })
+    }
 }
 
-/// Joins argv the way a shell would need it quoted (`sh -c 'echo hi'`).
-pub fn shell_join(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', "'\"'\"'"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// argv joined the way a shell would need it quoted (`sh -c 'echo hi'`), without copying it.
+fn command_line(path: &str, args: &[String]) -> String {
+    let mut out =
+        String::with_capacity(path.len() + args.iter().map(|a| a.len() + 3).sum::<usize>());
+    for (i, a) in std::iter::once(path)
+        .chain(args.iter().map(String::as_str))
+        .enumerate()
+    {
+        if i > 0 {
+            out.push(' ');
+        }
+        push_quoted(&mut out, a);
+    }
+    out
+}
+
+/// Appends `a`, single-quoted when a shell would need it.
+fn push_quoted(out: &mut String, a: &str) {
+    if !a.is_empty()
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        out.push_str(a);
+    } else {
+        out.push('\'');
+        out.push_str(&a.replace('\'', "'\"'\"'"));
+        out.push('\'');
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn commands_are_quoted_like_a_shell() {
-        let argv: Vec<String> = ["sh", "-c", "echo hi; exit 3"]
+        let args: Vec<String> = ["-c", "echo hi; exit 3"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(super::shell_join(&argv), "sh -c 'echo hi; exit 3'");
+        assert_eq!(super::command_line("sh", &args), "sh -c 'echo hi; exit 3'");
+        assert_eq!(super::command_line("it's", &[]), "'it'\"'\"'s'");
+        assert_eq!(super::command_line("", &[]), "''");
     }
 }
