@@ -20,7 +20,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 status=0
-cargo test --workspace --all-targets 2>&1 || status=$?
+cargo test --workspace --all-targets --no-fail-fast 2>&1 || status=$?
 # Containers remove their own /berth/<id> cgroups; the shared, now empty, /berth parents are left
 # like Docker leaves /docker. Remove them once nothing can be racing to create a child.
 for d in /sys/fs/cgroup/*/berth /sys/fs/cgroup/unified/berth; do

@@ -90,8 +90,24 @@ fn serve(conn: UnixStream, st: Arc<(Mutex<State>, Condvar)>) {
     let method = parts.next().unwrap_or_default().to_string();
     let target = parts.next().unwrap_or_default().to_string();
     let (lock, cv) = &*st;
-    lock.lock().unwrap().log.push(format!("{method} {target}"));
     let path = target.split('?').next().unwrap_or_default().to_string();
+    if path.ends_with("/start") {
+        // The attach connection is served by another thread: give it up to 2 s to log the
+        // client's half-close (which the client sends before `start`), so the log's order is
+        // the client's and not the two threads' race.
+        for _ in 0..200 {
+            let settled = {
+                let log = &lock.lock().unwrap().log;
+                !log.iter().any(|l| l.contains("/attach"))
+                    || log.iter().any(|l| l == "attach half-closed")
+            };
+            if settled {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    lock.lock().unwrap().log.push(format!("{method} {target}"));
     if path == "/_ping" {
         w.write_all(b"HTTP/1.1 200 OK\r\nApi-Version: 1.45\r\nContent-Length: 0\r\n\r\n")
             .unwrap();
