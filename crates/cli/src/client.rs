@@ -195,6 +195,35 @@ impl ChannelBody {
     }
 }
 
+/// Copies `reader` into a [`ChannelBody`]'s sender in chunks of up to `chunk` bytes, until EOF,
+/// a read error (sent on as the body's error) or the body being dropped.
+pub async fn feed<R: tokio::io::AsyncRead + Unpin>(
+    mut reader: R,
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    chunk: usize,
+) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; chunk];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                if tx
+                    .send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e)).await;
+                break;
+            }
+        }
+    }
+}
+
 impl Body for ChannelBody {
     type Data = Bytes;
     type Error = io::Error;

@@ -4,10 +4,9 @@ use std::io::{IsTerminal, Write};
 use std::time::SystemTime;
 
 use http_body_util::BodyExt;
-use hyper::body::Bytes;
 use hyper::Method;
 use serde_json::{json, Map, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use super::{print, Ctx};
 use crate::args::{HistoryArgs, LoadArgs, SaveArgs, TagArgs};
@@ -192,7 +191,7 @@ pub async fn write_output(
 /// `berth load [-i FILE] [-q]`: streams the archive as a chunked body to
 /// `POST /images/load` and prints the JSON message stream.
 pub async fn load(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<i32> {
-    let mut reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = match &args.input {
+    let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = match &args.input {
         Some(path) => Box::new(
             tokio::fs::File::open(path)
                 .await
@@ -219,27 +218,7 @@ pub async fn load(ctx: &Ctx, args: LoadArgs) -> anyhow::Result<i32> {
         },
     );
     let (tx, body) = ChannelBody::new();
-    let pump = tokio::spawn(async move {
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    if tx
-                        .send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    break;
-                }
-            }
-        }
-    });
+    let pump = tokio::spawn(crate::client::feed(reader, tx, 256 * 1024));
     let resp = client
         .request(
             Method::POST,

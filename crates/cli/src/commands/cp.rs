@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 use hyper::Method;
-use tokio::io::AsyncReadExt;
 
 use super::Ctx;
 use crate::args::CpArgs;
@@ -410,26 +409,7 @@ async fn to_container(
             )));
         }
         let producer = tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match stdin.read(&mut buf).await {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if tx
-                            .send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        break;
-                    }
-                }
-            }
+            crate::client::feed(tokio::io::stdin(), tx, 64 * 1024).await;
             Ok::<(), anyhow::Error>(())
         });
         (dst_path.clone(), producer)

@@ -3,10 +3,8 @@
 use std::time::SystemTime;
 
 use http_body_util::BodyExt;
-use hyper::body::Bytes;
 use hyper::Method;
 use serde_json::{json, Map, Value};
-use tokio::io::AsyncReadExt;
 
 use super::{print, println, Ctx};
 use crate::args::{ImagesArgs, ImportArgs, RmiArgs};
@@ -284,29 +282,9 @@ pub async fn import(ctx: &Ctx, args: ImportArgs) -> anyhow::Result<i32> {
         q.add("platform", p);
     }
     let (tx, body) = ChannelBody::new();
-    let pump = reader.take().map(|mut r| {
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                match r.read(&mut buf).await {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        if tx
-                            .send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                            .await
-                            .is_err()
-                        {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        break;
-                    }
-                }
-            }
-        })
-    });
+    let pump = reader
+        .take()
+        .map(|r| tokio::spawn(crate::client::feed(r, tx, 256 * 1024)));
     let body = if pump.is_some() {
         body.boxed()
     } else {

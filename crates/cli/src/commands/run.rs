@@ -224,6 +224,21 @@ async fn register_wait(
     handle
 }
 
+/// The query of `POST /containers/{id}/attach` for a streaming session: stdout and stderr,
+/// stdin when `interactive`, and the detach keys when set.
+fn attach_query(keys: Option<&str>, interactive: bool) -> Query {
+    let mut query = Query::new();
+    if let Some(k) = keys {
+        query.add("detachKeys", k);
+    }
+    query
+        .flag("stderr", true)
+        .flag("stdin", interactive)
+        .flag("stdout", true)
+        .flag("stream", true);
+    query
+}
+
 /// Attach (hijacked), wait, start, stream, and return the container's exit status.
 pub async fn attach_start_wait(
     client: &Client,
@@ -234,15 +249,7 @@ pub async fn attach_start_wait(
     command: &str,
     keys: Option<String>,
 ) -> anyhow::Result<i32> {
-    let mut query = Query::new();
-    if let Some(k) = &keys {
-        query.add("detachKeys", k.as_str());
-    }
-    query
-        .flag("stderr", true)
-        .flag("stdin", interactive)
-        .flag("stdout", true)
-        .flag("stream", true);
+    let query = attach_query(keys.as_deref(), interactive);
     let conn = client
         .hijack(&format!("/containers/{id}/attach"), &query)
         .await
@@ -404,15 +411,7 @@ pub async fn attach_cmd(ctx: &Ctx, args: crate::args::AttachArgs) -> anyhow::Res
         return Err(StatusError::new(1, "the input device is not a TTY").into());
     }
     let keys = detach_keys(args.detach_keys.clone());
-    let mut query = Query::new();
-    if let Some(k) = &keys {
-        query.add("detachKeys", k.as_str());
-    }
-    query
-        .flag("stderr", true)
-        .flag("stdin", interactive)
-        .flag("stdout", true)
-        .flag("stream", true);
+    let query = attach_query(keys.as_deref(), interactive);
     let conn = client
         .hijack(&format!("/containers/{id}/attach"), &query)
         .await?;
