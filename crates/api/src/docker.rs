@@ -78,6 +78,8 @@ pub struct HostConfig {
     pub memory_reservation: i64,
     pub pids_limit: Option<i64>,
     pub ulimits: Option<Vec<Ulimit>>,
+    /// Absent from inspect when not set, as dockerd's `*bool` with `omitempty`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
     pub console_size: Option<[u32; 2]>,
 }

@@ -57,7 +57,7 @@ pub struct ImageRef {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InvalidReference {
     /// The string does not match the grammar.
-    #[error("invalid reference format: {0:?}")]
+    #[error("invalid reference format")]
     Format(String),
     /// The repository part has uppercase letters.
     #[error("invalid reference format: repository name ({0}) must be lowercase")]

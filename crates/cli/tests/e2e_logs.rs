@@ -182,7 +182,7 @@ fn follow_keeps_reading_across_rotations() {
 #[test]
 fn log_opt_errors_in_dockers_words() {
     let d = Daemon::start();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--log-opt", "max-sise=1m"],
             "unknown log opt 'max-sise' for json-file log driver",
@@ -201,7 +201,11 @@ fn log_opt_errors_in_dockers_words() {
         ),
         (
             &["--log-driver", "nosuch"],
-            "logger: no log driver named 'nosuch' is registered",
+            "error looking up logging plugin nosuch: plugin \"nosuch\" not found",
+        ),
+        (
+            &["--log-driver", "journald"],
+            "logger: no log driver named 'journald' is registered (berth has json-file and none)",
         ),
     ];
     for (flags, message) in cases {

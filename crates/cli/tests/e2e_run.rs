@@ -579,3 +579,94 @@ fn docker_cli_group_add() {
     assert_eq!(stdout(&out), "65534 777\n", "{}", stderr(&out));
     let _ = d.docker(&["rm", "-f", "ga"]);
 }
+
+/// What the docker CLI shows for these is dockerd's (the differences came from
+/// tests/parity/run.sh against dockerd 20.10; moby still words them so).
+#[test]
+fn docker_cli_answers_in_dockerds_words() {
+    let d = Daemon::start();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let refused: [(&[&str], String); 4] = [
+        (
+            &["run", "--network", "none", "--cpus", "-1", "busybox", "true"],
+            format!("Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"),
+        ),
+        (
+            &["run", "--network", "none", "-v", "/tmp:relative", "busybox", "true"],
+            "invalid volume specification: '/tmp:relative': invalid mount config for type \"bind\": invalid mount path: 'relative' mount path must be absolute".into(),
+        ),
+        (
+            &["run", "--network", "none", "--mount", "type=bogus,target=/x", "busybox", "true"],
+            "invalid mount config for type \"bogus\": mount type unknown".into(),
+        ),
+        (&["rmi", "bad name"], "invalid reference format".into()),
+    ];
+    for (args, message) in &refused {
+        let out = d.docker(args);
+        assert!(!out.status.success(), "{args:?}");
+        let line = format!("Error response from daemon: {message}\n");
+        assert!(stderr(&out).contains(&line), "{args:?}: {}", stderr(&out));
+    }
+
+    // A bad signal is refused as it is, not wrapped as a failed kill.
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "sig",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; sleep 100",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = d.docker(&["kill", "-s", "BOGUS", "sig"]);
+    assert_eq!(
+        stderr(&out),
+        "Error response from daemon: Invalid signal: BOGUS\n"
+    );
+
+    // A tail that is not a number means all lines, as in dockerd.
+    support::eventually("both lines logged", || {
+        let out = d.docker(&["logs", "--tail", "bogus", "sig"]);
+        out.status.success() && stdout(&out) == "out\n" && stderr(&out) == "err\n"
+    });
+
+    // `Init` is absent from HostConfig unless set (dockerd's omitempty), so templates that
+    // read it fail the same way.
+    let hc = |name: &str| stdout(&d.docker(&["inspect", "-f", "{{json .HostConfig}}", name]));
+    assert!(!hc("sig").contains("\"Init\""), "{}", hc("sig"));
+    let out = d.docker(&["create", "--init", "--name", "withinit", "busybox", "true"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        hc("withinit").contains("\"Init\":true"),
+        "{}",
+        hc("withinit")
+    );
+    assert!(d.docker(&["rm", "-f", "sig", "withinit"]).status.success());
+
+    // With --dns, --dns-search or --dns-option, resolv.conf is rebuilt in libnetwork's order.
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--dns",
+        "9.9.9.9",
+        "--dns-search",
+        "ex.com",
+        "--dns-option",
+        "ndots:3",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert_eq!(
+        stdout(&out),
+        "search ex.com\nnameserver 9.9.9.9\noptions ndots:3\n",
+        "{}",
+        stderr(&out)
+    );
+}

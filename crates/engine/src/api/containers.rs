@@ -182,7 +182,12 @@ pub async fn kill(
     uri: Uri,
 ) -> ApiResult<Response> {
     let p = Params::from_uri(&uri);
-    // dockerd's router wraps every kill error so.
+    // dockerd's router refuses a bad signal as it is, then wraps every other kill error.
+    if let Some(sig) = p.get("signal").filter(|s| !s.is_empty()) {
+        if crate::signal::parse(sig).is_none() {
+            return Err(EngineError::Invalid(format!("Invalid signal: {sig}")).into());
+        }
+    }
     engine
         .kill(&id, p.get("signal"))
         .await
@@ -278,11 +283,12 @@ pub async fn logs(
         timestamps: p.bool("timestamps", false),
         tail: match p.get("tail") {
             None | Some("all") | Some("") => None,
-            Some(n) => Some(
-                n.parse::<i64>()
-                    .map_err(|_| EngineError::Invalid(format!("invalid value for tail: {n:?}")))?
-                    .max(0) as usize,
-            ),
+            // dockerd reads a tail that is not a number, or a negative one, as "all".
+            Some(n) => n
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .map(|n| n as usize),
         },
         since: parse_unix_time(p.get("since"))?,
         until: parse_unix_time(p.get("until"))?,

@@ -154,10 +154,11 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
             "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
         ));
     }
-    if hc.nano_cpus < 0 {
-        return Err(EngineError::Invalid(
-            "invalid value for HostConfig.NanoCpus: must not be negative".into(),
-        ));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    if hc.nano_cpus < 0 || hc.nano_cpus > cpus * 1_000_000_000 {
+        return Err(EngineError::Invalid(format!(
+            "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
+        )));
     }
     if hc.nano_cpus > 0 && (hc.cpu_quota > 0 || hc.cpu_period > 0) {
         return Err(EngineError::Invalid(

@@ -399,10 +399,33 @@ impl Engine {
             return Ok(());
         }
         if lc.kind != api::log_opts::JSON_FILE {
-            return Err(EngineError::Invalid(format!(
-                "logger: no log driver named '{}' is registered",
-                lc.kind
-            )));
+            // Docker's other built-in drivers exist there but not here; any other name is
+            // looked up as a plugin by dockerd, which berth does not have.
+            const DOCKER_BUILTIN: [&str; 10] = [
+                "local",
+                "syslog",
+                "journald",
+                "gelf",
+                "fluentd",
+                "awslogs",
+                "splunk",
+                "etwlogs",
+                "gcplogs",
+                "logentries",
+            ];
+            return Err(EngineError::Invalid(
+                if DOCKER_BUILTIN.contains(&lc.kind.as_str()) {
+                    format!(
+                        "logger: no log driver named '{}' is registered (berth has json-file and none)",
+                        lc.kind
+                    )
+                } else {
+                    format!(
+                        "error looking up logging plugin {0}: plugin \"{0}\" not found",
+                        lc.kind
+                    )
+                },
+            ));
         }
         let defaults = self
             .default_log_opts

@@ -150,7 +150,13 @@ impl Engine {
                 [src, dst, mode] => (*src, *dst, *mode),
                 _ => return Err(invalid_spec(spec)),
             };
-            if !absolute(dst) || dst == "/" {
+            if !absolute(dst) {
+                let kind = if absolute(src) { "bind" } else { "volume" };
+                return Err(EngineError::Invalid(format!(
+                    "invalid volume specification: '{spec}': invalid mount config for type \"{kind}\": invalid mount path: '{dst}' mount path must be absolute"
+                )));
+            }
+            if dst == "/" {
                 return Err(invalid_spec(spec));
             }
             let mut rw = true;
@@ -304,7 +310,7 @@ impl Engine {
                 }
                 other => {
                     return Err(EngineError::Invalid(format!(
-                        "invalid mount config: mount type unknown: \"{other}\""
+                        "invalid mount config for type \"{other}\": mount type unknown"
                     )))
                 }
             };

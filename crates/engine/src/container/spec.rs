@@ -265,10 +265,12 @@ fn dns_options(given: &[String], host: &str, embedded: bool) -> Vec<String> {
     out
 }
 
-/// A container's resolv.conf from the host's: `nameservers` (the network's DNS server or
-/// `--dns`) replace the host's; on a private network without them, loopback name servers
-/// (unreachable from the container) are dropped and public defaults used when none is left,
-/// as Docker does. `--dns-search` and `--dns-option` replace the host's lines.
+/// A container's resolv.conf from the host's, as libnetwork makes it. With nothing given it
+/// is the host's file with loopback name servers (unreachable from a private network)
+/// dropped, and public defaults when none is left. When `nameservers` (the network's DNS
+/// server or `--dns`), `--dns-search` or `options` are given it is rebuilt like
+/// `resolvconf.Build`: `search`, then the name servers, then `options`, each from what was
+/// given or else from the host (a search list of just `.` means none).
 fn resolv_conf(
     host: &str,
     host_network: bool,
@@ -276,38 +278,64 @@ fn resolv_conf(
     search: &[String],
     options: &[String],
 ) -> String {
-    if host_network && nameservers.is_none() && search.is_empty() && options.is_empty() {
-        return host.to_string();
-    }
+    const DEFAULTS: &str = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+    let usable = |ns: &str| host_network || !(ns.starts_with("127.") || ns == "::1");
+    let host_servers = host
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(str::trim)
+        .filter(|ns| usable(ns))
+        .map(String::from);
     let mut out = String::new();
-    let mut servers = 0;
-    for line in host.lines() {
-        let t = line.trim();
-        if let Some(ns) = t.strip_prefix("nameserver") {
-            let ns = ns.trim();
-            if nameservers.is_some() || (!host_network && (ns.starts_with("127.") || ns == "::1")) {
-                continue;
+    if nameservers.is_none() && search.is_empty() && options.is_empty() {
+        if host_network {
+            return host.to_string();
+        }
+        for line in host.lines() {
+            match line.trim().strip_prefix("nameserver") {
+                Some(ns) if !usable(ns.trim()) => {}
+                _ => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
             }
-            servers += 1;
         }
-        if (t.starts_with("search") && !search.is_empty())
-            || (t.starts_with("options") && !options.is_empty())
-        {
-            continue;
+        if host_servers.count() == 0 {
+            out.push_str(DEFAULTS);
         }
-        out.push_str(line);
-        out.push('\n');
+        return out;
     }
-    for ns in nameservers.unwrap_or(&[]) {
-        out.push_str(&format!("nameserver {ns}\n"));
-        servers += 1;
-    }
-    if servers == 0 {
-        out.push_str("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-    }
-    if !search.is_empty() {
+    // The host's search list: its last `search` line, as libnetwork's GetSearchDomains.
+    let search = if search.is_empty() {
+        host.lines()
+            .filter_map(|l| l.trim().strip_prefix("search"))
+            .rfind(|rest| rest.starts_with([' ', '\t']))
+            .map(|rest| rest.split_whitespace().map(String::from).collect())
+            .unwrap_or_default()
+    } else {
+        search.to_vec()
+    };
+    if !search.is_empty() && search.join(" ").trim() != "." {
         out.push_str(&format!("search {}\n", search.join(" ")));
     }
+    let servers: Vec<String> = match nameservers {
+        Some(given) => given.to_vec(),
+        None => host_servers.collect(),
+    };
+    if servers.is_empty() {
+        out.push_str(DEFAULTS);
+    }
+    for ns in &servers {
+        out.push_str(&format!("nameserver {ns}\n"));
+    }
+    let options = if options.is_empty() {
+        host.lines()
+            .filter_map(|l| l.trim().strip_prefix("options"))
+            .flat_map(|o| o.split_whitespace().map(String::from))
+            .collect()
+    } else {
+        options.to_vec()
+    };
     if !options.is_empty() {
         out.push_str(&format!("options {}\n", options.join(" ")));
     }
@@ -341,7 +369,23 @@ mod tests {
                 &["x.y".into()],
                 &["ndots:2".into()]
             ),
-            "nameserver 172.18.0.1\nsearch x.y\noptions ndots:2\n"
+            "search x.y\nnameserver 172.18.0.1\noptions ndots:2\n"
+        );
+        // Rebuilt when only --dns-search is given: the host's usable servers and options kept,
+        // its comments and other lines not; `.` means no search line.
+        let host =
+            "# managed\nsearch lan\nnameserver 127.0.0.53\nnameserver 10.0.0.53\noptions edns0\n";
+        assert_eq!(
+            resolv_conf(host, false, None, &["ex.com".into()], &[]),
+            "search ex.com\nnameserver 10.0.0.53\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf(host, false, Some(&["9.9.9.9".into()]), &[".".into()], &[]),
+            "nameserver 9.9.9.9\noptions edns0\n"
+        );
+        assert_eq!(
+            resolv_conf("nameserver 127.0.0.1\n", false, None, &["a".into()], &[]),
+            "search a\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
         );
         assert_eq!(
             resolv_conf("nameserver 127.0.0.1\n", false, None, &[], &[]),
