@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in busybox-static runc skopeo gzip iproute2 nftables docker-registry docker.io; do
+for pkg in busybox-static runc skopeo gzip iproute2 nftables docker-registry docker.io docker-compose; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

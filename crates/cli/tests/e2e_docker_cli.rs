@@ -95,3 +95,103 @@ fn docker_import_and_rmi() {
     let out = d.docker(&["rmi", "nosuchimage:1"]);
     assert!(stderr(&out).contains("No such image"), "{}", stderr(&out));
 }
+
+/// docker-compose 1.29 (Debian's, Python) against berth: up with a network, a named volume,
+/// depends_on and service-name DNS; a changed service recreated with its volume kept; ps
+/// listing each container once; down -v removing everything it made.
+#[test]
+fn docker_compose_up_recreate_down() {
+    let d = Daemon::start();
+    let dir = testkit::TempDir::new("compose");
+    let project = format!("e2ec{}", std::process::id());
+    let file = dir.path().join("docker-compose.yml");
+    let write = |env: &str| {
+        std::fs::write(
+            &file,
+            format!(
+                r#"version: "3.8"
+services:
+  web:
+    image: busybox
+    command: httpd -f -p 8080 -h /www
+    environment: [A={env}]
+    volumes: ["data:/www"]
+  init:
+    image: busybox
+    command: sh -c 'echo hello > /www/index.html'
+    volumes: ["data:/www"]
+  client:
+    image: busybox
+    command: sh -c 'until wget -qO- http://web:8080/; do sleep 0.2; done; sleep 600'
+    depends_on: [web, init]
+volumes:
+  data: {{}}
+"#
+            ),
+        )
+        .unwrap();
+    };
+    let compose = |args: &[&str]| {
+        std::process::Command::new("docker-compose")
+            .env("DOCKER_HOST", d.host())
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .current_dir(dir.path())
+            .arg("-p")
+            .arg(&project)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run docker-compose (installed by scripts/test.sh)")
+    };
+    let names = || {
+        let filter = format!("label=com.docker.compose.project={project}");
+        let mut v: Vec<String> =
+            stdout(&d.docker(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]))
+                .lines()
+                .map(String::from)
+                .collect();
+        v.sort();
+        v
+    };
+    write("1");
+    let out = compose(&["up", "-d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Each service's first container is number 1: compose finds a service's containers with
+    // two label filters, which must both hold.
+    assert_eq!(
+        names(),
+        ["client", "init", "web"].map(|s| format!("{project}_{s}_1"))
+    );
+    eventually("the client reached web by name through the volume", || {
+        stdout(&compose(&["logs", "--no-color", "client"])).contains("hello")
+    });
+
+    // A changed service is recreated (compose reads the image's ContainerConfig for that);
+    // the named volume stays.
+    write("2");
+    let out = compose(&["up", "-d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Recreating"), "{}", stderr(&out));
+    let out = compose(&[
+        "exec",
+        "-T",
+        "web",
+        "sh",
+        "-c",
+        "echo $A; cat /www/index.html",
+    ]);
+    assert_eq!(stdout(&out), "2\nhello\n", "{}", stderr(&out));
+    let ps = stdout(&compose(&["ps"]));
+    for s in ["client", "init", "web"] {
+        let name = format!("{project}_{s}_1");
+        assert_eq!(ps.matches(&name).count(), 1, "{ps}");
+    }
+
+    let out = compose(&["down", "-v"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(names().is_empty(), "{:?}", names());
+    let nets = stdout(&d.docker(&["network", "ls", "--format", "{{.Name}}"]));
+    assert!(!nets.contains(&project), "{nets}");
+    let vols = stdout(&d.docker(&["volume", "ls", "--format", "{{.Name}}"]));
+    assert!(!vols.contains(&project), "{vols}");
+}

@@ -234,6 +234,17 @@ pub(super) fn summary(engine: &Engine, i: &ImageInfo) -> Value {
     })
 }
 
+/// dockerd's zero `container.Config`, as it renders an image's missing `ContainerConfig`.
+fn empty_container_config() -> Value {
+    json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    })
+}
+
 /// `GET /images/{name}/json` and `GET /images/{name}/history`.
 pub async fn get_named(
     State(engine): State<AppState>,
@@ -258,7 +269,12 @@ pub async fn get_named(
             "Comment": cfg["history"].as_array().and_then(|h| h.last()).and_then(|h| h["comment"].as_str()).unwrap_or(""),
             "Created": info.created,
             "Container": "",
-            "ContainerConfig": null,
+            // An object even when the image has none, as dockerd's (a struct there, not a
+            // pointer): docker-compose 1.29 reads `ContainerConfig.Volumes` to recreate.
+            "ContainerConfig": match &cfg["container_config"] {
+                c @ Value::Object(_) => c.clone(),
+                _ => empty_container_config(),
+            },
             "DockerVersion": "",
             "Author": cfg["author"].as_str().unwrap_or(""),
             "Config": cfg["config"],

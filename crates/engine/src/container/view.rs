@@ -241,20 +241,19 @@ fn has_filter(opts: &ListOptions, key: &str) -> bool {
     opts.filters.get(key).is_some_and(|v| !v.is_empty())
 }
 
+/// Values of one key match if any does, except `label`, whose values must all match (dockerd's
+/// `MatchKVList`: docker-compose finds a service's containers with several `label` filters).
 fn matches_filters(r: &Record, filters: &BTreeMap<String, Vec<String>>) -> bool {
     filters.iter().all(|(key, values)| {
+        if key == "label" {
+            let labels = r.config.labels.as_ref().unwrap_or(&NO_LABELS);
+            return crate::filters::labels_match(labels, values);
+        }
         values.is_empty()
             || values.iter().any(|v| match key.as_str() {
                 "status" => r.state.status.as_str() == v,
                 "name" => r.name.contains(v.trim_start_matches('/')),
                 "id" => r.id.starts_with(v),
-                "label" => {
-                    let labels = r.config.labels.as_ref().unwrap_or(&NO_LABELS);
-                    match v.split_once('=') {
-                        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
-                        None => labels.contains_key(v),
-                    }
-                }
                 "ancestor" => {
                     r.config.image == *v
                         || r.image == *v
