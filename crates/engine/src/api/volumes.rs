@@ -80,14 +80,17 @@ pub async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<Re
         ))
         .into());
     }
-    if let Some(opts) = req.driver_opts.as_ref().filter(|o| !o.is_empty()) {
-        return Err(EngineError::Invalid(format!(
-            "{prefix}the local driver here takes no options (got {:?})",
-            opts.keys().collect::<Vec<_>>()
-        ))
-        .into());
-    }
     let name = (!req.name.is_empty()).then_some(req.name.as_str());
+    if let Some(opts) = req.driver_opts.as_ref() {
+        if let Err(e) = crate::volumes::validate_options(opts) {
+            // dockerd names the volume, a random name when none was given.
+            let prefix = match name {
+                Some(_) => prefix,
+                None => format!("create {}: ", crate::names::random_hex(64)),
+            };
+            return Err(EngineError::Invalid(format!("{prefix}{e}")).into());
+        }
+    }
     let (name, created) = engine.volumes.create(
         name,
         req.labels.unwrap_or_default(),

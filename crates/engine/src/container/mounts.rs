@@ -397,6 +397,40 @@ impl Engine {
         }
     }
 
+    /// Before a start: takes container `id`'s hold on each volume it mounts, which mounts a
+    /// volume with driver options for its first holder. On error, the holds taken here are
+    /// dropped again.
+    pub(crate) fn mount_volumes(&self, id: &str, mounts: &[MountPoint]) -> Result<(), EngineError> {
+        let mut held: Vec<&str> = Vec::new();
+        for m in mounts.iter().filter(|m| m.kind == "volume") {
+            if let Err(e) = self.volumes.acquire(&m.source, id) {
+                for v in held {
+                    self.volumes.release(v, id);
+                }
+                return Err(e);
+            }
+            held.push(&m.source);
+        }
+        Ok(())
+    }
+
+    /// After a container's exit (or a failed start): drops its holds on its volumes; the last
+    /// holder of a volume with driver options unmounts it.
+    pub(crate) fn unmount_volumes(&self, id: &str, mounts: &[MountPoint]) {
+        for m in mounts.iter().filter(|m| m.kind == "volume") {
+            self.volumes.release(&m.source, id);
+        }
+    }
+
+    /// [`Engine::unmount_volumes`] off the async threads.
+    pub(crate) async fn unmount_volumes_async(self: &Arc<Engine>, id: &str, mounts: &[MountPoint]) {
+        if !mounts.iter().any(|m| m.kind == "volume") {
+            return;
+        }
+        let (engine, id, points) = (self.clone(), id.to_string(), mounts.to_vec());
+        let _ = tokio::task::spawn_blocking(move || engine.unmount_volumes(&id, &points)).await;
+    }
+
     /// Before a start: copies the image's content at each new volume's path into it (once,
     /// only into an empty volume, not with `nocopy`).
     pub(crate) async fn populate_volumes(
