@@ -510,6 +510,28 @@ fn local_driver_bind_volume_keeps_the_device_content() {
         std::fs::read_to_string(empty.path().join("seed")).unwrap(),
         "from-image\n"
     );
+    // `cp` to and from a stopped container mounts the volume for the copy (into DIR).
+    ok(d.berth(&[
+        "create",
+        "--name",
+        "cpc",
+        "-v",
+        "bv2:/data",
+        "busybox",
+        "true",
+    ]));
+    let local = d.dir.path().join("fromcp");
+    std::fs::write(&local, "copied").unwrap();
+    ok(d.docker(&["cp", &local.to_string_lossy(), "cpc:/data/fromcp"]));
+    assert_eq!(
+        std::fs::read_to_string(empty.path().join("fromcp")).unwrap(),
+        "copied"
+    );
+    let back = d.dir.path().join("back");
+    ok(d.berth(&["cp", "cpc:/data/seed", &back.to_string_lossy()]));
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "from-image\n");
+    assert!(volume_mounts(&d).is_empty(), "{:?}", volume_mounts(&d));
+    ok(d.berth(&["rm", "cpc"]));
     // `rm` of a volume whose device is (still) mounted unmounts it first: its files stay.
     let data = d.root().join("volumes/bv2/_data");
     let status = std::process::Command::new("mount")
@@ -595,8 +617,16 @@ fn local_driver_options_refused_and_failed_mounts_match_dockerd() {
     );
     assert!(e.contains(&want), "{e}");
     assert_eq!(
-        ok(d.docker(&["inspect", "-f", "{{.State.Status}}", "fb"])),
-        "created"
+        ok(d.docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}",
+            "fb"
+        ])),
+        format!(
+            "created 128 {}",
+            want.trim_start_matches("Error response from daemon: ")
+        )
     );
     assert!(volume_mounts(&d).is_empty(), "{:?}", volume_mounts(&d));
     // A failed mount next to a good one: the good one is released again.

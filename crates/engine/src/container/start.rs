@@ -91,9 +91,17 @@ impl Engine {
             .map_err(super::create::join_error)??;
         // A mount (NFS, say) may take a while: off the async threads.
         let (engine, key, points) = (self.clone(), id.clone(), rec.mount_points.clone());
-        tokio::task::spawn_blocking(move || engine.mount_volumes(&key, &points))
+        let mounted = tokio::task::spawn_blocking(move || engine.mount_volumes(&key, &points))
             .await
-            .map_err(super::create::join_error)??;
+            .map_err(super::create::join_error)?;
+        if let Err(e) = mounted {
+            // dockerd records a failed start in the state (exit code 128).
+            let _ = c.update(&self.paths, |r| {
+                r.state.error = e.to_string();
+                r.state.exit_code = 128;
+            });
+            return Err(e);
+        }
         let result = self.start_mounted(c, rec, setup, mounts).await;
         if result.is_err() {
             self.unmount_volumes_async(&id, &rec.mount_points).await;
