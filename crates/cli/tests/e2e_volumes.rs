@@ -753,3 +753,72 @@ fn local_driver_volumes_across_daemon_restarts() {
     ok(d.berth(&["volume", "rm", "rv"]));
     assert!(volume_mounts(&d).is_empty(), "{:?}", volume_mounts(&d));
 }
+
+/// `--mount type=volume,volume-opt=...` (what compose's `driver_opts` and the CLI send as
+/// `VolumeOptions.DriverConfig`): a volume made for the mount gets the options; an existing
+/// one keeps its own; bad options are refused with dockerd's words.
+#[test]
+fn mount_flag_volume_options_create_the_volume_with_them() {
+    let d = Daemon::start();
+    let spec = "type=volume,src=mv,dst=/m,\"volume-opt=o=size=2m,uid=5\",volume-opt=type=tmpfs,volume-opt=device=tmpfs";
+    for cli in ["docker", "berth"] {
+        let args = [
+            "run",
+            "--rm",
+            "--mount",
+            spec,
+            "busybox",
+            "grep",
+            " /m ",
+            "/proc/mounts",
+        ];
+        let out = if cli == "docker" {
+            ok(d.docker(&args))
+        } else {
+            ok(d.berth(&args))
+        };
+        assert_eq!(
+            out, "tmpfs /m tmpfs rw,relatime,size=2048k,uid=5 0 0",
+            "{cli}"
+        );
+    }
+    assert_eq!(
+        ok(d.docker(&["volume", "inspect", "-f", "{{.Options}}", "mv"])),
+        "map[device:tmpfs o:size=2m,uid=5 type:tmpfs]"
+    );
+    // Existing: its options stand, the mount's are ignored (dockerd's rule).
+    assert!(ok(d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=mv,dst=/m,volume-opt=x=1",
+        "busybox",
+        "grep",
+        " /m ",
+        "/proc/mounts"
+    ]))
+    .starts_with("tmpfs /m tmpfs"));
+    let e = err(d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=mv2,dst=/m,volume-opt=x=1",
+        "busybox",
+        "true",
+    ]));
+    assert!(
+        e.contains("Error response from daemon: create mv2: invalid option: \"x\""),
+        "{e}"
+    );
+    let e = err(d.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,dst=/m,volume-opt=type=tmpfs",
+        "busybox",
+        "true",
+    ]));
+    assert!(e.contains(": missing required option: \"device\""), "{e}");
+    assert_eq!(ok(d.docker(&["volume", "ls", "-q"])), "mv");
+    assert!(volume_mounts(&d).is_empty(), "{:?}", volume_mounts(&d));
+}

@@ -131,16 +131,31 @@ impl Engine {
             out.push(m);
             Ok(())
         };
-        let volume = |name: Option<&str>,
-                      labels: BTreeMap<String, String>,
-                      made: &mut Vec<String>|
+        let volume_with = |name: Option<&str>,
+                           labels: BTreeMap<String, String>,
+                           options: BTreeMap<String, String>,
+                           made: &mut Vec<String>|
          -> Result<String, EngineError> {
-            let (n, created) = self.volumes.create(name, labels, BTreeMap::new())?;
+            // Options count only for a volume made now (dockerd ignores them otherwise).
+            if name.is_none_or(|n| self.volumes.get(n).is_none()) {
+                crate::volumes::validate_options(&options).map_err(|e| {
+                    // dockerd names the volume, a random name for an anonymous one.
+                    let n = name.map_or_else(|| crate::names::random_hex(64), String::from);
+                    EngineError::Invalid(format!("create {n}: {e}"))
+                })?;
+            }
+            let (n, created) = self.volumes.create(name, labels, options)?;
             if created {
                 made.push(n.clone());
                 self.volume_event("create", &n);
             }
             Ok(n)
+        };
+        let volume = |name: Option<&str>,
+                      labels: BTreeMap<String, String>,
+                      made: &mut Vec<String>|
+         -> Result<String, EngineError> {
+            volume_with(name, labels, BTreeMap::new(), made)
         };
         for spec in hc.binds.iter().flatten() {
             let parts: Vec<&str> = spec.split(':').collect();
@@ -265,8 +280,24 @@ impl Engine {
                         .as_ref()
                         .and_then(|v| v.labels.clone())
                         .unwrap_or_default();
+                    let driver = m
+                        .volume_options
+                        .as_ref()
+                        .and_then(|v| v.driver_config.clone());
+                    let driver = driver.unwrap_or_default();
+                    if !driver.name.is_empty() && driver.name != "local" {
+                        return Err(EngineError::NotFound(format!(
+                            "error looking up volume plugin {0}: plugin \"{0}\" not found",
+                            driver.name
+                        )));
+                    }
                     let anonymous = m.source.is_empty();
-                    let n = volume((!anonymous).then_some(m.source.as_str()), labels, made)?;
+                    let n = volume_with(
+                        (!anonymous).then_some(m.source.as_str()),
+                        labels,
+                        driver.options.unwrap_or_default(),
+                        made,
+                    )?;
                     MountPoint {
                         kind: "volume".into(),
                         source: n,
