@@ -554,34 +554,34 @@ fn local_driver_bind_volume_keeps_the_device_content() {
 fn local_driver_options_refused_and_failed_mounts_match_dockerd() {
     let d = Daemon::start();
     for (opts, want) in [
-        (&["x=1"][..], "create v: invalid option: \"x\""),
+        (&["x=1"][..], "create vv: invalid option: \"x\""),
         (
             &["type=tmpfs"][..],
-            "create v: missing required option: \"device\"",
+            "create vv: missing required option: \"device\"",
         ),
         (
             &["device=tmpfs"][..],
-            "create v: missing required option: \"type\"",
+            "create vv: missing required option: \"type\"",
         ),
         (
             &["o=size=1m"][..],
-            "create v: missing required option: \"device\"",
+            "create vv: missing required option: \"device\"",
         ),
         (
             &["o=bind", "device=/tmp"][..],
-            "create v: missing required option: \"type\"",
+            "create vv: missing required option: \"type\"",
         ),
         (
             &["size=10m", "type=tmpfs", "device=tmpfs"][..],
-            "create v: quota size requested but no quota support",
+            "create vv: quota size requested but no quota support",
         ),
-        (&["size=bogus"][..], "create v: invalid size: 'bogus'"),
+        (&["size=bogus"][..], "create vv: invalid size: 'bogus'"),
     ] {
         let mut args = vec!["volume", "create"];
         for o in opts {
             args.extend(["--opt", o]);
         }
-        args.push("v");
+        args.push("vv");
         let e = err(d.docker(&args));
         assert!(
             e.contains(&format!("Error response from daemon: {want}")),
@@ -591,6 +591,17 @@ fn local_driver_options_refused_and_failed_mounts_match_dockerd() {
         assert!(e.contains(want), "{opts:?}: {e}");
     }
     assert_eq!(ok(d.docker(&["volume", "ls", "-q"])), "");
+    // An existing volume is returned as it is (dockerd does not check the options then).
+    ok(d.docker(&["volume", "create", "vv"]));
+    assert_eq!(
+        ok(d.docker(&["volume", "create", "--opt", "x=1", "vv"])),
+        "vv"
+    );
+    assert_eq!(
+        ok(d.docker(&["volume", "inspect", "-f", "{{len .Options}}", "vv"])),
+        "0"
+    );
+    ok(d.docker(&["volume", "rm", "vv"]));
     // Empty type and device: accepted and never mounted (dockerd's `needsMount`).
     ok(d.docker(&[
         "volume", "create", "--opt", "type=", "--opt", "device=", "plain",

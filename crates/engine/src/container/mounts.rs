@@ -137,7 +137,7 @@ impl Engine {
                            made: &mut Vec<String>|
          -> Result<String, EngineError> {
             // Options count only for a volume made now (dockerd ignores them otherwise).
-            if name.is_none_or(|n| self.volumes.get(n).is_none()) {
+            if name.is_none_or(|n| crate::volumes::valid_name(n) && self.volumes.get(n).is_none()) {
                 crate::volumes::validate_options(&options).map_err(|e| {
                     // dockerd names the volume, a random name for an anonymous one.
                     let n = name.map_or_else(|| crate::names::random_hex(64), String::from);
