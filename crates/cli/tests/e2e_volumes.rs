@@ -470,6 +470,40 @@ fn local_driver_bind_volume_keeps_the_device_content() {
     );
     assert!(dir.path().join("c").exists());
 
+    // `bind,ro` is a read-only remount after the bind; a propagation word a second call.
+    let device = format!("device={}", dir.path().display());
+    ok(d.docker(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind,ro,rprivate",
+        "--opt",
+        &device,
+        "bro",
+    ]));
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "bro:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/pre && touch /data/x",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(support::stdout(&out), "pre");
+    assert!(
+        support::stderr(&out).contains("Read-only file system"),
+        "{}",
+        support::stderr(&out)
+    );
+    assert!(!dir.path().join("x").exists());
+    assert!(volume_mounts(&d).is_empty(), "{:?}", volume_mounts(&d));
+    ok(d.docker(&["volume", "rm", "bro"]));
+
     // Image content is copied into a new, empty bind volume (into its device).
     ok(d.berth(&[
         "run",
