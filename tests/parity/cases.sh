@@ -163,6 +163,11 @@ docker volume inspect -f '{{.Name}} {{.Driver}} {{.Mountpoint}} {{.Scope}} {{.La
 docker volume inspect nosuch
 docker volume create --driver nosuch v2
 docker volume create -o type=tmpfs v3; docker volume rm v3
+docker volume create -o bogus=1 v5; docker volume create -o o=size=1m v5; docker volume create -o device=/tmp -o o=bind v5; docker volume create -o size=1g v5; docker volume create -o size=x v5; docker volume ls -q
+docker volume create -o type=tmpfs -o device=tmpfs -o o=size=8m,uid=7 v4; docker volume inspect -f '{{.Options}}' v4; docker run --network none --rm -v v4:/nothere bb sh -c 'grep /nothere /proc/mounts; echo x > /nothere/f'; docker run --network none --rm -v v4:/nothere bb ls -A /nothere; docker volume rm v4
+docker volume create -o type=bogusfs -o device=nodev -o o=size=1m,ro,nosuid v6; docker run --network none --name v6c -v v6:/nothere bb true; docker inspect -f '{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}' v6c; docker rm v6c; docker volume rm v6
+@mkdir -p /tmp/par-bindvol-$P && echo pre > /tmp/par-bindvol-$P/pre
+docker volume create -o type=none -o o=bind -o device=/tmp/par-bindvol-$P v7; docker run --network none --rm -v v7:/nothere bb sh -c 'cat /nothere/pre; echo c > /nothere/c'; docker volume rm v7; ls /tmp/par-bindvol-$P; rm -rf /tmp/par-bindvol-$P
 docker run --network none --name vu -v v1:/data bb sh -c 'echo x > /data/f'; docker volume rm v1
 docker inspect -f '{{range .Mounts}}{{.Type}} {{.Name}} {{.Source}} {{.Destination}} {{.Driver}} {{.Mode}} {{.RW}} {{.Propagation}}{{end}}' vu
 docker run --network none --rm -v v1:/data:ro bb sh -c 'cat /data/f; touch /data/g'

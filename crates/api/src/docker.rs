@@ -132,6 +132,18 @@ pub struct VolumeOptions {
     pub no_copy: bool,
     /// Labels of a volume created for this mount.
     pub labels: Option<BTreeMap<String, String>>,
+    /// Driver and driver options of a volume created for this mount.
+    pub driver_config: Option<DriverConfig>,
+}
+
+/// `VolumeOptions.DriverConfig` of a mount (`volume-driver`, `volume-opt`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DriverConfig {
+    /// The volume driver (empty: `local`).
+    pub name: String,
+    /// Its options.
+    pub options: Option<BTreeMap<String, String>>,
 }
 
 /// `TmpfsOptions` of a mount.

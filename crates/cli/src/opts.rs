@@ -356,6 +356,32 @@ pub fn confirm(warning: &str) -> std::io::Result<bool> {
     Ok(a == "y" || a == "yes")
 }
 
+/// The fields of a `--mount` value, read as one CSV record as docker's CLI does: a field in
+/// double quotes may hold commas (`"volume-opt=o=size=1m,uid=1000"`), `""` is a quote.
+fn csv_fields(spec: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut field = String::new();
+    let mut chars = spec.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            '"' if quoted => quoted = false,
+            '"' if field.is_empty() => quoted = true,
+            ',' if !quoted => out.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    if quoted {
+        return Err(format!("invalid argument \"{spec}\" for \"--mount\" flag: extraneous or missing \" in quoted-field"));
+    }
+    out.push(field);
+    Ok(out)
+}
+
 /// One `--mount` value (`type=bind,source=/a,target=/b,readonly`) as the API's mount object.
 pub fn mount_spec(spec: &str) -> Result<serde_json::Value, String> {
     use serde_json::json;
@@ -373,7 +399,10 @@ pub fn mount_spec(spec: &str) -> Result<serde_json::Value, String> {
             _ => Err(format!("invalid value for readonly: {v}")),
         }
     };
-    for field in spec.split(',').filter(|f| !f.is_empty()) {
+    let mut driver = serde_json::Map::new();
+    let mut driver_opts = serde_json::Map::new();
+    for field in csv_fields(spec)?.iter().filter(|f| !f.is_empty()) {
+        let field = field.as_str();
         let (k, v) = field.split_once('=').unwrap_or((field, ""));
         match k.to_ascii_lowercase().as_str() {
             "type" => kind = v.to_string(),
@@ -392,6 +421,13 @@ pub fn mount_spec(spec: &str) -> Result<serde_json::Value, String> {
             "volume-label" => {
                 let (lk, lv) = v.split_once('=').unwrap_or((v, ""));
                 labels.insert(lk.into(), json!(lv));
+            }
+            "volume-driver" => {
+                driver.insert("Name".into(), json!(v));
+            }
+            "volume-opt" => {
+                let (ok, ov) = v.split_once('=').unwrap_or((v, ""));
+                driver_opts.insert(ok.into(), json!(ov));
             }
             "tmpfs-size" => {
                 tmpfs.insert("SizeBytes".into(), json!(ram_in_bytes(v)?));
@@ -414,6 +450,12 @@ pub fn mount_spec(spec: &str) -> Result<serde_json::Value, String> {
     if !labels.is_empty() {
         volume.insert("Labels".into(), serde_json::Value::Object(labels));
     }
+    if !driver_opts.is_empty() {
+        driver.insert("Options".into(), serde_json::Value::Object(driver_opts));
+    }
+    if !driver.is_empty() {
+        volume.insert("DriverConfig".into(), serde_json::Value::Object(driver));
+    }
     let mut m = json!({"Type": kind, "Source": source, "Target": target, "ReadOnly": read_only});
     if !bind.is_empty() {
         m["BindOptions"] = serde_json::Value::Object(bind);
@@ -430,6 +472,24 @@ pub fn mount_spec(spec: &str) -> Result<serde_json::Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_volume_driver_options_read_as_csv() {
+        let m = mount_spec(
+            "type=volume,src=v,dst=/d,volume-driver=local,\"volume-opt=o=size=1m,uid=7\",volume-opt=type=tmpfs,volume-opt=device=tmpfs",
+        )
+        .unwrap();
+        assert_eq!(
+            m["VolumeOptions"]["DriverConfig"],
+            serde_json::json!({"Name": "local", "Options": {"o": "size=1m,uid=7", "type": "tmpfs", "device": "tmpfs"}})
+        );
+        assert_eq!(m["Target"], "/d");
+        assert_eq!(
+            csv_fields("a,\"b,c\",\"d\"\"e\"").unwrap(),
+            ["a", "b,c", "d\"e"]
+        );
+        assert!(csv_fields("a,\"b").is_err());
+    }
 
     #[test]
     fn memory_sizes_parse_like_go_units() {

@@ -21,6 +21,7 @@ mod names;
 pub mod network;
 mod shim_client;
 mod signal;
+mod volume_mount;
 pub mod volumes;
 
 pub use container::Engine;

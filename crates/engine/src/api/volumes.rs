@@ -80,14 +80,22 @@ pub async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult<Re
         ))
         .into());
     }
-    if let Some(opts) = req.driver_opts.as_ref().filter(|o| !o.is_empty()) {
-        return Err(EngineError::Invalid(format!(
-            "{prefix}the local driver here takes no options (got {:?})",
-            opts.keys().collect::<Vec<_>>()
-        ))
-        .into());
-    }
     let name = (!req.name.is_empty()).then_some(req.name.as_str());
+    // An existing volume is returned as it is, its options unchecked (dockerd's store does
+    // not reach the driver then).
+    // The name is checked first (by `Volumes::create`), as the local driver does.
+    let skip =
+        name.is_some_and(|n| !crate::volumes::valid_name(n) || engine.volumes.get(n).is_some());
+    if let Some(opts) = req.driver_opts.as_ref().filter(|_| !skip) {
+        if let Err(e) = crate::volumes::validate_options(opts) {
+            // dockerd names the volume, a random name when none was given.
+            let prefix = match name {
+                Some(_) => prefix,
+                None => format!("create {}: ", crate::names::random_hex(64)),
+            };
+            return Err(EngineError::Invalid(format!("{prefix}{e}")).into());
+        }
+    }
     let (name, created) = engine.volumes.create(
         name,
         req.labels.unwrap_or_default(),

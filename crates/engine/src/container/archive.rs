@@ -448,12 +448,23 @@ impl Engine {
     ) -> Result<oneshot::Receiver<Result<T, EngineError>>, EngineError> {
         let c = self.get(name)?;
         let access = self.root_access(&c)?;
+        // A stopped container's volumes with driver options are mounted while its namespace
+        // is made (it keeps its own copy of the mounts), as dockerd mounts them for a copy.
+        let points = c.record().mount_points;
+        let holder = matches!(access, RootAccess::Stopped { .. })
+            .then(|| format!("cp-{}", crate::names::random_hex(16)));
+        if let Some(h) = &holder {
+            self.mount_volumes(h, &points)?;
+        }
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
         let (tx, rx) = oneshot::channel();
         let id = c.id.to_string();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("berth-cp".into())
             .spawn(move || {
-                let r = match enter(&access) {
+                let entered = enter(&access);
+                drop(entered_tx);
+                let r = match entered {
                     Ok(()) => work(),
                     Err(e) => Err(EngineError::Io {
                         what: format!("enter the filesystem of container {id}"),
@@ -462,7 +473,15 @@ impl Engine {
                 };
                 let _ = tx.send(r);
             })
-            .map_err(EngineError::io("spawn a thread"))?;
+            .map_err(EngineError::io("spawn a thread"));
+        if let Some(h) = &holder {
+            if spawned.is_ok() {
+                // Disconnected once the thread is in its namespace (or gone).
+                let _ = entered_rx.recv();
+            }
+            self.unmount_volumes(h, &points);
+        }
+        spawned?;
         Ok(rx)
     }
 

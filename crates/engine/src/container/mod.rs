@@ -297,6 +297,7 @@ impl Engine {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
+        let mut loaded = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
             if name.parse::<ContainerId>().is_err() {
@@ -304,12 +305,19 @@ impl Engine {
             }
             match Record::load(&entry.path()) {
                 Ok(rec) => {
+                    // Containers recorded as running hold their volumes' mounts until they
+                    // are found dead or exit.
+                    if rec.state.status.is_running() {
+                        for m in rec.mount_points.iter().filter(|m| m.kind == "volume") {
+                            self.volumes.restore_holder(&m.source, &rec.id);
+                        }
+                    }
                     let c = Container::new(rec);
                     self.containers
                         .lock()
                         .expect("containers lock")
                         .insert(name, c.clone());
-                    self.adopt(c).await;
+                    loaded.push(c);
                 }
                 Err(e) => {
                     // A create that crashed before its record was written: roll it back.
@@ -322,6 +330,10 @@ impl Engine {
                 }
             }
         }
+        for c in loaded {
+            self.adopt(c).await;
+        }
+        self.volumes.unmount_stale();
     }
 
     /// Publishes a container event with Docker's attributes (name, image, labels, `extra`).

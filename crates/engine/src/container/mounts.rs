@@ -131,16 +131,31 @@ impl Engine {
             out.push(m);
             Ok(())
         };
-        let volume = |name: Option<&str>,
-                      labels: BTreeMap<String, String>,
-                      made: &mut Vec<String>|
+        let volume_with = |name: Option<&str>,
+                           labels: BTreeMap<String, String>,
+                           options: BTreeMap<String, String>,
+                           made: &mut Vec<String>|
          -> Result<String, EngineError> {
-            let (n, created) = self.volumes.create(name, labels, BTreeMap::new())?;
+            // Options count only for a volume made now (dockerd ignores them otherwise).
+            if name.is_none_or(|n| crate::volumes::valid_name(n) && self.volumes.get(n).is_none()) {
+                crate::volumes::validate_options(&options).map_err(|e| {
+                    // dockerd names the volume, a random name for an anonymous one.
+                    let n = name.map_or_else(|| crate::names::random_hex(64), String::from);
+                    EngineError::Invalid(format!("create {n}: {e}"))
+                })?;
+            }
+            let (n, created) = self.volumes.create(name, labels, options)?;
             if created {
                 made.push(n.clone());
                 self.volume_event("create", &n);
             }
             Ok(n)
+        };
+        let volume = |name: Option<&str>,
+                      labels: BTreeMap<String, String>,
+                      made: &mut Vec<String>|
+         -> Result<String, EngineError> {
+            volume_with(name, labels, BTreeMap::new(), made)
         };
         for spec in hc.binds.iter().flatten() {
             let parts: Vec<&str> = spec.split(':').collect();
@@ -271,8 +286,24 @@ impl Engine {
                         .as_ref()
                         .and_then(|v| v.labels.clone())
                         .unwrap_or_default();
+                    let driver = m
+                        .volume_options
+                        .as_ref()
+                        .and_then(|v| v.driver_config.clone());
+                    let driver = driver.unwrap_or_default();
+                    if !driver.name.is_empty() && driver.name != "local" {
+                        return Err(EngineError::NotFound(format!(
+                            "error looking up volume plugin {0}: plugin \"{0}\" not found",
+                            driver.name
+                        )));
+                    }
                     let anonymous = m.source.is_empty();
-                    let n = volume((!anonymous).then_some(m.source.as_str()), labels, made)?;
+                    let n = volume_with(
+                        (!anonymous).then_some(m.source.as_str()),
+                        labels,
+                        driver.options.unwrap_or_default(),
+                        made,
+                    )?;
                     MountPoint {
                         kind: "volume".into(),
                         source: n,
@@ -401,6 +432,40 @@ impl Engine {
                 "volume", action, &m.source, attrs,
             ));
         }
+    }
+
+    /// Before a start: takes container `id`'s hold on each volume it mounts, which mounts a
+    /// volume with driver options for its first holder. On error, the holds taken here are
+    /// dropped again.
+    pub(crate) fn mount_volumes(&self, id: &str, mounts: &[MountPoint]) -> Result<(), EngineError> {
+        let mut held: Vec<&str> = Vec::new();
+        for m in mounts.iter().filter(|m| m.kind == "volume") {
+            if let Err(e) = self.volumes.acquire(&m.source, id) {
+                for v in held {
+                    self.volumes.release(v, id);
+                }
+                return Err(e);
+            }
+            held.push(&m.source);
+        }
+        Ok(())
+    }
+
+    /// After a container's exit (or a failed start): drops its holds on its volumes; the last
+    /// holder of a volume with driver options unmounts it.
+    pub(crate) fn unmount_volumes(&self, id: &str, mounts: &[MountPoint]) {
+        for m in mounts.iter().filter(|m| m.kind == "volume") {
+            self.volumes.release(&m.source, id);
+        }
+    }
+
+    /// [`Engine::unmount_volumes`] off the async threads.
+    pub(crate) async fn unmount_volumes_async(self: &Arc<Engine>, id: &str, mounts: &[MountPoint]) {
+        if !mounts.iter().any(|m| m.kind == "volume") {
+            return;
+        }
+        let (engine, id, points) = (self.clone(), id.to_string(), mounts.to_vec());
+        let _ = tokio::task::spawn_blocking(move || engine.unmount_volumes(&id, &points)).await;
     }
 
     /// Before a start: copies the image's content at each new volume's path into it (once,

@@ -84,12 +84,42 @@ impl Engine {
         setup: crate::network::NetSetup,
     ) -> Result<(), EngineError> {
         let id = rec.id.clone();
-        let state_dir = self.paths.state_dir(&id);
         let images = self.images.clone();
         let key = id.clone();
         let mounts = tokio::task::spawn_blocking(move || images.rootfs_mounts(&key))
             .await
             .map_err(super::create::join_error)??;
+        // A mount (NFS, say) may take a while: off the async threads.
+        let (engine, key, points) = (self.clone(), id.clone(), rec.mount_points.clone());
+        let mounted = tokio::task::spawn_blocking(move || engine.mount_volumes(&key, &points))
+            .await
+            .map_err(super::create::join_error)?;
+        if let Err(e) = mounted {
+            // dockerd records a failed start in the state (exit code 128).
+            let _ = c.update(&self.paths, |r| {
+                r.state.error = e.to_string();
+                r.state.exit_code = 128;
+            });
+            return Err(e);
+        }
+        let result = self.start_mounted(c, rec, setup, mounts).await;
+        if result.is_err() {
+            self.unmount_volumes_async(&id, &rec.mount_points).await;
+        }
+        result
+    }
+
+    /// Start once the network is set up and the volumes are mounted (on error the caller
+    /// releases both).
+    async fn start_mounted(
+        self: &Arc<Engine>,
+        c: &Arc<Container>,
+        rec: &super::record::Record,
+        setup: crate::network::NetSetup,
+        mounts: Vec<api::mount::Mount>,
+    ) -> Result<(), EngineError> {
+        let id = rec.id.clone();
+        let state_dir = self.paths.state_dir(&id);
         self.populate_volumes(&id, &rec.mount_points).await?;
         let (mut oci_spec, warnings) = spec::build(rec, &self.paths, &setup)?;
         oci_spec.mounts.extend(self.oci_mounts(&rec.mount_points));
@@ -342,6 +372,8 @@ impl Engine {
         let rec = c.record();
         self.container_event(&rec, "die", &[("exitCode", code.to_string())]);
         self.disconnect_events(c.id.as_str(), &left);
+        self.unmount_volumes_async(c.id.as_str(), &rec.mount_points)
+            .await;
         self.volume_mount_events(&rec, false);
         if restart {
             // (A stop may have cancelled it meanwhile: then the status is exited again.)
