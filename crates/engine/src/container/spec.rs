@@ -247,15 +247,20 @@ fn process_env(rec: &Record) -> Vec<String> {
 /// The `options` of a container's resolv.conf: `--dns-option`s; behind an embedded DNS
 /// server Docker adds `ndots:0` unless an `ndots` is given (then the host's options are kept
 /// too, since the options line is rewritten).
+/// The words of the host resolv.conf's `options` lines.
+fn host_options(host: &str) -> Vec<String> {
+    host.lines()
+        .filter_map(|l| l.trim().strip_prefix("options"))
+        .flat_map(|o| o.split_whitespace().map(String::from))
+        .collect()
+}
+
 fn dns_options(given: &[String], host: &str, embedded: bool) -> Vec<String> {
     if !embedded {
         return given.to_vec();
     }
     let mut out: Vec<String> = if given.is_empty() {
-        host.lines()
-            .filter_map(|l| l.trim().strip_prefix("options"))
-            .flat_map(|o| o.split_whitespace().map(String::from))
-            .collect()
+        host_options(host)
     } else {
         given.to_vec()
     };
@@ -329,10 +334,7 @@ fn resolv_conf(
         out.push_str(&format!("nameserver {ns}\n"));
     }
     let options = if options.is_empty() {
-        host.lines()
-            .filter_map(|l| l.trim().strip_prefix("options"))
-            .flat_map(|o| o.split_whitespace().map(String::from))
-            .collect()
+        host_options(host)
     } else {
         options.to_vec()
     };
