@@ -10,59 +10,15 @@ use std::path::Path;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-/// One flag word of `o`: (word, clears instead of sets, the flag bits).
-const FLAG_WORDS: &[(&str, bool, libc::c_ulong)] = &[
-    ("ro", false, libc::MS_RDONLY),
-    ("rw", true, libc::MS_RDONLY),
-    ("suid", true, libc::MS_NOSUID),
-    ("nosuid", false, libc::MS_NOSUID),
-    ("dev", true, libc::MS_NODEV),
-    ("nodev", false, libc::MS_NODEV),
-    ("exec", true, libc::MS_NOEXEC),
-    ("noexec", false, libc::MS_NOEXEC),
-    ("sync", false, libc::MS_SYNCHRONOUS),
-    ("async", true, libc::MS_SYNCHRONOUS),
-    ("dirsync", false, libc::MS_DIRSYNC),
-    ("remount", false, libc::MS_REMOUNT),
-    ("mand", false, libc::MS_MANDLOCK),
-    ("nomand", true, libc::MS_MANDLOCK),
-    ("atime", true, libc::MS_NOATIME),
-    ("noatime", false, libc::MS_NOATIME),
-    ("diratime", true, libc::MS_NODIRATIME),
-    ("nodiratime", false, libc::MS_NODIRATIME),
-    ("bind", false, libc::MS_BIND),
-    ("rbind", false, libc::MS_BIND | libc::MS_REC),
-    ("unbindable", false, libc::MS_UNBINDABLE),
-    ("runbindable", false, libc::MS_UNBINDABLE | libc::MS_REC),
-    ("private", false, libc::MS_PRIVATE),
-    ("rprivate", false, libc::MS_PRIVATE | libc::MS_REC),
-    ("shared", false, libc::MS_SHARED),
-    ("rshared", false, libc::MS_SHARED | libc::MS_REC),
-    ("slave", false, libc::MS_SLAVE),
-    ("rslave", false, libc::MS_SLAVE | libc::MS_REC),
-    ("relatime", false, libc::MS_RELATIME),
-    ("norelatime", true, libc::MS_RELATIME),
-    ("strictatime", false, libc::MS_STRICTATIME),
-    ("nostrictatime", true, libc::MS_STRICTATIME),
-];
-
 /// The propagation types (moby's `ptypes`).
 const PTYPES: libc::c_ulong =
     libc::MS_SHARED | libc::MS_PRIVATE | libc::MS_SLAVE | libc::MS_UNBINDABLE;
 
-/// Splits `o` into mount flags and the file system's data (every other word, `defaults`
-/// included, in order), as moby's `parseOptions`.
+/// Splits `o` into mount flags (propagation included, as moby's `parseOptions` returns them)
+/// and the file system's data (every other word, `defaults` included, in order).
 pub fn parse_options(o: &str) -> (libc::c_ulong, String) {
-    let mut flags: libc::c_ulong = 0;
-    let mut data = Vec::new();
-    for word in o.split(',') {
-        match FLAG_WORDS.iter().find(|(w, _, _)| *w == word) {
-            Some((_, true, f)) => flags &= !f,
-            Some((_, false, f)) => flags |= f,
-            None => data.push(word),
-        }
-    }
-    (flags, data.join(","))
+    let (flags, propagation, data) = api::mount::parse_options(o.split(','));
+    (flags | propagation, data)
 }
 
 /// The value of the first `addr=` word of `o`.

@@ -138,75 +138,7 @@ fn cpath(p: &Path) -> Result<CString, RuntimeError> {
 
 /// Mount flags, propagation flags and the fs-specific data string of a mount's options.
 pub fn parse_mount_options(options: &[String]) -> (libc::c_ulong, libc::c_ulong, String) {
-    let mut flags: libc::c_ulong = 0;
-    let mut prop: libc::c_ulong = 0;
-    let mut data = Vec::new();
-    for o in options {
-        let (set, clear): (libc::c_ulong, libc::c_ulong) = match o.as_str() {
-            "ro" => (libc::MS_RDONLY, 0),
-            "rw" => (0, libc::MS_RDONLY),
-            "nosuid" => (libc::MS_NOSUID, 0),
-            "suid" => (0, libc::MS_NOSUID),
-            "nodev" => (libc::MS_NODEV, 0),
-            "dev" => (0, libc::MS_NODEV),
-            "noexec" => (libc::MS_NOEXEC, 0),
-            "exec" => (0, libc::MS_NOEXEC),
-            "sync" => (libc::MS_SYNCHRONOUS, 0),
-            "async" => (0, libc::MS_SYNCHRONOUS),
-            "dirsync" => (libc::MS_DIRSYNC, 0),
-            "remount" => (libc::MS_REMOUNT, 0),
-            "mand" => (libc::MS_MANDLOCK, 0),
-            "nomand" => (0, libc::MS_MANDLOCK),
-            "noatime" => (libc::MS_NOATIME, 0),
-            "atime" => (0, libc::MS_NOATIME),
-            "nodiratime" => (libc::MS_NODIRATIME, 0),
-            "diratime" => (0, libc::MS_NODIRATIME),
-            "bind" => (libc::MS_BIND, 0),
-            "rbind" => (libc::MS_BIND | libc::MS_REC, 0),
-            "relatime" => (libc::MS_RELATIME, 0),
-            "norelatime" => (0, libc::MS_RELATIME),
-            "strictatime" => (libc::MS_STRICTATIME, 0),
-            "nostrictatime" => (0, libc::MS_STRICTATIME),
-            "private" => {
-                prop = libc::MS_PRIVATE;
-                continue;
-            }
-            "rprivate" => {
-                prop = libc::MS_PRIVATE | libc::MS_REC;
-                continue;
-            }
-            "shared" => {
-                prop = libc::MS_SHARED;
-                continue;
-            }
-            "rshared" => {
-                prop = libc::MS_SHARED | libc::MS_REC;
-                continue;
-            }
-            "slave" => {
-                prop = libc::MS_SLAVE;
-                continue;
-            }
-            "rslave" => {
-                prop = libc::MS_SLAVE | libc::MS_REC;
-                continue;
-            }
-            "unbindable" => {
-                prop = libc::MS_UNBINDABLE;
-                continue;
-            }
-            "runbindable" => {
-                prop = libc::MS_UNBINDABLE | libc::MS_REC;
-                continue;
-            }
-            other => {
-                data.push(other.to_string());
-                continue;
-            }
-        };
-        flags = (flags | set) & !clear;
-    }
-    (flags, prop, data.join(","))
+    api::mount::parse_options(options.iter().map(String::as_str))
 }
 
 /// mkdir ops for `path` and each missing ancestor below `root` (host paths).
