@@ -16,6 +16,7 @@ pub mod ports;
 pub mod reference;
 pub mod shim;
 pub mod time;
+pub mod units;
 
 pub use digest::Digest;
 pub use error::ErrorKind;

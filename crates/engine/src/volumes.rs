@@ -71,8 +71,8 @@ pub fn validate_options(opts: &BTreeMap<String, String>) -> Result<(), EngineErr
         }
     }
     if let Some(size) = opts.get("size") {
-        let bytes = ram_in_bytes(size)
-            .ok_or_else(|| EngineError::Invalid(format!("invalid size: '{size}'")))?;
+        let bytes = api::units::ram_in_bytes(size)
+            .map_err(|_| EngineError::Invalid(format!("invalid size: '{size}'")))?;
         if bytes > 0 {
             return Err(EngineError::Invalid(
                 "quota size requested but no quota support".into(),
@@ -93,38 +93,6 @@ pub fn validate_options(opts: &BTreeMap<String, String>) -> Result<(), EngineErr
         }
     }
     Ok(())
-}
-
-/// go-units' `RAMInBytes`: `<number>[ ][kmgtp][i][b]`, binary multiples.
-fn ram_in_bytes(s: &str) -> Option<u64> {
-    let num_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, rest) = s.split_at(num_end);
-    if num.is_empty() || !num.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    let value: f64 = num.parse().ok()?;
-    let rest = rest.strip_prefix(' ').unwrap_or(rest);
-    let mut chars = rest.chars().peekable();
-    let mult: f64 = match chars.peek().map(|c| c.to_ascii_lowercase()) {
-        Some(u @ ('k' | 'm' | 'g' | 't' | 'p')) => {
-            chars.next();
-            let exp = "kmgtp".find(u).expect("unit letter") as i32 + 1;
-            1024f64.powi(exp)
-        }
-        _ => 1.0,
-    };
-    if chars.peek().is_some_and(|c| c.eq_ignore_ascii_case(&'i')) {
-        chars.next();
-    }
-    if chars.peek().is_some_and(|c| c.eq_ignore_ascii_case(&'b')) {
-        chars.next();
-    }
-    if chars.next().is_some() {
-        return None;
-    }
-    Some((value * mult) as u64)
 }
 
 /// Docker's rule for volume names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
@@ -463,12 +431,6 @@ mod tests {
         );
         assert_eq!(msg(&[("size", "0")]), None);
         assert_eq!(msg(&[("size", "1q")]).unwrap(), "invalid size: '1q'");
-        assert_eq!(ram_in_bytes("64m"), Some(64 << 20));
-        assert_eq!(ram_in_bytes("1.5 KiB"), Some(1536));
-        assert_eq!(ram_in_bytes("10"), Some(10));
-        assert_eq!(ram_in_bytes("1gb"), Some(1 << 30));
-        assert_eq!(ram_in_bytes("m"), None);
-        assert_eq!(ram_in_bytes("1mm"), None);
         let meta = |kv: &[(&str, &str)]| VolumeMeta {
             options: opts(kv),
             ..Default::default()

@@ -1295,15 +1295,15 @@ impl Build<'_> {
         }
         let digest = files_digest(&entries);
         let created_by = c.created_by(&source_description(kind, &digest));
+        let sources = Sources {
+            selected: &selected,
+            inline: &inline,
+            context_rel,
+            ignore,
+            chmod,
+            extract,
+        };
         if c.link {
-            let sources = Sources {
-                selected: &selected,
-                inline: &inline,
-                context_rel,
-                ignore,
-                chmod,
-                extract,
-            };
             return self.copy_linked(sc, c, &sources, &digest, created_by, settings);
         }
         let key = step_key(&CacheInput {
@@ -1339,14 +1339,6 @@ impl Build<'_> {
             let dest_dir = c.dest.ends_with('/')
                 || many
                 || matches!(files::resolve(root, &c.dest, false), Ok(Some(p)) if p.is_dir());
-            let sources = Sources {
-                selected: &selected,
-                inline: &inline,
-                context_rel,
-                ignore,
-                chmod,
-                extract,
-            };
             write_sources(root, c, &sources, owner, dest_dir).map_err(fail)?;
             Ok(self.store.commit_snapshot(snap, &parent, &opts)?)
         })?;

@@ -371,11 +371,7 @@ impl ImageStore {
         image: &Digest,
         opts: &CommitOptions,
     ) -> Result<ImageInfo, ImageError> {
-        let mut writer = self.content.writer()?;
-        self.write_changes_tar(key, &[], &mut writer)?;
-        let (blob, size) = writer.commit(None)?;
-        let layer = Descriptor::new(MEDIA_TYPE_OCI_LAYER, blob.clone(), size);
-        self.stack_layer(image, layer, &blob, opts, None)
+        self.commit_changes(key, image, &[], opts, false)
     }
 
     /// The last layer of image `from` stacked on `image` (the same blob and diff id, so the
